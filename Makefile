@@ -1,0 +1,43 @@
+# Nexus: `make run` serves the platform on embedded PostgreSQL + Redis; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: run test bench install install-dev check-python lint clean-data help
+
+help:
+	@echo "make run    - install into .venv, start embedded PostgreSQL + Redis, migrate, seed, serve on PORT (8000)"
+	@echo "make test   - install test tools and run the whole suite (own embedded services)"
+	@echo "make bench  - run the benchmarks in bench/, results in bench/results/"
+
+check-python:
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else "Nexus needs Python 3.11 or newer; found %d.%d. Set PYTHON=/path/to/python3.11." % v[:2])'
+
+$(VENV)/.installed: requirements.txt | check-python
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	@$(PY) -m apps.core.runtime run
+
+test: install-dev
+	$(PY) -m pytest
+
+bench: install-dev
+	$(PY) -m bench
+
+lint: install-dev
+	$(VENV)/bin/ruff check . || true
+
+clean-data:
+	@echo "This deletes var/ (the embedded database and Redis data)."; rm -rf var

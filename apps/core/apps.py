@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """Contract core: errors, request ids, pagination, streams, SSE, rate limits, health, runtime."""
+
+    name = "apps.core"
+    label = "core"

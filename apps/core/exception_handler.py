@@ -1,0 +1,95 @@
+"""The one DRF exception handler: every error becomes the envelope of API.md."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from .errors import ApplicationError, RateLimited, code_for_status, error_body
+from .request_context import get_request_id
+
+logger = logging.getLogger("nexus.errors")
+
+
+def _flatten(detail: Any) -> Any:
+    """DRF's ErrorDetail tree as plain lists of strings per field."""
+    if isinstance(detail, dict):
+        return {str(key): _flatten(value) if isinstance(value, dict) else _as_list(value) for key, value in detail.items()}
+    return _as_list(detail)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        out: list[Any] = []
+        for item in value:
+            out.append(_flatten(item) if isinstance(item, dict) else str(item))
+        return out
+    return [str(value)]
+
+
+def _validation_details(detail: Any) -> tuple[str, dict[str, Any] | None]:
+    if isinstance(detail, dict):
+        details = _flatten(detail)
+        non_field = details.pop("non_field_errors", None)
+        if non_field:
+            details["non_field_errors"] = non_field
+        first = next(iter(details.values()), ["Invalid input."])
+        first_text = first[0] if isinstance(first, list) and first and isinstance(first[0], str) else "Invalid input."
+        return f"Invalid input: {first_text}", details
+    items = _as_list(detail)
+    return (items[0] if items else "Invalid input."), {"non_field_errors": items}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Render any exception raised in a DRF view as the error envelope."""
+    headers: dict[str, str] = {}
+    details: dict[str, Any] | None = None
+
+    if isinstance(exc, ApplicationError):
+        status, code, message, details = exc.status_code, exc.code, exc.message, exc.details
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, RequestDataTooBig):
+        status, code, message = 413, "PAYLOAD_TOO_LARGE", "The request body is too large."
+    elif isinstance(exc, Http404):
+        status, code, message = 404, "NOT_FOUND", "Not found."
+    elif isinstance(exc, PermissionDenied):
+        status, code, message = 403, "FORBIDDEN", "You do not have permission to do this."
+    elif isinstance(exc, DjangoValidationError):
+        status, code = 400, "VALIDATION_ERROR"
+        message, details = _validation_details(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    elif isinstance(exc, drf.ValidationError):
+        status, code = 400, "VALIDATION_ERROR"
+        message, details = _validation_details(exc.detail)
+    elif isinstance(exc, drf.APIException):
+        status = exc.status_code
+        if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
+            status = 401  # the envelope always says 401 for missing or bad credentials
+        code = code_for_status(status)
+        message = str(exc.detail) if not isinstance(exc.detail, (list, dict)) else "Request failed."
+        if isinstance(exc, drf.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(max(1, int(exc.wait)))
+        if isinstance(exc, drf.UnsupportedMediaType):
+            code = "UNSUPPORTED_MEDIA_TYPE"
+        auth_header = getattr(exc, "auth_header", None)
+        if status == 401 and auth_header:
+            headers["WWW-Authenticate"] = auth_header
+    else:
+        request = context.get("request")
+        logger.exception("Unhandled error in %s", getattr(request, "path", "?"))
+        status, code, message = 500, "INTERNAL_ERROR", "Internal server error."
+
+    set_rollback()
+    response = Response(
+        error_body(code=code, message=message, details=details, request_id=get_request_id()),
+        status=status,
+        headers=headers,
+    )
+    response.nexus_envelope = True  # type: ignore[attr-defined]
+    return response

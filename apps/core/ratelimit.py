@@ -1,0 +1,68 @@
+"""Rate limiting on django-ratelimit with the Redis cache, and the headers API.md asks for.
+
+`ratelimit_hit` counts one request against a limit, records the state on the request (the
+middleware turns it into `X-RateLimit-*` headers on whatever answer follows) and raises
+`RateLimited` (429 with `Retry-After`) when the limit is passed. Counters live in Redis, so they
+hold across processes.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+from rest_framework.request import Request
+
+from .errors import RateLimited
+
+logger = logging.getLogger("nexus.ratelimit")
+
+
+@dataclass(frozen=True)
+class RateLimitState:
+    """Where a caller stands against one limit."""
+
+    limit: int
+    remaining: int
+    reset: int  # unix seconds when the window ends
+
+    def headers(self) -> dict[str, str]:
+        """The X-RateLimit-* headers for this state."""
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
+
+
+def _http_request(request: HttpRequest | Request) -> HttpRequest:
+    return request._request if isinstance(request, Request) else request
+
+
+def ratelimit_hit(request: HttpRequest | Request, *, group: str, key: str, rate: str, record: bool = True) -> RateLimitState | None:
+    """Count one request for `key` in `group` against `rate` ("100/m"); raise RateLimited past it.
+
+    When several limits apply to one request, the tightest one is what the headers show.
+    Redis being unreachable fails open (logged): limits protect the platform, they must not
+    take it down.
+    """
+    http_request = _http_request(request)
+    try:
+        usage = get_usage(http_request, group=group, key=lambda _group, _request: key, rate=rate, increment=True)
+    except Exception:  # the cache is down: serve, but say so in the logs
+        logger.warning("Rate limit store unavailable; not limiting %s", group)
+        return None
+    if usage is None:
+        return None
+    limit = int(usage["limit"])
+    time_left = max(1, int(usage["time_left"]))
+    state = RateLimitState(limit=limit, remaining=max(0, limit - int(usage["count"])), reset=int(time.time()) + time_left)
+    if record:
+        current: RateLimitState | None = getattr(http_request, "ratelimit_state", None)
+        if current is None or state.remaining < current.remaining:
+            http_request.ratelimit_state = state  # type: ignore[attr-defined]
+    if usage["should_limit"]:
+        raise RateLimited(f"Rate limit of {rate} exceeded; retry in {time_left} s.", retry_after=time_left)
+    return state

@@ -1,0 +1,247 @@
+"""Replayable run event streams on Redis Streams.
+
+One stream per run (a chat reply, a chain execution, a build...). Writers (Celery tasks, async
+views) `publish` events; each gets the next number, 1, 2, 3..., used as the Redis entry id `0-N`
+and as the SSE `id:`. Readers `subscribe(key, after=N)`: they get every event after N still in
+the stream, then follow live until an event marked `final`. The stream is bounded (`XADD
+MAXLEN ~`) and expires, because the final state of every run also lives in PostgreSQL.
+
+Inside one process, every subscriber of a stream shares one Redis reader (`_Follower`): 500
+browsers watching one build cost one blocking `XREAD`, not 500.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+
+logger = logging.getLogger("nexus.streams")
+
+# INCR the counter, XADD with that number as the id, refresh both TTLs; atomic in Redis.
+_PUBLISH_LUA = """
+local n = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-' .. n, 'd', ARGV[2], 'f', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return n
+"""
+
+_sync_client: redis.Redis | None = None
+_publish_script: Any = None
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One event of a run: its number, its JSON payload, and whether it ends the stream."""
+
+    id: int
+    data: dict[str, Any]
+    final: bool = False
+
+
+def stream_key(kind: str, run_id: object) -> str:
+    """The Redis key of a run's stream, e.g. stream_key("chat", message_id)."""
+    return f"nexus:stream:{kind}:{run_id}"
+
+
+def _counter_key(key: str) -> str:
+    return f"{key}:seq"
+
+
+def _sync_redis() -> redis.Redis:
+    global _sync_client, _publish_script
+    if _sync_client is None:
+        _sync_client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+        _publish_script = _sync_client.register_script(_PUBLISH_LUA)
+    return _sync_client
+
+
+def _encode(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), default=str)
+
+
+def publish(key: str, data: dict[str, Any], *, final: bool = False) -> int:
+    """Append an event (from sync code: tasks, services); returns its number."""
+    _sync_redis()
+    return int(
+        _publish_script(
+            keys=[key, _counter_key(key)],
+            args=[settings.STREAM_MAXLEN, _encode(data), "1" if final else "0", settings.STREAM_TTL_SECONDS],
+        )
+    )
+
+
+def last_event_id(key: str) -> int:
+    """The number of the newest event published to a stream (0 when none)."""
+    raw = _sync_redis().get(_counter_key(key))
+    return int(raw or 0)
+
+
+def read_events(key: str, *, after: int = 0) -> list[StreamEvent]:
+    """Every event after `after` still held in the stream (sync; for tests and replays)."""
+    entries = _sync_redis().xrange(key, min=f"0-{after + 1}", max="+")
+    return [_decode(entry_id, fields) for entry_id, fields in entries]
+
+
+def delete_stream(key: str) -> None:
+    """Drop a stream and its counter."""
+    _sync_redis().delete(key, _counter_key(key))
+
+
+def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> StreamEvent:
+    raw_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    data = fields.get(b"d") if b"d" in fields else fields.get("d")
+    final = fields.get(b"f") if b"f" in fields else fields.get("f")
+    return StreamEvent(
+        id=int(raw_id.split("-", 1)[1]),
+        data=json.loads(data),
+        final=(final in (b"1", "1")),
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Async side: publishing from async views and the shared per-process readers.
+# ------------------------------------------------------------------------------------------------
+
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
+_followers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Follower]] = weakref.WeakKeyDictionary()
+
+
+def _async_redis() -> aioredis.Redis:
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, max_connections=200)
+        _async_clients[loop] = client
+    return client
+
+
+async def apublish(key: str, data: dict[str, Any], *, final: bool = False) -> int:
+    """Append an event from async code; returns its number."""
+    client = _async_redis()
+    result = await client.eval(
+        _PUBLISH_LUA,
+        2,
+        key,
+        _counter_key(key),
+        settings.STREAM_MAXLEN,
+        _encode(data),
+        "1" if final else "0",
+        settings.STREAM_TTL_SECONDS,
+    )
+    return int(result)
+
+
+async def alast_event_id(key: str) -> int:
+    """The number of the newest event of a stream (async)."""
+    raw = await _async_redis().get(_counter_key(key))
+    return int(raw or 0)
+
+
+class _Follower:
+    """One blocking XREAD per stream per process, fanned out to every local subscriber."""
+
+    def __init__(self, key: str, start_after: int) -> None:
+        self.key = key
+        self.last_id = start_after
+        self.queues: set[asyncio.Queue[StreamEvent | None]] = set()
+        self.task: asyncio.Task[None] | None = None
+        self.finished = False
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"stream-follower:{self.key}")
+
+    async def _run(self) -> None:
+        client = _async_redis()
+        try:
+            while self.queues and not self.finished:
+                try:
+                    response = await client.xread({self.key: f"0-{self.last_id}"}, block=5000, count=500)
+                except (redis.ConnectionError, redis.TimeoutError):
+                    logger.warning("Stream reader lost Redis on %s; retrying", self.key)
+                    await asyncio.sleep(0.5)
+                    continue
+                for _stream, entries in response or []:
+                    for entry_id, fields in entries:
+                        event = _decode(entry_id, fields)
+                        self.last_id = event.id
+                        for queue in list(self.queues):
+                            queue.put_nowait(event)
+                        if event.final:
+                            self.finished = True
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Stream reader failed on %s", self.key)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        loop_followers = _followers.get(asyncio.get_running_loop(), {})
+        if loop_followers.get(self.key) is self:
+            del loop_followers[self.key]
+        for queue in list(self.queues):
+            queue.put_nowait(None)  # wake subscribers; they replay anything they missed
+
+
+async def _join(key: str, queue: asyncio.Queue[StreamEvent | None]) -> _Follower:
+    loop_followers = _followers.setdefault(asyncio.get_running_loop(), {})
+    follower = loop_followers.get(key)
+    if follower is not None and not follower.finished and follower.task is not None and not follower.task.done():
+        follower.queues.add(queue)
+        return follower
+    # Start from the newest event *before* the subscriber replays, so nothing falls between the two.
+    follower = _Follower(key, await alast_event_id(key))
+    existing = loop_followers.get(key)
+    if existing is not None and not existing.finished and existing.task is not None and not existing.task.done():
+        follower = existing  # another subscriber started one while we awaited
+    else:
+        loop_followers[key] = follower
+        follower.start()
+    follower.queues.add(queue)
+    return follower
+
+
+def _leave(follower: _Follower, queue: asyncio.Queue[StreamEvent | None]) -> None:
+    follower.queues.discard(queue)
+    if not follower.queues and follower.task is not None and not follower.task.done():
+        follower.task.cancel()
+
+
+async def subscribe(key: str, *, after: int = 0) -> AsyncIterator[StreamEvent]:
+    """Every event after `after`, then live events, until one marked final.
+
+    Cancelling the consumer (a client that disconnects) removes only this subscriber.
+    """
+    client = _async_redis()
+    queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+    last = after
+    while True:
+        follower = await _join(key, queue)
+        try:
+            for entry_id, fields in await client.xrange(key, min=f"0-{last + 1}", max="+"):
+                event = _decode(entry_id, fields)
+                last = event.id
+                yield event
+                if event.final:
+                    return
+            while (item := await queue.get()) is not None:
+                if item.id <= last:
+                    continue  # already replayed
+                last = item.id
+                yield item
+                if item.final:
+                    return
+        finally:
+            _leave(follower, queue)
+        if follower.finished:
+            return
+        # The shared reader stopped (Redis hiccup): loop to replay from `last` and re-join.

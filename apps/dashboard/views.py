@@ -1,0 +1,26 @@
+"""Dashboard pages."""
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from apps.core.health import health_report
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """The landing page after sign-in: what is running and where to go next."""
+    return render(request, "dashboard/home.html", {"health": health_report()})
+
+
+class LoginView(auth_views.LoginView):
+    """Email and password sign-in for the dashboard and the Django admin."""
+
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    """Sign out (POST only, with CSRF)."""

@@ -1,0 +1,23 @@
+"""The Celery application: configured from Django settings (CELERY_*), tasks autodiscovered."""
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("nexus")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _configure_queues(sender: Celery, **kwargs: object) -> None:
+    """Declare the queues from the one place they are named."""
+    from apps.core.queues import celery_queues
+
+    sender.conf.task_queues = celery_queues()
+
+
+from apps.core.heartbeat import WorkerHeartbeat  # noqa: E402
+
+app.steps["worker"].add(WorkerHeartbeat)

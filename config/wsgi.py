@@ -1,0 +1,7 @@
+"""WSGI entry point, for tools that want one; Nexus serves through ASGI (config.asgi)."""
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+application = get_wsgi_application()
