@@ -50,3 +50,8 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             for status, description in _DEFAULT_ERRORS.items():
                 responses.setdefault(status, {"description": description, "content": {"application/json": {"schema": ref}}})
     return result
+
+
+def only_api_routes(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
+    """drf-spectacular hook: document /api/v1/ routes only (/health is its alias outside the API)."""
+    return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/v1/")]

@@ -10,3 +10,5 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
 ALLOWED_HOSTS = ["*"]
 MEDIA_ROOT = env("MEDIA_ROOT", default="/tmp/nexus-test-media")
+# Test-only routes (tests/urls.py) are mounted by the processes the tests start.
+ROOT_URLCONF = env("DJANGO_ROOT_URLCONF", default="config.urls")

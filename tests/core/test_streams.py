@@ -1,0 +1,104 @@
+"""core.streams: numbered events, replay from an id, live follow, shared readers."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from apps.core import streams
+
+
+def _key() -> str:
+    return streams.stream_key("test", uuid.uuid4())
+
+
+def test_events_are_numbered_from_one_and_replay_from_an_id() -> None:
+    key = _key()
+    ids = [streams.publish(key, {"type": "tick", "n": n}) for n in range(5)]
+    assert ids == [1, 2, 3, 4, 5]
+    assert streams.last_event_id(key) == 5
+    replay = streams.read_events(key, after=2)
+    assert [event.id for event in replay] == [3, 4, 5]
+    assert [event.data["n"] for event in replay] == [2, 3, 4]
+
+
+def test_streams_are_bounded(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.STREAM_MAXLEN = 10
+    key = _key()
+    for n in range(500):
+        streams.publish(key, {"n": n})
+    kept = streams.read_events(key)
+    assert len(kept) < 500
+    assert kept[-1].id == 500  # the newest always survives trimming
+
+
+async def _collect(key: str, *, after: int, until: int, timeout: float = 5) -> list[streams.StreamEvent]:
+    got: list[streams.StreamEvent] = []
+
+    async def run() -> None:
+        async for event in streams.subscribe(key, after=after):
+            got.append(event)
+            if event.id >= until:
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return got
+
+
+async def test_subscribe_replays_then_follows_live_until_final() -> None:
+    key = _key()
+    for n in range(3):
+        await streams.apublish(key, {"n": n})
+
+    async def produce() -> None:
+        await asyncio.sleep(0.1)
+        for n in range(3, 6):
+            await streams.apublish(key, {"n": n})
+            await asyncio.sleep(0.01)
+        await streams.apublish(key, {"type": "done"}, final=True)
+
+    producer = asyncio.create_task(produce())
+    events: list[streams.StreamEvent] = []
+    async for event in streams.subscribe(key, after=1):
+        events.append(event)
+    await producer
+    assert [event.id for event in events] == [2, 3, 4, 5, 6, 7]
+    assert events[-1].final and events[-1].data == {"type": "done"}
+
+
+async def test_many_subscribers_share_one_reader_and_each_gets_everything() -> None:
+    key = _key()
+    await streams.apublish(key, {"n": 0})
+    readers = [asyncio.create_task(_collect(key, after=0, until=21)) for _ in range(50)]
+    await asyncio.sleep(0.2)
+    loop_followers = streams._followers[asyncio.get_running_loop()]
+    assert key in loop_followers and len(loop_followers[key].queues) == 50
+    for n in range(1, 21):
+        await streams.apublish(key, {"n": n})
+    await streams.apublish(key, {"type": "end"}, final=True)
+    results = await asyncio.gather(*readers)
+    for events in results:
+        assert [event.id for event in events] == list(range(1, 22))
+
+
+async def test_a_cancelled_reader_leaves_the_others_running() -> None:
+    key = _key()
+    quitter = asyncio.create_task(_collect(key, after=0, until=100))
+    stayer = asyncio.create_task(_collect(key, after=0, until=3))
+    await asyncio.sleep(0.1)
+    quitter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await quitter
+    for n in range(3):
+        await streams.apublish(key, {"n": n})
+    events = await stayer
+    assert [event.id for event in events] == [1, 2, 3]
+
+
+async def test_subscribing_to_a_finished_stream_replays_and_ends() -> None:
+    key = _key()
+    await streams.apublish(key, {"n": 1})
+    await streams.apublish(key, {"type": "end"}, final=True)
+    events = await _collect(key, after=0, until=99)
+    assert [event.id for event in events] == [1, 2]

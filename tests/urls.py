@@ -1,0 +1,98 @@
+"""Test-only routes on top of the real ones: views that raise, stream or limit on demand."""
+from __future__ import annotations
+
+from django.http import HttpRequest, StreamingHttpResponse
+from django.urls import include, path
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core import errors
+from apps.core.ratelimit import ratelimit_hit
+from apps.core.sse import last_event_id_from, sse_stream_response
+from apps.core.streams import subscribe
+from config.urls import handler404, handler500, urlpatterns as real_urlpatterns  # noqa: F401
+
+ERRORS = {
+    "validation": errors.ValidationError("Bad field.", details={"name": ["This field is required."]}),
+    "unauthorized": errors.Unauthorized(),
+    "forbidden": errors.Forbidden(),
+    "not-found": errors.NotFound(),
+    "conflict": errors.Conflict("Already exists."),
+    "credits": errors.InsufficientCredits(),
+    "unavailable": errors.ModelUnavailable("Provider down."),
+}
+
+
+class RaiseApi(APIView):
+    """Raises the error named in the URL."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, kind: str) -> Response:
+        if kind == "crash":
+            raise RuntimeError("boom: an unhandled bug")
+        raise ERRORS[kind]
+
+
+class EchoApi(APIView):
+    """GET-only view that also parses a POSTed body (for 405 and 413)."""
+
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=10)
+        count = serializers.IntegerField(min_value=0)
+
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+    def put(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(serializer.validated_data)
+
+    http_method_names = ["get", "put", "options"]
+
+
+class ItemSerializer(serializers.Serializer):
+    n = serializers.IntegerField()
+
+
+class ItemsApi(ListAPIView):
+    """A paginated list of 450 numbered items."""
+
+    permission_classes = [AllowAny]
+    serializer_class = ItemSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return [{"n": i} for i in range(450)]
+
+
+class LimitedApi(APIView):
+    """Three requests a minute per client-chosen key."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        ratelimit_hit(request, group="test-limited", key=request.query_params.get("who", "anon"), rate="3/m")
+        return Response({"ok": True})
+
+
+async def stream_view(request: HttpRequest, key: str) -> StreamingHttpResponse:
+    """SSE of a core.streams stream, replaying from Last-Event-ID."""
+    return sse_stream_response(subscribe(key, after=last_event_id_from(request)), named=True)
+
+
+test_routes = [
+    path("raise/<str:kind>", RaiseApi.as_view()),
+    path("echo", EchoApi.as_view()),
+    path("items", ItemsApi.as_view()),
+    path("limited", LimitedApi.as_view()),
+    path("stream/<str:key>", stream_view),
+]
+
+urlpatterns = [path("api/v1/_test/", include(test_routes)), *real_urlpatterns]
