@@ -7,6 +7,9 @@ from apps.core.api.views import HealthApi
 
 api_v1 = [
     path("", include("apps.core.api.urls")),
+    path("", include("apps.accounts.api.urls")),
+    path("", include("apps.llm.api.urls")),
+    path("", include("apps.knowledge.api.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

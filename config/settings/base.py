@@ -78,6 +78,8 @@ THIRD_PARTY_APPS = [
 LOCAL_APPS = [
     "apps.core",
     "apps.accounts",
+    "apps.llm",
+    "apps.knowledge",
     "apps.dashboard",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -264,3 +266,15 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
     },
 }
+
+# ------------------------------------------------------------------------------
+# ACCOUNTS (issue "Accounts"): JWT, API keys, tiers
+# ------------------------------------------------------------------------------
+
+# ------------------------------------------------------------------------------
+# LLM (issue "LLM gateway"): providers, encryption key, timeouts
+# ------------------------------------------------------------------------------
+
+# ------------------------------------------------------------------------------
+# KNOWLEDGE (issue "Knowledge"): uploads, embeddings, search
+# ------------------------------------------------------------------------------
