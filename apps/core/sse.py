@@ -18,6 +18,9 @@ from django.http import HttpRequest, StreamingHttpResponse
 from .streams import StreamEvent
 
 KEEPALIVE = b": keep-alive\n\n"
+# Sent first: tells EventSource how soon to reconnect, and makes servers flush the headers at once
+# (twisted, under daphne, holds them back until the first body bytes).
+PREAMBLE = b"retry: 2000\n\n"
 
 
 def last_event_id_from(request: HttpRequest) -> int:
@@ -45,6 +48,7 @@ async def _with_keepalive(events: AsyncIterator[StreamEvent], *, named: bool, ke
     iterator = events.__aiter__()
     pending: asyncio.Task[StreamEvent] | None = None
     try:
+        yield PREAMBLE
         while True:
             if pending is None:
                 pending = asyncio.ensure_future(iterator.__anext__())

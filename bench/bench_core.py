@@ -1,0 +1,132 @@
+"""Foundation benchmarks on one daphne process, load from this (second) process on loopback.
+
+1. `read`: requests/s and latency of a cheap authenticated DRF read (`GET /api/v1/users/me`
+   with a session cookie) at a fixed number of connections.
+2. `fanout`: 500 SSE readers of one `core.streams` stream; the delivery lag (publish -> event
+   parsed by the reader) percentiles.
+
+Targets (issue "Foundation"): read >= 600 RPS with p95 <= 50 ms; fan-out lag p95 <= 25 ms.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+
+from bench.harness import BenchContext, percentiles
+
+READ_SECONDS = 10.0
+READ_CONNECTIONS = 16
+FANOUT_READERS = 500
+FANOUT_EVENTS = 100
+FANOUT_RATE = 20.0  # events per second
+
+
+def _make_session(ctx: BenchContext) -> str:
+    code = (
+        "from django.contrib.auth import get_user_model, SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY\n"
+        "from django.contrib.sessions.backends.db import SessionStore\n"
+        "U = get_user_model()\n"
+        "u = U.objects.filter(email='bench@example.com').first() or U.objects.create_user(email='bench@example.com', password='bench-pass-123456')\n"
+        "s = SessionStore(); s[SESSION_KEY] = str(u.pk); s[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
+        "s[HASH_SESSION_KEY] = u.get_session_auth_hash(); s.create(); print('SESSION=' + s.session_key)\n"
+    )
+    out = ctx.django_shell(code)
+    return next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("SESSION="))
+
+
+async def _read_load(url: str, cookies: dict[str, str], seconds: float, connections: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector, cookies=cookies) as session:
+        for _ in range(20):  # warm up connections and caches
+            async with session.get(url) as response:
+                await response.read()
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                async with session.get(url) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - began
+    return {"rps": round(len(latencies) / elapsed, 1), "latency": percentiles(latencies), "statuses": statuses,
+            "connections": connections, "seconds": round(elapsed, 1)}
+
+
+async def _fanout(url_base: str, redis_url: str) -> dict[str, Any]:
+    import redis.asyncio as aioredis
+
+    key = f"nexus:stream:bench:{uuid.uuid4()}"
+    url = f"{url_base}/api/v1/_test/stream/{key}"
+    lags: list[float] = []
+    received = [0] * FANOUT_READERS
+    connected = asyncio.Event()
+    ready = 0
+
+    async def reader(index: int, session: aiohttp.ClientSession) -> None:
+        nonlocal ready
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=120)) as response:
+            ready += 1
+            if ready == FANOUT_READERS:
+                connected.set()
+            async for raw in response.content:
+                line = raw.decode().rstrip("\n")
+                if not line.startswith("data: "):
+                    continue
+                now = time.time()
+                data = json.loads(line[6:])
+                if data.get("type") == "end":
+                    return
+                lags.append(now - data["t"])
+                received[index] += 1
+
+    publisher = aioredis.Redis.from_url(redis_url)
+    lua = (
+        "local n = redis.call('INCR', KEYS[2]) "
+        "redis.call('XADD', KEYS[1], 'MAXLEN', '~', 10000, '0-' .. n, 'd', ARGV[1], 'f', ARGV[2]) return n"
+    )
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        tasks = [asyncio.create_task(reader(i, session)) for i in range(FANOUT_READERS)]
+        await asyncio.wait_for(connected.wait(), 120)
+        await asyncio.sleep(1.0)  # let every subscriber join the shared reader
+        for n in range(FANOUT_EVENTS):
+            payload = json.dumps({"type": "tick", "n": n, "t": time.time()})
+            await publisher.eval(lua, 2, key, key + ":seq", payload, "0")
+            await asyncio.sleep(1 / FANOUT_RATE)
+        await publisher.eval(lua, 2, key, key + ":seq", json.dumps({"type": "end"}), "1")
+        await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    await publisher.aclose()
+    return {
+        "readers": FANOUT_READERS,
+        "events": FANOUT_EVENTS,
+        "events_per_second": FANOUT_RATE,
+        "deliveries": len(lags),
+        "deliveries_expected": FANOUT_READERS * FANOUT_EVENTS,
+        "readers_missing_events": sum(1 for count in received if count != FANOUT_EVENTS),
+        "lag": percentiles(lags),
+    }
+
+
+def run(ctx: BenchContext) -> dict[str, Any]:
+    """Both foundation benchmarks; see the module docstring."""
+    result: dict[str, Any] = {"targets": {"read_rps": ">= 600", "read_p95_ms": "<= 50", "fanout_lag_p95_ms": "<= 25"}}
+    session_key = _make_session(ctx)
+    url = ctx.start_daphne()
+    result["read"] = asyncio.run(_read_load(f"{url}/api/v1/users/me", {"sessionid": session_key}, READ_SECONDS, READ_CONNECTIONS))
+    ctx.stop_all()
+    # Fan-out runs against the test-only SSE route of a core.streams stream (tests/urls.py).
+    fanout_url = ctx.start_daphne(DJANGO_SETTINGS_MODULE="config.settings.test", DJANGO_ROOT_URLCONF="tests.urls")
+    result["fanout"] = asyncio.run(_fanout(fanout_url, ctx.env["REDIS_URL"]))
+    return result
