@@ -22,3 +22,33 @@ class UserFactory(factory.django.DjangoModelFactory):
     def _save(obj, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
         if create:
             obj.save()
+
+
+class AdminUserFactory(UserFactory):
+    """A user who also holds the `admin` role (every tool)."""
+
+    @factory.post_generation
+    def _admin_role(obj, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
+        if create:
+            from apps.accounts.models import Role, UserRole
+            from apps.accounts.seeds import DEFAULT_ROLES
+
+            role, _ = Role.objects.get_or_create(name="admin", defaults=DEFAULT_ROLES["admin"])
+            UserRole.objects.get_or_create(user=obj, role=role)
+
+
+class WorkspaceFactory(factory.django.DjangoModelFactory):
+    """A workspace; pass `owner=` to make its owner (else a new user)."""
+
+    class Meta:
+        model = "accounts.Workspace"
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Workspace {n}")
+
+    @factory.post_generation
+    def owner(obj, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
+        if create:
+            from apps.accounts.models import WorkspaceMember
+
+            WorkspaceMember.objects.create(workspace=obj, user=extracted or UserFactory(), role="owner")

@@ -6,3 +6,6 @@ class AccountsConfig(AppConfig):
 
     name = "apps.accounts"
     label = "accounts"
+
+    def ready(self) -> None:
+        from . import openapi, signals  # noqa: F401  (registers schema extensions, connects receivers)

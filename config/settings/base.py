@@ -162,10 +162,16 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # DJANGO REST FRAMEWORK AND OPENAPI
 # ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # API key first: its 401 challenge is the one clients see; JWT next; the session (with CSRF) last.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "apps.accounts.authentication.ApiKeyAuthentication",
+        "apps.accounts.authentication.JwtAuthentication",
+        "apps.accounts.authentication.CsrfSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Authenticated, and an API key's scopes must cover the view's `required_scope` (default "*").
+    "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.ApiKeyScope"],
+    # The per-user (or per-key) limit of the caller's tier on every authenticated route.
+    "DEFAULT_THROTTLE_CLASSES": ["apps.accounts.throttling.TierRateThrottle"],
     "DEFAULT_PARSER_CLASSES": [
         "apps.core.parsers.LimitedJSONParser",
         "rest_framework.parsers.FormParser",
@@ -270,6 +276,33 @@ LOGGING = {
 # ------------------------------------------------------------------------------
 # ACCOUNTS (issue "Accounts"): JWT, API keys, tiers
 # ------------------------------------------------------------------------------
+from datetime import timedelta  # noqa: E402
+
+INSTALLED_APPS += ["rest_framework_simplejwt.token_blacklist"]
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=14)),
+    # Each refresh returns a new refresh token and blacklists the old one; reuse revokes the family.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,  # the login service records last_login itself
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    # Changing the password invalidates every token issued before.
+    "CHECK_REVOKE_TOKEN": True,
+}
+
+# Sign-up and login attempts per minute, counted per client IP and per email address.
+AUTH_RATE_PER_IP = env("AUTH_RATE_PER_IP", default="10/m")
+AUTH_RATE_PER_EMAIL = env("AUTH_RATE_PER_EMAIL", default="10/m")
+# Seconds a tier's policy is cached in each process (admin edits show up after at most this long).
+TIER_POLICY_CACHE_SECONDS = env.int("TIER_POLICY_CACHE_SECONDS", default=30)
+# A concurrency slot not released within this many seconds (a crashed process) frees itself.
+CONCURRENCY_SLOT_TTL_SECONDS = env.int("CONCURRENCY_SLOT_TTL_SECONDS", default=20 * 60)
 
 # ------------------------------------------------------------------------------
 # LLM (issue "LLM gateway"): providers, encryption key, timeouts

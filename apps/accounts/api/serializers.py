@@ -1,0 +1,84 @@
+"""Serializers of the accounts API (shapes shared by several views)."""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ..models import ApiKey, Role, User, Workspace, WorkspaceMember
+from ..selectors import user_tools
+
+
+class RoleSerializer(serializers.ModelSerializer):
+    """A role and the tools it grants."""
+
+    class Meta:
+        model = Role
+        fields = ["id", "name", "description", "tools"]
+
+
+class UserSerializer(serializers.ModelSerializer):
+    """A user's profile with roles, tools and tier."""
+
+    tier = serializers.CharField(source="tier_id", read_only=True)
+    roles = serializers.SerializerMethodField()
+    tools = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(source="date_joined", read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "first_name", "last_name", "tier", "roles", "tools", "is_active", "created_at", "last_login"]
+
+    def get_roles(self, user: User) -> list[str]:
+        # Admin lists prefetch roles; everything else asks once per request.
+        return sorted(role.name for role in user.roles.all())
+
+    def get_tools(self, user: User) -> list[str]:
+        return sorted(user_tools(user))
+
+
+class AdminUserSerializer(UserSerializer):
+    """A user as administrators see it (roles as objects)."""
+
+    roles = serializers.SerializerMethodField()
+
+    class Meta(UserSerializer.Meta):
+        fields = [*UserSerializer.Meta.fields, "is_staff", "is_superuser"]
+
+    def get_roles(self, user: User) -> list[dict[str, Any]]:  # type: ignore[override]
+        return [{"id": str(role.id), "name": role.name} for role in sorted(user.roles.all(), key=lambda r: r.name)]
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    """An API key without its secret."""
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "scopes", "rate_limit", "expires_at", "last_used_at", "created_at"]
+
+
+class WorkspaceSerializer(serializers.ModelSerializer):
+    """A workspace with the caller's role in it."""
+
+    role = serializers.CharField(source="my_role", read_only=True, default=None)
+    member_count = serializers.IntegerField(read_only=True, default=None)
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    class Meta:
+        model = Workspace
+        fields = ["id", "name", "description", "role", "member_count", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class WorkspaceMemberSerializer(serializers.ModelSerializer):
+    """A member of a workspace."""
+
+    user_id = serializers.UUIDField(source="user.id", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+    name = serializers.CharField(source="user.full_name", read_only=True)
+    joined_at = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = WorkspaceMember
+        fields = ["user_id", "email", "name", "role", "joined_at"]

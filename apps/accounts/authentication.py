@@ -1,0 +1,74 @@
+"""The three ways to authenticate on /api/v1/: API key, JWT access token, session cookie (with CSRF).
+
+On key authentication `request.auth` is the `ApiKey`; on JWT it is the validated token; on a
+session it is None. `auth_method(request)` names which one was used.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import authentication
+from rest_framework.request import Request
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.tokens import Token
+
+from .errors import InvalidApiKey
+from .models import ApiKey
+from .selectors import api_key_for_raw
+from .services import api_key_touch
+
+KEY_PREFIX = "nxk_"
+
+
+def raw_api_key(request: Request) -> str | None:
+    """The `nxk_` key of the request, from `Authorization: Bearer nxk_...` or `x-api-key`, if any."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header:
+        parts = header.split()
+        if len(parts) == 2 and parts[0].lower() == "bearer" and parts[1].startswith(KEY_PREFIX):
+            return parts[1]
+    key = request.META.get("HTTP_X_API_KEY", "").strip()
+    return key or None
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`nxk_` keys: one indexed SHA-256 digest lookup; revoked, expired or unknown keys answer 401."""
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
+        raw = raw_api_key(request)
+        if raw is None:
+            return None
+        key = api_key_for_raw(raw) if raw.startswith(KEY_PREFIX) else None
+        if key is None or not key.is_active or not key.user.is_active:
+            raise InvalidApiKey()
+        api_key_touch(key=key)
+        return key.user, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+class JwtAuthentication(JWTAuthentication):
+    """simplejwt access tokens, with one clear 401 message for any bad token."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Token] | None:
+        try:
+            return super().authenticate(request)
+        except InvalidToken as exc:
+            raise InvalidToken("The access token is malformed, expired or not valid.") from exc
+
+
+class CsrfSessionAuthentication(authentication.SessionAuthentication):
+    """The dashboard's session cookie; unsafe methods need the CSRF token (DRF enforces it)."""
+
+
+def auth_method(request: Request) -> str:
+    """How the request was authenticated: api_key, jwt, session, or none."""
+    if not getattr(request.user, "is_authenticated", False):
+        return "none"
+    if isinstance(request.auth, ApiKey):
+        return "api_key"
+    if isinstance(request.auth, Token):
+        return "jwt"
+    return "session"

@@ -1,0 +1,195 @@
+"""Per-user limits from the tier policy: requests per minute, hourly quotas, concurrent runs.
+
+- `rate_check(request, kind="chat")`: the tier's per-minute limit for that kind of call.
+- `concurrency_slot(user=..., kind="chat", limit=policy.chat_concurrent)`: a sync *and* async
+  context manager holding one of `limit` slots while a stream or run is going; a full set raises
+  RateLimited. Slots live in a Redis sorted set, each scored with its start time, so they hold
+  across processes, and a slot a crashed process never released expires after
+  `CONCURRENCY_SLOT_TTL_SECONDS` (long runs call `touch()` to keep theirs).
+- `hourly_quota_check` / `hourly_quota_add`: amounts per clock hour (tokens, prompts).
+
+Redis being unreachable fails open (logged), like `apps.core.ratelimit`: limits protect the
+platform and must not take it down.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+import weakref
+from types import TracebackType
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.http import HttpRequest
+from rest_framework.request import Request
+
+from apps.core.errors import RateLimited
+from apps.core.ratelimit import RateLimitState, ratelimit_hit
+
+from .policy import tier_policy
+
+logger = logging.getLogger("nexus.limits")
+
+# Drop expired slots, refuse when full, else take a slot; atomic, and timed by Redis's own clock.
+_ACQUIRE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+_TOUCH_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZADD', KEYS[1], 'XX', now, ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+_sync_client: redis.Redis | None = None
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
+
+
+def _redis() -> redis.Redis:
+    global _sync_client
+    if _sync_client is None:
+        _sync_client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
+    return _sync_client
+
+
+def _aredis() -> aioredis.Redis:
+    # One client per event loop: an asyncio connection cannot move between loops.
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
+        _async_clients[loop] = client
+    return client
+
+
+def slot_key(*, user: Any, kind: str) -> str:
+    """The Redis key of a user's slots of one kind."""
+    return f"nexus:slots:{kind}:{user.pk}"
+
+
+def _full(kind: str, limit: int) -> RateLimited:
+    return RateLimited(
+        f"You already have {limit} {kind} run(s) going; wait for one to finish.",
+        retry_after=5,
+        details={"kind": [kind], "limit": [str(limit)]},
+    )
+
+
+class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_slot(...)`
+    """Hold one of `limit` concurrent slots of `kind` for `user` (sync or async `with`)."""
+
+    def __init__(self, *, user: Any, kind: str, limit: int, ttl: int | None = None) -> None:
+        self.key = slot_key(user=user, kind=kind)
+        self.kind = kind
+        self.limit = int(limit)
+        self.ttl = int(ttl or settings.CONCURRENCY_SLOT_TTL_SECONDS)
+        self.token = uuid.uuid4().hex
+        self.held = False
+
+    # sync
+    def __enter__(self) -> concurrency_slot:
+        try:
+            acquired = _redis().eval(_ACQUIRE_LUA, 1, self.key, self.ttl, self.limit, self.token)
+        except redis.RedisError:
+            logger.warning("Slot store unavailable; not limiting %s", self.kind)
+            return self
+        if not acquired:
+            raise _full(self.kind, self.limit)
+        self.held = True
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.held:
+            try:
+                _redis().zrem(self.key, self.token)
+            except redis.RedisError:  # the TTL frees it later
+                logger.warning("Could not release a %s slot; it expires by itself", self.kind)
+            self.held = False
+
+    def touch(self) -> None:
+        """Renew the slot's lease (for runs longer than the TTL)."""
+        if self.held:
+            _redis().eval(_TOUCH_LUA, 1, self.key, self.ttl, self.token)
+
+    # async
+    async def __aenter__(self) -> concurrency_slot:
+        try:
+            acquired = await _aredis().eval(_ACQUIRE_LUA, 1, self.key, self.ttl, self.limit, self.token)
+        except redis.RedisError:
+            logger.warning("Slot store unavailable; not limiting %s", self.kind)
+            return self
+        if not acquired:
+            raise _full(self.kind, self.limit)
+        self.held = True
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.held:
+            try:
+                await _aredis().zrem(self.key, self.token)
+            except redis.RedisError:
+                logger.warning("Could not release a %s slot; it expires by itself", self.kind)
+            self.held = False
+
+    async def atouch(self) -> None:
+        """Renew the slot's lease from async code."""
+        if self.held:
+            await _aredis().eval(_TOUCH_LUA, 1, self.key, self.ttl, self.token)
+
+
+def slots_in_use(*, user: Any, kind: str) -> int:
+    """How many unexpired slots of `kind` the user holds now."""
+    client = _redis()
+    now = time.time()
+    return int(client.zcount(slot_key(user=user, kind=kind), now - settings.CONCURRENCY_SLOT_TTL_SECONDS, "+inf"))
+
+
+def rate_check(request: HttpRequest | Request, *, kind: str) -> RateLimitState | None:
+    """Count one call of `kind` (chat, compare, architect, upload, api) against the tier's per-minute limit."""
+    user = request.user
+    policy = tier_policy(user)
+    return ratelimit_hit(request, group=f"tier-{kind}", key=str(user.pk), rate=f"{policy.rpm(kind)}/m")
+
+
+def _hour_key(*, user: Any, kind: str) -> str:
+    return f"nexus:quota:{kind}:{user.pk}:{int(time.time()) // 3600}"
+
+
+def hourly_quota_check(*, user: Any, kind: str, limit: int) -> int:
+    """Raise RateLimited when the user already used `limit` of `kind` this hour; returns what is left."""
+    try:
+        used = int(_redis().get(_hour_key(user=user, kind=kind)) or 0)
+    except redis.RedisError:
+        logger.warning("Quota store unavailable; not limiting %s", kind)
+        return limit
+    if used >= limit:
+        retry = 3600 - int(time.time()) % 3600
+        raise RateLimited(f"Hourly {kind} limit of {limit} reached.", retry_after=retry, details={"kind": [kind]})
+    return limit - used
+
+
+def hourly_quota_add(*, user: Any, kind: str, amount: int) -> int:
+    """Add `amount` of `kind` (e.g. tokens) to the user's count for this hour; returns the new total."""
+    key = _hour_key(user=user, kind=kind)
+    try:
+        pipe = _redis().pipeline()
+        pipe.incrby(key, int(amount))
+        pipe.expire(key, 3700)
+        total, _ = pipe.execute()
+    except redis.RedisError:
+        logger.warning("Quota store unavailable; %s usage not counted", kind)
+        return 0
+    return int(total)

@@ -1,0 +1,124 @@
+"""Reads of the accounts app, always scoped to the caller, and the one workspace sharing rule.
+
+Sharing rule (every app reuses it): a resource belongs to an owner and may be shared with one
+workspace. Its owner and every member of that workspace may read it (`visible_to`); its owner
+and the workspace's owners and admins may change it (`can_write`).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, TypeVar
+from uuid import UUID
+
+from django.db.models import Case, Count, Model, OuterRef, Q, QuerySet, Subquery, Value, When
+
+from .models import TOOLS, WORKSPACE_WRITERS, ApiKey, Role, User, Workspace, WorkspaceMember
+
+M = TypeVar("M", bound=Model)
+
+# Cached on the user instance: one query per request at most, however many checks a view makes.
+_TOOLS_ATTR = "_nexus_tools"
+
+
+def user_tools(user: Any) -> frozenset[str]:
+    """Every tool the user's roles grant; a superuser has them all."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return frozenset()
+    cached = getattr(user, _TOOLS_ATTR, None)
+    if cached is not None:
+        return cached
+    if user.is_superuser:
+        tools = frozenset(TOOLS)
+    else:
+        tools = frozenset(tool for role_tools in Role.objects.filter(user_links__user=user).values_list("tools", flat=True) for tool in role_tools)
+    setattr(user, _TOOLS_ATTR, tools)
+    return tools
+
+
+def user_has_tool(user: Any, tool: str) -> bool:
+    """Whether the user's roles grant `tool`."""
+    return tool in user_tools(user)
+
+
+def user_roles(*, user: User) -> QuerySet[Role]:
+    """The roles a user holds."""
+    return Role.objects.filter(user_links__user=user).order_by("name")
+
+
+def user_workspace_ids(user: Any) -> QuerySet[Any]:
+    """Ids of the workspaces the user belongs to, as a lazy queryset usable as a subquery."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return WorkspaceMember.objects.none().values_list("workspace_id", flat=True)
+    return WorkspaceMember.objects.filter(user_id=user.pk).values_list("workspace_id", flat=True)
+
+
+def user_workspace_role(*, user: Any, workspace_id: UUID | str) -> str | None:
+    """The user's role in a workspace, or None when not a member."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return WorkspaceMember.objects.filter(user_id=user.pk, workspace_id=workspace_id).values_list("role", flat=True).first()
+
+
+def visible_to(*, user: Any, queryset: QuerySet[M], owner_field: str = "owner", workspace_field: str | None = "workspace") -> QuerySet[M]:
+    """Rows of `queryset` the user may read: their own, and those shared with a workspace they belong to."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return queryset.none()
+    rule = Q(**{f"{owner_field}_id": user.pk})
+    if workspace_field:
+        rule |= Q(**{f"{workspace_field}_id__in": user_workspace_ids(user)})
+    return queryset.filter(rule)
+
+
+def can_write(*, user: Any, obj: Model, owner_field: str = "owner", workspace_field: str | None = "workspace") -> bool:
+    """Whether the user may change `obj`: its owner, or an owner/admin of the workspace it is shared with."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if getattr(obj, f"{owner_field}_id", None) == user.pk:
+        return True
+    workspace_id = getattr(obj, f"{workspace_field}_id", None) if workspace_field else None
+    if workspace_id is None:
+        return False
+    return WorkspaceMember.objects.filter(user_id=user.pk, workspace_id=workspace_id, role__in=WORKSPACE_WRITERS).exists()
+
+
+def api_key_for_raw(raw: str) -> ApiKey | None:
+    """The key (with its user) whose digest matches `raw`, active or not; one indexed lookup."""
+    digest = hashlib.sha256(raw.encode()).hexdigest()
+    return ApiKey.objects.select_related("user").filter(digest=digest).first()
+
+
+def api_key_list(*, user: User) -> QuerySet[ApiKey]:
+    """The caller's keys that are not revoked (expired ones stay listed, marked by `expires_at`)."""
+    return ApiKey.objects.filter(user=user, revoked_at__isnull=True)
+
+
+def workspace_list(*, user: Any) -> QuerySet[Workspace]:
+    """Workspaces the caller belongs to, with the caller's role and the member count."""
+    if not getattr(user, "is_authenticated", False):
+        return Workspace.objects.none()
+    my_role = WorkspaceMember.objects.filter(workspace=OuterRef("pk"), user_id=user.pk).values("role")[:1]
+    return (
+        Workspace.objects.filter(memberships__user_id=user.pk)
+        .annotate(my_role=Subquery(my_role), member_count=Count("memberships", distinct=True))
+        .order_by("name", "id")
+    )
+
+
+def workspace_members(*, workspace: Workspace) -> QuerySet[WorkspaceMember]:
+    """A workspace's members with their users, owners first."""
+    rank = Case(When(role="owner", then=Value(0)), When(role="admin", then=Value(1)), default=Value(2))
+    return workspace.memberships.select_related("user").order_by(rank, "created_at", "id")
+
+
+def user_list_admin(*, search: str = "") -> QuerySet[User]:
+    """Every user, for administrators, optionally filtered by email or name."""
+    queryset = User.objects.select_related("tier").prefetch_related("roles").order_by("-date_joined", "id")
+    search = search.strip()
+    if search:
+        queryset = queryset.filter(Q(email__icontains=search) | Q(first_name__icontains=search) | Q(last_name__icontains=search))
+    return queryset
+
+
+def role_list() -> QuerySet[Role]:
+    """Every role with its tools."""
+    return Role.objects.order_by("name")

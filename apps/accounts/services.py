@@ -1,0 +1,337 @@
+"""Writes of the accounts app: users, roles, API keys, JWT pairs, workspaces and members."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth import password_validation
+from django.contrib.auth.models import update_last_login
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+from rest_framework_simplejwt.tokens import RefreshToken, Token
+from rest_framework_simplejwt.utils import get_md5_hash_password
+
+from apps.core.errors import Forbidden, NotFound, ValidationError
+
+from .errors import AlreadyMember, EmailTaken, InvalidCredentials, InvalidRefreshToken, LastOwner
+from .models import SCOPES, ApiKey, RefreshFamily, Role, Tier, User, UserRole, Workspace, WorkspaceMember, WorkspaceRole
+from .seeds import DEFAULT_ROLES, DEFAULT_TIERS
+
+KEY_PREFIX = "nxk_"
+# The visible part of a key: "nxk_" and 8 characters, enough to tell keys apart in a list.
+KEY_PREFIX_LENGTH = 12
+# last_used_at is written at most this often per key, so authentication stays a read.
+KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+FAMILY_CLAIM = "fam"
+
+
+# ------------------------------------------------------------------------------
+# Users
+# ------------------------------------------------------------------------------
+def _password_errors(password: str, user: User) -> list[str]:
+    try:
+        password_validation.validate_password(password, user)
+    except DjangoValidationError as exc:
+        return list(exc.messages)
+    return []
+
+
+@transaction.atomic
+def user_create(*, email: str, password: str, first_name: str = "", last_name: str = "") -> User:
+    """Sign up: validate the password with Django's validators; a taken email is 409."""
+    email = User.objects.normalize_email(email).strip().lower()
+    user = User(email=email, first_name=first_name, last_name=last_name)
+    errors = _password_errors(password, user)
+    if errors:
+        raise ValidationError(f"Invalid input: {errors[0]}", details={"password": errors})
+    if User.objects.filter(email__iexact=email).exists():
+        raise EmailTaken()
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # a concurrent sign-up with the same email won the race
+        raise EmailTaken() from None
+    return user
+
+
+@transaction.atomic
+def user_defaults_apply(*, user: User) -> None:
+    """A new user gets the `user` role (and `admin` when superuser); the tier rows must exist."""
+    for slug, values in DEFAULT_TIERS.items():
+        if slug == user.tier_id:
+            Tier.objects.get_or_create(slug=slug, defaults=values)
+    names = ["user", "admin"] if user.is_superuser else ["user"]
+    for name in names:
+        role, _created = Role.objects.get_or_create(name=name, defaults=DEFAULT_ROLES[name])
+        UserRole.objects.get_or_create(user=user, role=role)
+
+
+@transaction.atomic
+def user_update(*, user: User, first_name: str | None = None, last_name: str | None = None,
+                password: str | None = None, current_password: str | None = None) -> User:
+    """Change the profile; a new password needs the current one and passes the validators."""
+    fields: list[str] = []
+    if first_name is not None:
+        user.first_name, fields = first_name, [*fields, "first_name"]
+    if last_name is not None:
+        user.last_name, fields = last_name, [*fields, "last_name"]
+    if password is not None:
+        if not current_password or not user.check_password(current_password):
+            raise ValidationError("The current password is not correct.", details={"current_password": ["The current password is not correct."]})
+        errors = _password_errors(password, user)
+        if errors:
+            raise ValidationError(f"Invalid input: {errors[0]}", details={"password": errors})
+        user.set_password(password)
+        fields.append("password")
+    if fields:
+        user.save(update_fields=fields)
+    return user
+
+
+def user_authenticate(*, email: str, password: str) -> User:
+    """The active user with this email and password, else 401 (same answer whichever part is wrong)."""
+    user = User.objects.filter(email__iexact=email.strip()).first()
+    if user is None:
+        User().set_password(password)  # spend the same time as a real check, so timing does not reveal emails
+        raise InvalidCredentials()
+    if not user.check_password(password) or not user.is_active:
+        raise InvalidCredentials()
+    return user
+
+
+# ------------------------------------------------------------------------------
+# Roles and tiers
+# ------------------------------------------------------------------------------
+@transaction.atomic
+def role_assign(*, user: User, role: Role) -> User:
+    """Give a user a role (idempotent)."""
+    UserRole.objects.get_or_create(user=user, role=role)
+    return user
+
+
+@transaction.atomic
+def role_remove(*, user: User, role: Role) -> User:
+    """Take a role from a user; a role the user does not hold is 404."""
+    deleted, _ = UserRole.objects.filter(user=user, role=role).delete()
+    if not deleted:
+        raise NotFound("This user does not hold this role.")
+    return user
+
+
+@transaction.atomic
+def user_tier_set(*, user: User, tier: Tier) -> User:
+    """Move a user to another tier."""
+    user.tier = tier
+    user.save(update_fields=["tier"])
+    return user
+
+
+# ------------------------------------------------------------------------------
+# API keys
+# ------------------------------------------------------------------------------
+def _validate_scopes(scopes: list[str]) -> list[str]:
+    if not scopes:
+        raise ValidationError("Give at least one scope.", details={"scopes": ["Give at least one scope, or \"*\" for full access."]})
+    unknown = sorted(set(scopes) - {*SCOPES, "*"})
+    if unknown:
+        raise ValidationError(
+            f"Unknown scopes: {', '.join(unknown)}.",
+            details={"scopes": [f"Unknown scope {scope!r}; known: *, {', '.join(SCOPES)}." for scope in unknown]},
+        )
+    return ["*"] if "*" in scopes else sorted(set(scopes))
+
+
+@transaction.atomic
+def api_key_create(*, user: User, name: str, scopes: list[str], expires_in_days: int | None = None,
+                   rate_limit: int | None = None) -> tuple[ApiKey, str]:
+    """Make a key; returns it with the full secret, which is never stored and never shown again."""
+    scopes = _validate_scopes(scopes)
+    raw = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        user=user,
+        name=name,
+        prefix=raw[:KEY_PREFIX_LENGTH],
+        digest=hashlib.sha256(raw.encode()).hexdigest(),
+        scopes=scopes,
+        rate_limit=rate_limit,
+        expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
+    )
+    return key, raw
+
+
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey) -> ApiKey:
+    """Revoke a key: every later request with it answers 401."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
+def api_key_touch(*, key: ApiKey) -> None:
+    """Record that a key was used, at most once a minute (a conditional UPDATE, no read-modify-write)."""
+    now = timezone.now()
+    if key.last_used_at is not None and now - key.last_used_at < KEY_TOUCH_INTERVAL:
+        return
+    ApiKey.objects.filter(pk=key.pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - KEY_TOUCH_INTERVAL)).update(last_used_at=now)
+    key.last_used_at = now
+
+
+# ------------------------------------------------------------------------------
+# JWT pairs (simplejwt with its blacklist; a family id links one login's rotated tokens)
+# ------------------------------------------------------------------------------
+def _pair(refresh: RefreshToken) -> dict[str, Any]:
+    access = refresh.access_token
+    return {
+        "access_token": str(access),
+        "refresh_token": str(refresh),
+        "token_type": "bearer",
+        "expires_in": int(jwt_settings.ACCESS_TOKEN_LIFETIME.total_seconds()),
+    }
+
+
+@transaction.atomic
+def token_pair_issue(*, user: User) -> dict[str, Any]:
+    """Log in: a new refresh token family and its first access/refresh pair."""
+    family = RefreshFamily.objects.create(user=user)
+    refresh = RefreshToken.for_user(user)
+    refresh[FAMILY_CLAIM] = str(family.id)
+    update_last_login(None, user)
+    return _pair(refresh)
+
+
+class _RefreshTokenNoBlacklist(RefreshToken):
+    """A refresh token whose signature, expiry and type are verified, but not its blacklist entry.
+
+    `token_refresh` checks the blacklist itself, to tell a reused token (revoke the family) from
+    a forged or expired one.
+    """
+
+    def verify(self, *args: Any, **kwargs: Any) -> None:
+        Token.verify(self, *args, **kwargs)
+
+
+def token_refresh(*, raw: str) -> dict[str, Any]:
+    """Rotate: a new pair for a valid refresh token; reusing a rotated one revokes its whole family."""
+    try:
+        token = _RefreshTokenNoBlacklist(raw)  # type: ignore[arg-type]
+    except TokenError:
+        raise InvalidRefreshToken() from None
+    family_id = token.get(FAMILY_CLAIM)
+    with transaction.atomic():
+        # The row lock serialises concurrent refreshes of one login, so exactly one of two
+        # simultaneous uses of a token wins and the other counts as reuse.
+        family = RefreshFamily.objects.select_for_update().filter(pk=family_id).first() if family_id else None
+        if family is None or family.revoked_at is not None:
+            raise InvalidRefreshToken()
+        if not BlacklistedToken.objects.filter(token__jti=token[jwt_settings.JTI_CLAIM]).exists():
+            user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM), is_active=True).first()
+            if user is None or token.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password):
+                raise InvalidRefreshToken()
+            token.blacklist()
+            new = RefreshToken.for_user(user)
+            new[FAMILY_CLAIM] = str(family.id)
+            return _pair(new)
+        # A rotated token came back: someone else holds a copy. Revoke every token of this login.
+        family.revoked_at, family.revoked_reason = timezone.now(), "reuse"
+        family.save(update_fields=["revoked_at", "revoked_reason"])
+    # Raised after the block so the revocation is committed.
+    raise InvalidRefreshToken("This refresh token was already used; its session has been revoked.")
+
+
+@transaction.atomic
+def token_revoke(*, raw: str) -> None:
+    """Log out: blacklist the refresh token and end its family; an unusable token is ignored."""
+    try:
+        token = _RefreshTokenNoBlacklist(raw)  # type: ignore[arg-type]
+    except TokenError:
+        return
+    token.blacklist()
+    family_id = token.get(FAMILY_CLAIM)
+    if family_id:
+        RefreshFamily.objects.filter(pk=family_id, revoked_at__isnull=True).update(revoked_at=timezone.now(), revoked_reason="logout")
+
+
+# ------------------------------------------------------------------------------
+# Workspaces and members
+# ------------------------------------------------------------------------------
+def _require_writer(*, workspace: Workspace, user: User) -> str:
+    role = WorkspaceMember.objects.filter(workspace=workspace, user=user).values_list("role", flat=True).first()
+    if role is None:
+        raise NotFound()
+    if role not in (WorkspaceRole.OWNER, WorkspaceRole.ADMIN):
+        raise Forbidden("Only the workspace's owners and admins can do this.")
+    return role
+
+
+@transaction.atomic
+def workspace_create(*, user: User, name: str, description: str = "") -> Workspace:
+    """Create a workspace; the creator is its owner."""
+    workspace = Workspace.objects.create(name=name, description=description, created_by=user)
+    WorkspaceMember.objects.create(workspace=workspace, user=user, role=WorkspaceRole.OWNER)
+    return workspace
+
+
+@transaction.atomic
+def workspace_update(*, workspace: Workspace, user: User, name: str | None = None, description: str | None = None) -> Workspace:
+    """Rename or describe a workspace (owners and admins)."""
+    _require_writer(workspace=workspace, user=user)
+    if name is not None:
+        workspace.name = name
+    if description is not None:
+        workspace.description = description
+    workspace.save()
+    return workspace
+
+
+@transaction.atomic
+def workspace_delete(*, workspace: Workspace, user: User) -> None:
+    """Delete a workspace (owners only: it takes every member's access to shared resources with it)."""
+    role = _require_writer(workspace=workspace, user=user)
+    if role != WorkspaceRole.OWNER:
+        raise Forbidden("Only the workspace's owners can delete it.")
+    workspace.delete()
+
+
+@transaction.atomic
+def workspace_member_add(*, workspace: Workspace, user: User, email: str, role: str) -> WorkspaceMember:
+    """Add a member by email (owners and admins; only owners can make owners)."""
+    actor_role = _require_writer(workspace=workspace, user=user)
+    if role == WorkspaceRole.OWNER and actor_role != WorkspaceRole.OWNER:
+        raise Forbidden("Only owners can add owners.")
+    new_user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+    if new_user is None:
+        raise ValidationError("No account has this email.", details={"email": ["No account has this email."]})
+    if WorkspaceMember.objects.filter(workspace=workspace, user=new_user).exists():
+        raise AlreadyMember()
+    return WorkspaceMember.objects.create(workspace=workspace, user=new_user, role=role)
+
+
+@transaction.atomic
+def workspace_member_remove(*, workspace: Workspace, user: User, member_user_id: UUID | str) -> None:
+    """Remove a member (owners and admins, or the member leaving); the last owner cannot go (409)."""
+    # Lock the workspace's memberships so two removals cannot both pass the last-owner check.
+    members = list(WorkspaceMember.objects.select_for_update().filter(workspace=workspace))
+    actor = next((m for m in members if m.user_id == user.pk), None)
+    if actor is None:
+        raise NotFound()
+    target = next((m for m in members if str(m.user_id) == str(member_user_id)), None)
+    if target is None:
+        raise NotFound("This user is not a member of the workspace.")
+    if target.user_id != user.pk:
+        if actor.role not in (WorkspaceRole.OWNER, WorkspaceRole.ADMIN):
+            raise Forbidden("Only the workspace's owners and admins can remove members.")
+        if target.role == WorkspaceRole.OWNER and actor.role != WorkspaceRole.OWNER:
+            raise Forbidden("Only owners can remove owners.")
+    if target.role == WorkspaceRole.OWNER and sum(1 for m in members if m.role == WorkspaceRole.OWNER) == 1:
+        raise LastOwner()
+    target.delete()
