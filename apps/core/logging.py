@@ -12,7 +12,10 @@ from .request_context import get_request_id
 _SECRET_PATTERNS = [
     re.compile(r"(nxk_)[A-Za-z0-9_\-]{6,}"),
     re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]{8,}", re.IGNORECASE),
-    re.compile(r"((?:password|passwd|secret|token|api_key|refresh_token|access_token)\"?\s*[:=]\s*\"?)[^\s\",&]+", re.IGNORECASE),
+    # A JWT anywhere (a refresh token in a JSON body, a ?token= query): header.payload.signature.
+    re.compile(r"(eyJ)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+"),
+    # key=value, "key": "value" (JSON) and 'key': 'value' (a logged Python dict).
+    re.compile(r"((?:password|passwd|secret|token|api_key|refresh_token|access_token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&]+", re.IGNORECASE),
 ]
 
 
