@@ -64,57 +64,84 @@ async def _read_load(url: str, cookies: dict[str, str], seconds: float, connecti
             "connections": connections, "seconds": round(elapsed, 1)}
 
 
-async def _fanout(url_base: str, redis_url: str) -> dict[str, Any]:
+async def _sse_reader(host: str, port: int, path: str, on_ready: Any, lags: list[float], counts: list[int], index: int) -> None:
+    """A lean SSE client on raw asyncio streams: the lag it reports is the server's, not a parser's."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    await writer.drain()
+    buffer = b""
+    headers_done = False
+    try:
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                return
+            now = time.time()
+            buffer += chunk
+            if not headers_done:
+                if b"\r\n\r\n" not in buffer:
+                    continue
+                buffer = buffer.split(b"\r\n\r\n", 1)[1]
+                headers_done = True
+                on_ready()
+            while True:
+                marker = buffer.find(b'"t":')
+                if marker < 0:
+                    break
+                end = buffer.find(b"}", marker)
+                if end < 0:
+                    break
+                lags.append(now - float(buffer[marker + 4:end]))
+                counts[index] += 1
+                buffer = buffer[end:]
+            if b'"type":"end"' in buffer:
+                return
+            buffer = buffer[-64:]
+    finally:
+        writer.close()
+
+
+async def _fanout(url_base: str, redis_url: str, readers: int = FANOUT_READERS, events: int = FANOUT_EVENTS,
+                  rate: float = FANOUT_RATE) -> dict[str, Any]:
     import redis.asyncio as aioredis
 
     key = f"nexus:stream:bench:{uuid.uuid4()}"
-    url = f"{url_base}/api/v1/_test/stream/{key}"
+    host, port = url_base.removeprefix("http://").split(":")
+    path = f"/api/v1/_test/stream/{key}"
     lags: list[float] = []
-    received = [0] * FANOUT_READERS
+    counts = [0] * readers
     connected = asyncio.Event()
     ready = 0
 
-    async def reader(index: int, session: aiohttp.ClientSession) -> None:
+    def on_ready() -> None:
         nonlocal ready
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=120)) as response:
-            ready += 1
-            if ready == FANOUT_READERS:
-                connected.set()
-            async for raw in response.content:
-                line = raw.decode().rstrip("\n")
-                if not line.startswith("data: "):
-                    continue
-                now = time.time()
-                data = json.loads(line[6:])
-                if data.get("type") == "end":
-                    return
-                lags.append(now - data["t"])
-                received[index] += 1
+        ready += 1
+        if ready == readers:
+            connected.set()
 
     publisher = aioredis.Redis.from_url(redis_url)
     lua = (
         "local n = redis.call('INCR', KEYS[2]) "
         "redis.call('XADD', KEYS[1], 'MAXLEN', '~', 10000, '0-' .. n, 'd', ARGV[1], 'f', ARGV[2]) return n"
     )
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        tasks = [asyncio.create_task(reader(i, session)) for i in range(FANOUT_READERS)]
-        await asyncio.wait_for(connected.wait(), 120)
-        await asyncio.sleep(1.0)  # let every subscriber join the shared reader
-        for n in range(FANOUT_EVENTS):
-            payload = json.dumps({"type": "tick", "n": n, "t": time.time()})
-            await publisher.eval(lua, 2, key, key + ":seq", payload, "0")
-            await asyncio.sleep(1 / FANOUT_RATE)
-        await publisher.eval(lua, 2, key, key + ":seq", json.dumps({"type": "end"}), "1")
-        await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    tasks = [asyncio.create_task(_sse_reader(host, int(port), path, on_ready, lags, counts, i)) for i in range(readers)]
+    await asyncio.wait_for(connected.wait(), 120)
+    await asyncio.sleep(1.0)  # let every subscriber join the shared reader
+    for n in range(events):
+        # "t" last, so a reader finds its value between `"t":` and the closing brace.
+        payload = json.dumps({"type": "tick", "n": n, "t": time.time()}, separators=(",", ":"))
+        await publisher.eval(lua, 2, key, key + ":seq", payload, "0")
+        await asyncio.sleep(1 / rate)
+    await publisher.eval(lua, 2, key, key + ":seq", json.dumps({"type": "end"}, separators=(",", ":")), "1")
+    await asyncio.wait_for(asyncio.gather(*tasks), 120)
     await publisher.aclose()
     return {
-        "readers": FANOUT_READERS,
-        "events": FANOUT_EVENTS,
-        "events_per_second": FANOUT_RATE,
+        "readers": readers,
+        "events": events,
+        "events_per_second": rate,
         "deliveries": len(lags),
-        "deliveries_expected": FANOUT_READERS * FANOUT_EVENTS,
-        "readers_missing_events": sum(1 for count in received if count != FANOUT_EVENTS),
+        "deliveries_expected": readers * events,
+        "readers_missing_events": sum(1 for count in counts if count != events),
         "lag": percentiles(lags),
     }
 
@@ -129,4 +156,8 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     # Fan-out runs against the test-only SSE route of a core.streams stream (tests/urls.py).
     fanout_url = ctx.start_daphne(DJANGO_SETTINGS_MODULE="config.settings.test", DJANGO_ROOT_URLCONF="tests.urls")
     result["fanout"] = asyncio.run(_fanout(fanout_url, ctx.env["REDIS_URL"]))
+    # The same 500 readers at other event rates, to show where the time goes as load grows.
+    result["fanout_by_rate"] = [
+        asyncio.run(_fanout(fanout_url, ctx.env["REDIS_URL"], events=50, rate=rate)) for rate in (2.0, 10.0, 50.0)
+    ]
     return result

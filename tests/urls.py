@@ -12,8 +12,7 @@ from rest_framework.views import APIView
 
 from apps.core import errors
 from apps.core.ratelimit import ratelimit_hit
-from apps.core.sse import last_event_id_from, sse_stream_response
-from apps.core.streams import subscribe
+from apps.core.sse import sse_run_response
 from config.urls import handler404, handler500, urlpatterns as real_urlpatterns  # noqa: F401
 
 ERRORS = {
@@ -84,7 +83,7 @@ class LimitedApi(APIView):
 
 async def stream_view(request: HttpRequest, key: str) -> StreamingHttpResponse:
     """SSE of a core.streams stream, replaying from Last-Event-ID."""
-    return sse_stream_response(subscribe(key, after=last_event_id_from(request)), named=True)
+    return sse_run_response(request, key, named=True)
 
 
 test_routes = [

@@ -1,8 +1,7 @@
 """Server-Sent Events for async views: `id:` lines, Last-Event-ID replay, keep-alive comments.
 
     async def get(request, execution_id):
-        key = stream_key("execution", execution_id)
-        return sse_stream_response(subscribe(key, after=last_event_id_from(request)), named=True)
+        return sse_run_response(request, stream_key("execution", execution_id), named=True)
 
 A client that disconnects cancels only its reader; the run it watched goes on.
 """
@@ -10,14 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
 
-from .streams import StreamEvent
+from .streams import KEEPALIVE, StreamEvent, subscribe
 
-KEEPALIVE = b": keep-alive\n\n"
+logger = logging.getLogger("nexus.sse")
+
+KEEPALIVE_FRAME = b": keep-alive\n\n"
+STREAM_INTERRUPTED = {
+    "type": "error",
+    "error": {"code": "SERVICE_UNAVAILABLE", "message": "The event stream was interrupted; reconnect with Last-Event-ID."},
+}
 # Sent first: tells EventSource how soon to reconnect, and makes servers flush the headers at once
 # (twisted, under daphne, holds them back until the first body bytes).
 PREAMBLE = b"retry: 2000\n\n"
@@ -43,34 +49,40 @@ def format_event(event_id: int | str | None, data: dict[str, Any], *, named: boo
     return ("\n".join(lines) + "\n\n").encode()
 
 
-async def _with_keepalive(events: AsyncIterator[StreamEvent], *, named: bool, keepalive: float) -> AsyncIterator[bytes]:
-    """Frames for each event, and a comment line whenever `keepalive` seconds pass in silence."""
+def event_frame(event: StreamEvent, *, named: bool = False) -> bytes:
+    """The SSE frame of a stream event, encoded once per event however many readers it has."""
+    frame = event.frames.get(named)
+    if frame is None:
+        head = f"id: {event.id}\n"
+        if named and "type" in event.data:
+            head += f"event: {event.data['type']}\n"
+        body = event.raw or json.dumps(event.data, separators=(",", ":"), default=str)
+        frame = (head + "data: " + body + "\n\n").encode()
+        event.frames[named] = frame
+    return frame
+
+
+async def _frames(events: AsyncIterator[Any], *, named: bool) -> AsyncIterator[bytes]:
+    """SSE bytes for a stream's events (and keep-alive comments for its KEEPALIVE ticks)."""
     iterator = events.__aiter__()
-    pending: asyncio.Task[StreamEvent] | None = None
     try:
         yield PREAMBLE
         while True:
-            if pending is None:
-                pending = asyncio.ensure_future(iterator.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=keepalive)
-            if not done:
-                yield KEEPALIVE
-                continue
             try:
-                event = pending.result()
+                event = await iterator.__anext__()
             except StopAsyncIteration:
                 return
-            finally:
-                pending = None
-            yield format_event(event.id, event.data, named=named)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # End the response cleanly (a hung connection helps no one); the client reconnects
+                # with Last-Event-ID and misses nothing.
+                logger.exception("Event stream failed")
+                yield format_event(None, STREAM_INTERRUPTED)
+                return
+            yield KEEPALIVE_FRAME if event is KEEPALIVE else event_frame(event, named=named)
     finally:
         # The client went away (or the stream ended): stop our reader, never the run itself.
-        if pending is not None:
-            pending.cancel()
-            try:
-                await pending
-            except (asyncio.CancelledError, StopAsyncIteration, Exception):
-                pass
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             try:
@@ -89,15 +101,11 @@ def sse_response(frames: AsyncIterator[bytes], *, status: int = 200, headers: di
     return response
 
 
-def sse_stream_response(
-    events: AsyncIterator[StreamEvent],
-    *,
-    named: bool = False,
-    keepalive: float | None = None,
-    headers: dict[str, str] | None = None,
-) -> StreamingHttpResponse:
-    """An SSE response that relays a run's events (see `streams.subscribe`)."""
-    from django.conf import settings
+def sse_stream_response(events: AsyncIterator[Any], *, named: bool = False, headers: dict[str, str] | None = None) -> StreamingHttpResponse:
+    """An SSE response relaying a run's events (from `streams.subscribe(..., keepalive=True)`)."""
+    return sse_response(_frames(events, named=named), headers=headers)
 
-    interval = settings.SSE_KEEPALIVE_SECONDS if keepalive is None else keepalive
-    return sse_response(_with_keepalive(events, named=named, keepalive=interval), headers=headers)
+
+def sse_run_response(request: HttpRequest, key: str, *, named: bool = False, headers: dict[str, str] | None = None) -> StreamingHttpResponse:
+    """The SSE response for a run's stream: replays after the client's Last-Event-ID, then follows."""
+    return sse_stream_response(subscribe(key, after=last_event_id_from(request), keepalive=True), named=named, headers=headers)

@@ -16,7 +16,7 @@ import json
 import logging
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -38,13 +38,23 @@ _sync_client: redis.Redis | None = None
 _publish_script: Any = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StreamEvent:
-    """One event of a run: its number, its JSON payload, and whether it ends the stream."""
+    """One event of a run: its number, its JSON payload, and whether it ends the stream.
+
+    `raw` is the JSON text as stored; one event object is shared by every local subscriber, so
+    `frames` caches its encoded SSE frame and 500 readers cost one encoding, not 500.
+    """
 
     id: int
     data: dict[str, Any]
     final: bool = False
+    raw: str = ""
+    frames: dict[bool, bytes] = field(default_factory=dict, repr=False, compare=False)
+
+
+# Put in subscriber queues when the stream has been silent for a keep-alive interval.
+KEEPALIVE: Any = object()
 
 
 def stream_key(kind: str, run_id: object) -> str:
@@ -100,11 +110,8 @@ def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> StreamEvent:
     raw_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
     data = fields.get(b"d") if b"d" in fields else fields.get("d")
     final = fields.get(b"f") if b"f" in fields else fields.get("f")
-    return StreamEvent(
-        id=int(raw_id.split("-", 1)[1]),
-        data=json.loads(data),
-        final=(final in (b"1", "1")),
-    )
+    raw = data.decode() if isinstance(data, bytes) else data
+    return StreamEvent(id=int(raw_id.split("-", 1)[1]), data=json.loads(raw), final=(final in (b"1", "1")), raw=raw)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -119,7 +126,10 @@ def _async_redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, max_connections=200)
+        # A blocking pool: a burst of subscribers (500 browsers joining one run) waits its turn for a
+        # connection instead of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(settings.REDIS_URL, socket_connect_timeout=2, max_connections=64, timeout=20)
+        client = aioredis.Redis(connection_pool=pool)
         _async_clients[loop] = client
     return client
 
@@ -151,6 +161,8 @@ class _Follower:
 
     def __init__(self, key: str, start_after: int) -> None:
         self.key = key
+        # The blocking read doubles as the keep-alive clock: one timer per stream, not per reader.
+        self.idle_ms = max(50, int(settings.SSE_KEEPALIVE_SECONDS * 1000))
         self.last_id = start_after
         self.queues: set[asyncio.Queue[StreamEvent | None]] = set()
         self.task: asyncio.Task[None] | None = None
@@ -164,12 +176,16 @@ class _Follower:
         try:
             while self.queues and not self.finished:
                 try:
-                    response = await client.xread({self.key: f"0-{self.last_id}"}, block=5000, count=500)
+                    response = await client.xread({self.key: f"0-{self.last_id}"}, block=self.idle_ms, count=500)
                 except (redis.ConnectionError, redis.TimeoutError):
                     logger.warning("Stream reader lost Redis on %s; retrying", self.key)
                     await asyncio.sleep(0.5)
                     continue
-                for _stream, entries in response or []:
+                if not response:
+                    for queue in list(self.queues):
+                        queue.put_nowait(KEEPALIVE)
+                    continue
+                for _stream, entries in response:
                     for entry_id, fields in entries:
                         event = _decode(entry_id, fields)
                         self.last_id = event.id
@@ -216,10 +232,12 @@ def _leave(follower: _Follower, queue: asyncio.Queue[StreamEvent | None]) -> Non
         follower.task.cancel()
 
 
-async def subscribe(key: str, *, after: int = 0) -> AsyncIterator[StreamEvent]:
+async def subscribe(key: str, *, after: int = 0, keepalive: bool = False) -> AsyncIterator[StreamEvent]:
     """Every event after `after`, then live events, until one marked final.
 
-    Cancelling the consumer (a client that disconnects) removes only this subscriber.
+    With `keepalive`, also yields `KEEPALIVE` whenever the stream has been silent for
+    SSE_KEEPALIVE_SECONDS (SSE responses turn it into a comment line). Cancelling the consumer
+    (a client that disconnects) removes only this subscriber.
     """
     client = _async_redis()
     queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
@@ -234,6 +252,10 @@ async def subscribe(key: str, *, after: int = 0) -> AsyncIterator[StreamEvent]:
                 if event.final:
                     return
             while (item := await queue.get()) is not None:
+                if item is KEEPALIVE:
+                    if keepalive:
+                        yield item
+                    continue
                 if item.id <= last:
                     continue  # already replayed
                 last = item.id
