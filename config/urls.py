@@ -18,6 +18,7 @@ urlpatterns = [
     path("health", HealthApi.as_view(), name="health"),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
+    path("", include("apps.accounts.urls")),  # sign-up, profile, API keys, workspaces
     path("", include("apps.dashboard.urls")),
 ]
 

@@ -1,6 +1,8 @@
 """Shared fixtures: API clients, users, and real processes (daphne, Celery workers) on loopback."""
 from __future__ import annotations
 
+pytest_plugins = ["tests.browser"]
+
 import os
 import signal
 import subprocess

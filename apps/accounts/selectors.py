@@ -17,22 +17,31 @@ from .models import TOOLS, WORKSPACE_WRITERS, ApiKey, Role, User, Workspace, Wor
 M = TypeVar("M", bound=Model)
 
 # Cached on the user instance: one query per request at most, however many checks a view makes.
-_TOOLS_ATTR = "_nexus_tools"
+_ROLES_ATTR = "_nexus_roles"
+
+
+def user_role_list(user: Any) -> list[Role]:
+    """The roles a user holds, cached on the user instance (one query per request)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    cached = getattr(user, _ROLES_ATTR, None)
+    if cached is None:
+        prefetched = getattr(user, "_prefetched_objects_cache", {}).get("roles")  # admin lists prefetch them
+        if prefetched is not None:
+            cached = sorted(prefetched, key=lambda role: role.name)
+        else:
+            cached = list(Role.objects.filter(user_links__user_id=user.pk).order_by("name"))
+        setattr(user, _ROLES_ATTR, cached)
+    return cached
 
 
 def user_tools(user: Any) -> frozenset[str]:
     """Every tool the user's roles grant; a superuser has them all."""
     if user is None or not getattr(user, "is_authenticated", False):
         return frozenset()
-    cached = getattr(user, _TOOLS_ATTR, None)
-    if cached is not None:
-        return cached
     if user.is_superuser:
-        tools = frozenset(TOOLS)
-    else:
-        tools = frozenset(tool for role_tools in Role.objects.filter(user_links__user=user).values_list("tools", flat=True) for tool in role_tools)
-    setattr(user, _TOOLS_ATTR, tools)
-    return tools
+        return frozenset(TOOLS)
+    return frozenset(tool for role in user_role_list(user) for tool in role.tools)
 
 
 def user_has_tool(user: Any, tool: str) -> bool:
@@ -40,9 +49,9 @@ def user_has_tool(user: Any, tool: str) -> bool:
     return tool in user_tools(user)
 
 
-def user_roles(*, user: User) -> QuerySet[Role]:
-    """The roles a user holds."""
-    return Role.objects.filter(user_links__user=user).order_by("name")
+def user_roles(*, user: User) -> list[Role]:
+    """The roles a user holds, by name."""
+    return user_role_list(user)
 
 
 def user_workspace_ids(user: Any) -> QuerySet[Any]:
@@ -98,8 +107,9 @@ def workspace_list(*, user: Any) -> QuerySet[Workspace]:
         return Workspace.objects.none()
     my_role = WorkspaceMember.objects.filter(workspace=OuterRef("pk"), user_id=user.pk).values("role")[:1]
     return (
-        Workspace.objects.filter(memberships__user_id=user.pk)
-        .annotate(my_role=Subquery(my_role), member_count=Count("memberships", distinct=True))
+        # Filter by subquery, not by a join on memberships: the join would also narrow the count.
+        Workspace.objects.filter(pk__in=user_workspace_ids(user))
+        .annotate(my_role=Subquery(my_role), member_count=Count("memberships"))
         .order_by("name", "id")
     )
 

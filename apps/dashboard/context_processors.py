@@ -8,9 +8,21 @@ from django.http import HttpRequest
 # (label, url name, tool the entry needs or None); apps add their pages here as they land.
 NAVIGATION: list[tuple[str, str, str | None]] = [
     ("Home", "dashboard:home", None),
+    ("Workspaces", "accounts:workspaces", None),
+    ("API keys", "accounts:keys", None),
+    ("Profile", "accounts:profile", None),
 ]
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     """The navigation entries for the signed-in user."""
-    return {"nav_items": [{"label": label, "url_name": url_name} for label, url_name, _tool in NAVIGATION]}
+    from apps.accounts.selectors import user_has_tool
+
+    user = getattr(request, "user", None)
+    return {
+        "nav_items": [
+            {"label": label, "url_name": url_name}
+            for label, url_name, tool in NAVIGATION
+            if tool is None or user_has_tool(user, tool)  # a page of a tool the roles lack is not offered
+        ]
+    }

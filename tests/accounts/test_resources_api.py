@@ -215,3 +215,20 @@ def test_the_openapi_schema_lists_the_accounts_routes(user):
                  "/api/v1/admin/users", "/api/v1/admin/users/{user_id}/roles", "/api/v1/admin/users/{user_id}/roles/{role_id}",
                  "/api/v1/admin/roles"):
         assert path in schema["paths"], path
+
+
+def test_workspace_member_count_counts_every_member(user):
+    client = _client(user)
+    wid = client.post("/api/v1/workspaces", {"name": "Count"}, format="json").json()["id"]
+    for _ in range(2):
+        client.post(f"/api/v1/workspaces/{wid}/members", {"email": UserFactory().email}, format="json")
+    assert client.get(f"/api/v1/workspaces/{wid}").json()["member_count"] == 3
+    assert client.get("/api/v1/workspaces").json()["results"][0]["member_count"] == 3
+
+
+def test_admin_user_list_costs_a_fixed_number_of_queries(admin_user, django_assert_max_num_queries):
+    for _ in range(5):
+        UserFactory()
+    client = _client(admin_user)
+    with django_assert_max_num_queries(8):
+        assert client.get("/api/v1/admin/users").json()["count"] == 6

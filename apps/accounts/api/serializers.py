@@ -6,7 +6,7 @@ from typing import Any
 from rest_framework import serializers
 
 from ..models import ApiKey, Role, User, Workspace, WorkspaceMember
-from ..selectors import user_tools
+from ..selectors import user_role_list, user_tools
 
 
 class RoleSerializer(serializers.ModelSerializer):
@@ -30,8 +30,7 @@ class UserSerializer(serializers.ModelSerializer):
         fields = ["id", "email", "first_name", "last_name", "tier", "roles", "tools", "is_active", "created_at", "last_login"]
 
     def get_roles(self, user: User) -> list[str]:
-        # Admin lists prefetch roles; everything else asks once per request.
-        return sorted(role.name for role in user.roles.all())
+        return [role.name for role in user_role_list(user)]
 
     def get_tools(self, user: User) -> list[str]:
         return sorted(user_tools(user))
@@ -46,7 +45,7 @@ class AdminUserSerializer(UserSerializer):
         fields = [*UserSerializer.Meta.fields, "is_staff", "is_superuser"]
 
     def get_roles(self, user: User) -> list[dict[str, Any]]:  # type: ignore[override]
-        return [{"id": str(role.id), "name": role.name} for role in sorted(user.roles.all(), key=lambda r: r.name)]
+        return [{"id": str(role.id), "name": role.name} for role in user_role_list(user)]
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

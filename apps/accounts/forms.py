@@ -1,0 +1,56 @@
+"""Forms of the accounts dashboard pages (parsing only; the services decide)."""
+from __future__ import annotations
+
+from django import forms
+
+from .models import SCOPES, WorkspaceRole
+
+
+class SignupForm(forms.Form):
+    """Create an account."""
+
+    email = forms.EmailField(max_length=254)
+    password = forms.CharField(max_length=128, strip=False, widget=forms.PasswordInput)
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+
+
+class ProfileForm(forms.Form):
+    """Change the names on the profile."""
+
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+
+
+class PasswordForm(forms.Form):
+    """Change the password (needs the current one)."""
+
+    current_password = forms.CharField(max_length=128, strip=False, widget=forms.PasswordInput)
+    password = forms.CharField(label="New password", max_length=128, strip=False, widget=forms.PasswordInput)
+
+
+class ApiKeyForm(forms.Form):
+    """Create an API key."""
+
+    name = forms.CharField(max_length=100)
+    scopes = forms.MultipleChoiceField(
+        choices=[("*", "* (full access)"), *[(scope, scope) for scope in SCOPES]],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["*"],
+    )
+    expires_in_days = forms.IntegerField(min_value=1, max_value=3650, required=False, label="Expires after (days)")
+    rate_limit = forms.IntegerField(min_value=1, max_value=100_000, required=False, label="Rate limit (requests/min)")
+
+
+class WorkspaceForm(forms.Form):
+    """Create or rename a workspace."""
+
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(max_length=500, required=False)
+
+
+class MemberForm(forms.Form):
+    """Add a member to a workspace."""
+
+    email = forms.EmailField(max_length=254)
+    role = forms.ChoiceField(choices=WorkspaceRole.choices, initial=WorkspaceRole.MEMBER)

@@ -1,0 +1,185 @@
+"""Dashboard pages of the accounts app: sign-up, profile, API keys, workspaces and members.
+
+Pages post ordinary forms (with CSRF) and call the same services as the API; a domain error is
+shown to the person as a message on the page.
+"""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth.decorators import login_required
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core.errors import ApplicationError
+
+from . import services
+from .forms import ApiKeyForm, MemberForm, PasswordForm, ProfileForm, SignupForm, WorkspaceForm
+from .models import User, Workspace
+from .policy import tier_policy
+from .selectors import api_key_list, user_roles, user_tools, workspace_list, workspace_members
+
+# The session key holding a just-created API key until the next page shows it (once).
+NEW_KEY_SESSION = "accounts_new_key"
+
+
+def _apply_errors(form: Form, error: ApplicationError) -> None:
+    """Put a domain error's field details on the form, or its message on the whole form."""
+    placed = False
+    for field, problems in (error.details or {}).items():
+        if field in form.fields:
+            for problem in problems if isinstance(problems, list) else [problems]:
+                form.add_error(field, str(problem))
+                placed = True
+    if not placed:
+        form.add_error(None, error.message)
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create an account and sign in."""
+    if request.user.is_authenticated:
+        return redirect("dashboard:home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_create(**form.cleaned_data)
+        except ApplicationError as error:
+            _apply_errors(form, error)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome to Nexus! Your account is ready.")
+            return redirect("dashboard:home")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    """The caller's profile: names, password, tier and roles."""
+    user: User = request.user  # type: ignore[assignment]
+    profile_form = ProfileForm(initial={"first_name": user.first_name, "last_name": user.last_name})
+    password_form = PasswordForm()
+    if request.method == "POST" and request.POST.get("form") == "profile":
+        profile_form = ProfileForm(request.POST)
+        if profile_form.is_valid():
+            services.user_update(user=user, **profile_form.cleaned_data)
+            messages.success(request, "Profile saved.")
+            return redirect("accounts:profile")
+    elif request.method == "POST" and request.POST.get("form") == "password":
+        password_form = PasswordForm(request.POST)
+        if password_form.is_valid():
+            try:
+                services.user_update(user=user, **password_form.cleaned_data)
+            except ApplicationError as error:
+                _apply_errors(password_form, error)
+            else:
+                update_session_auth_hash(request, user)  # stay signed in here; other sessions and tokens end
+                messages.success(request, "Password changed.")
+                return redirect("accounts:profile")
+    context = {
+        "profile_form": profile_form,
+        "password_form": password_form,
+        "roles": user_roles(user=user),
+        "tools": sorted(user_tools(user)),
+        "policy": tier_policy(user),
+    }
+    return render(request, "accounts/profile.html", context)
+
+
+@login_required
+def api_keys(request: HttpRequest) -> HttpResponse:
+    """The caller's API keys; a new key is shown once, right after it was created."""
+    form = ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            _key, raw = services.api_key_create(user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        except ApplicationError as error:
+            _apply_errors(form, error)
+        else:
+            # Post/redirect/get: the key survives exactly one page view, so a reload does not show it again.
+            request.session[NEW_KEY_SESSION] = raw
+            return redirect("accounts:keys")
+    new_key = request.session.pop(NEW_KEY_SESSION, None)
+    keys = api_key_list(user=request.user)  # type: ignore[arg-type]
+    return render(request, "accounts/keys.html", {"form": form, "keys": keys, "new_key": new_key})
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, key_id: UUID) -> HttpResponseRedirect:
+    """Revoke one of the caller's keys."""
+    key = api_key_list(user=request.user).filter(pk=key_id).first()  # type: ignore[arg-type]
+    if key is None:
+        raise Http404
+    services.api_key_revoke(key=key)
+    messages.success(request, f"Revoked “{key.name}”. Requests with it now answer 401.")
+    return redirect("accounts:keys")
+
+
+@login_required
+def workspaces(request: HttpRequest) -> HttpResponse:
+    """The caller's workspaces, and a form to create one."""
+    form = WorkspaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        workspace = services.workspace_create(user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        messages.success(request, f"Created “{workspace.name}”. You are its owner.")
+        return redirect("accounts:workspace", workspace_id=workspace.pk)
+    return render(request, "accounts/workspaces.html", {"form": form, "workspaces": workspace_list(user=request.user)})
+
+
+def _my_workspace(request: HttpRequest, workspace_id: UUID) -> Workspace:
+    workspace = workspace_list(user=request.user).filter(pk=workspace_id).first()
+    if workspace is None:
+        raise Http404  # not a member: the workspace does not exist for this person
+    return workspace
+
+
+@login_required
+def workspace_detail(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
+    """One workspace: its members; owners and admins add, remove and rename."""
+    workspace = _my_workspace(request, workspace_id)
+    member_form = MemberForm()
+    rename_form = WorkspaceForm(initial={"name": workspace.name, "description": workspace.description})
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "add":
+                member_form = MemberForm(request.POST)
+                if member_form.is_valid():
+                    member = services.workspace_member_add(workspace=workspace, user=request.user, **member_form.cleaned_data)  # type: ignore[arg-type]
+                    messages.success(request, f"Added {member.user.email} as {member.role}.")
+                    return redirect("accounts:workspace", workspace_id=workspace.pk)
+            elif action == "remove":
+                leaving = request.POST.get("user_id") == str(request.user.pk)
+                services.workspace_member_remove(workspace=workspace, user=request.user, member_user_id=request.POST.get("user_id", ""))  # type: ignore[arg-type]
+                messages.success(request, "You left the workspace." if leaving else "Member removed.")
+                return redirect("accounts:workspaces" if leaving else "accounts:workspace", **({} if leaving else {"workspace_id": workspace.pk}))
+            elif action == "rename":
+                rename_form = WorkspaceForm(request.POST)
+                if rename_form.is_valid():
+                    services.workspace_update(workspace=workspace, user=request.user, **rename_form.cleaned_data)  # type: ignore[arg-type]
+                    messages.success(request, "Workspace saved.")
+                    return redirect("accounts:workspace", workspace_id=workspace.pk)
+            elif action == "delete":
+                services.workspace_delete(workspace=workspace, user=request.user)  # type: ignore[arg-type]
+                messages.success(request, f"Deleted “{workspace.name}”.")
+                return redirect("accounts:workspaces")
+        except ApplicationError as error:
+            target: Form = member_form if action == "add" else rename_form
+            if action in ("add", "rename") and error.details:
+                _apply_errors(target, error)  # a field problem: shown next to the field
+            else:
+                messages.error(request, error.message)
+    context: dict[str, Any] = {
+        "workspace": workspace,
+        "members": workspace_members(workspace=workspace),
+        "can_manage": workspace.my_role in ("owner", "admin"),  # type: ignore[attr-defined]
+        "is_owner": workspace.my_role == "owner",  # type: ignore[attr-defined]
+        "member_form": member_form,
+        "rename_form": rename_form,
+    }
+    return render(request, "accounts/workspace_detail.html", context)
