@@ -6,3 +6,11 @@ class LlmConfig(AppConfig):
 
     name = "apps.llm"
     label = "llm"
+    verbose_name = "LLM gateway"
+
+    def ready(self) -> None:
+        from apps.core.health import register_check
+
+        from .health import check_providers
+
+        register_check("providers", check_providers)

@@ -307,6 +307,24 @@ CONCURRENCY_SLOT_TTL_SECONDS = env.int("CONCURRENCY_SLOT_TTL_SECONDS", default=2
 # ------------------------------------------------------------------------------
 # LLM (issue "LLM gateway"): providers, encryption key, timeouts
 # ------------------------------------------------------------------------------
+# Fernet keys for provider API keys at rest, newest first; empty derives one from SECRET_KEY.
+# Rotate: put a new key first, keep the old ones after it, run `manage.py llm_rotate_keys`.
+LLM_ENCRYPTION_KEYS = env.list("LLM_ENCRYPTION_KEYS", default=[])
+# Providers configured from the environment at start-up (`manage.py seed`).
+OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="")
+ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", default="")
+ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="")
+GEMINI_API_KEY = env("GEMINI_API_KEY", default="")
+GEMINI_BASE_URL = env("GEMINI_BASE_URL", default="")
+# Default seconds before a provider call times out (each provider can set its own).
+LLM_DEFAULT_TIMEOUT = env.float("LLM_DEFAULT_TIMEOUT", default=60.0)
+# Upstream 429s are retried this many times with backoff before answering RATE_LIMITED.
+LLM_RATE_LIMIT_RETRIES = env.int("LLM_RATE_LIMIT_RETRIES", default=2)
+# Seconds the model registry is cached in each process (admin edits clear it at once).
+LLM_REGISTRY_CACHE_SECONDS = env.float("LLM_REGISTRY_CACHE_SECONDS", default=30.0)
+# The SDKs' HTTP clients log every request at INFO; one line per token stream is noise.
+LOGGING["loggers"]["httpx2"] = {"level": "WARNING"}
 
 # ------------------------------------------------------------------------------
 # KNOWLEDGE (issue "Knowledge"): uploads, embeddings, search

@@ -1,0 +1,97 @@
+"""Serializers of the llm API: provider connections (write-only key), models, metrics query."""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ..models import LlmModel, ProviderConnection, ProviderKind
+
+
+class ProviderSerializer(serializers.ModelSerializer):
+    """A provider connection; `api_key` is accepted on writes and never shown, `api_key_set` says if one is stored."""
+
+    api_key = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=500, trim_whitespace=True,
+                                    style={"input_type": "password"})
+    api_key_set = serializers.BooleanField(source="has_api_key", read_only=True)
+    usable = serializers.BooleanField(source="is_usable", read_only=True)
+    kind = serializers.ChoiceField(choices=ProviderKind.choices)
+    timeout_seconds = serializers.FloatField(required=False, min_value=0.1, max_value=3600)
+
+    class Meta:
+        model = ProviderConnection
+        fields = ["id", "name", "kind", "base_url", "api_key", "api_key_set", "usable", "timeout_seconds", "active", "source",
+                  "last_checked_at", "last_check_ok", "last_check_error", "created_at", "updated_at"]
+        read_only_fields = ["id", "source", "last_checked_at", "last_check_ok", "last_check_error", "created_at", "updated_at"]
+        # Uniqueness answers 409 from the service, not a 400 from the serializer.
+        extra_kwargs = {"name": {"validators": []}}
+
+
+class ProviderTestOutputSerializer(serializers.Serializer):
+    """The outcome of a test connection."""
+
+    ok = serializers.BooleanField()
+    models = serializers.ListField(child=serializers.CharField())
+    error = serializers.CharField(allow_null=True)
+
+
+class CostField(serializers.DecimalField):
+    """Credits per 1M tokens, as a JSON number."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=12, decimal_places=4, min_value=0, coerce_to_string=False, **kwargs)
+
+
+class ModelAdminSerializer(serializers.ModelSerializer):
+    """A registry entry as admins see it; `provider` is the connection's name."""
+
+    provider = serializers.SlugRelatedField(slug_field="name", queryset=ProviderConnection.objects.all())
+    capabilities = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=20)
+    tiers = serializers.ListField(child=serializers.SlugField(max_length=32), required=False, max_length=20)
+    input_cost = CostField()
+    output_cost = CostField()
+    context_window = serializers.IntegerField(min_value=1, max_value=100_000_000, required=False)
+    max_output_tokens = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
+
+    class Meta:
+        model = LlmModel
+        fields = ["id", "name", "provider", "provider_model", "capabilities", "input_cost", "output_cost", "context_window",
+                  "max_output_tokens", "tiers", "active", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"name": {"validators": []}}
+
+    def validate_tiers(self, tiers: list[str]) -> list[str]:
+        """Only tiers that exist."""
+        from apps.accounts.models import Tier
+
+        known = set(Tier.objects.values_list("slug", flat=True))
+        unknown = sorted(set(tiers) - known)
+        if unknown:
+            raise serializers.ValidationError(f"Unknown tier(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
+        return list(dict.fromkeys(tiers))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The output limit must fit in the context window."""
+        context = attrs.get("context_window", getattr(self.instance, "context_window", 8192))
+        output = attrs.get("max_output_tokens", getattr(self.instance, "max_output_tokens", 4096))
+        if output > context:
+            raise serializers.ValidationError({"max_output_tokens": ["Cannot exceed context_window."]})
+        return attrs
+
+
+class ModelPublicSerializer(serializers.Serializer):
+    """A model as API.md lists it for callers: `{id, name, provider, capabilities, input_cost, output_cost, context_window}`."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    provider = serializers.CharField(source="provider_name")
+    capabilities = serializers.ListField(child=serializers.CharField())
+    input_cost = serializers.DecimalField(max_digits=12, decimal_places=4, coerce_to_string=False)
+    output_cost = serializers.DecimalField(max_digits=12, decimal_places=4, coerce_to_string=False)
+    context_window = serializers.IntegerField()
+
+
+class MetricsQuerySerializer(serializers.Serializer):
+    """`?period=24h|7d|30d|90d` (default 7d)."""
+
+    period = serializers.ChoiceField(choices=["1h", "24h", "7d", "30d", "90d"], default="7d")

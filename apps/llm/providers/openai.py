@@ -1,0 +1,150 @@
+"""OpenAI Chat Completions through the official `openai` SDK: OpenAI and every compatible server.
+
+Reasoning arrives in `delta.reasoning_content` (DeepSeek, vLLM, llama.cpp) or `delta.reasoning`
+(OpenRouter, Ollama); both become `reasoning-delta`. Usage is asked for in streams with
+`stream_options.include_usage` and arrives in a last chunk without choices.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import openai
+
+from .base import ChatRequest, Completion, LlmEvent, ProviderSettings, Usage, client_for_loop, finish, reasoning_delta, text_delta, tool_call
+from .errors import map_provider_error
+from .retry import open_with_retry
+
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def _usage(raw: Any) -> Usage | None:
+    if raw is None:
+        return None
+    details = getattr(raw, "completion_tokens_details", None)
+    reasoning = getattr(details, "reasoning_tokens", None) or 0
+    return Usage(prompt_tokens=raw.prompt_tokens or 0, completion_tokens=raw.completion_tokens or 0, reasoning_tokens=reasoning)
+
+
+def _reasoning_of(delta: Any) -> str | None:
+    extra = getattr(delta, "model_extra", None) or {}
+    value = extra.get("reasoning_content") or extra.get("reasoning")
+    return value if isinstance(value, str) and value else None
+
+
+def _args(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"_raw": raw}  # the model produced invalid JSON; hand it on rather than lose it
+    return value if isinstance(value, dict) else {"value": value}
+
+
+class OpenAIProvider:
+    """Adapter for the OpenAI Chat Completions wire format."""
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        self.settings = settings
+        # The official API wants max_completion_tokens; compatible servers know max_tokens.
+        self._official = not settings.base_url or settings.base_url.rstrip("/") == OPENAI_DEFAULT_BASE_URL
+
+    def _client(self) -> openai.AsyncOpenAI:
+        s = self.settings
+        return client_for_loop(
+            ("openai", s.name, s.base_url, s.api_key, s.timeout),
+            lambda: openai.AsyncOpenAI(
+                api_key=s.api_key or "not-needed",
+                base_url=s.base_url or OPENAI_DEFAULT_BASE_URL,
+                timeout=httpx2.Timeout(s.timeout, connect=min(s.timeout, 10.0)),
+                max_retries=0,  # 429s are retried by open_with_retry, everything else fails fast
+            ),
+        )
+
+    def _params(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        messages = list(request.messages)
+        if request.system_prompt:
+            messages.insert(0, {"role": "system", "content": request.system_prompt})
+        params: dict[str, Any] = {"model": request.model, "messages": messages}
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            params["max_completion_tokens" if self._official else "max_tokens"] = request.max_tokens
+        if request.tools:
+            params["tools"] = request.tools
+        if stream:
+            params["stream"] = True
+            params["stream_options"] = {"include_usage": True}
+        return params
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[LlmEvent]:
+        """Stream one chat completion as events; closing this iterator closes the HTTP response."""
+        client = self._client()
+        params = self._params(request, stream=True)
+        upstream = await open_with_retry(lambda: client.chat.completions.create(**params), provider=self.settings.name)
+        usage: Usage | None = None
+        finish_reason: str | None = None
+        calls: dict[int, dict[str, str]] = {}
+        try:
+            async for chunk in upstream:
+                if chunk.usage is not None:
+                    usage = _usage(chunk.usage)
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta is not None:
+                        reasoning = _reasoning_of(delta)
+                        if reasoning:
+                            yield reasoning_delta(reasoning)
+                        if delta.content:
+                            yield text_delta(delta.content)
+                        for part in delta.tool_calls or ():
+                            call = calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+                            if part.id:
+                                call["id"] = part.id
+                            if part.function is not None:
+                                call["name"] += part.function.name or ""
+                                call["arguments"] += part.function.arguments or ""
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+            for index in sorted(calls):
+                call = calls[index]
+                yield tool_call(call_id=call["id"] or f"call_{index}", name=call["name"], args=_args(call["arguments"]))
+            yield finish(reason=finish_reason, usage=usage)
+        except Exception as exc:
+            raise map_provider_error(exc, provider=self.settings.name) from exc
+        finally:
+            await upstream.close()
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        """One chat completion, not streamed."""
+        client = self._client()
+        params = self._params(request, stream=False)
+        response = await open_with_retry(lambda: client.chat.completions.create(**params), provider=self.settings.name)
+        try:
+            choice = response.choices[0]
+            message = choice.message
+            result = Completion(text=message.content or "", reasoning=_reasoning_of(message) or "", finish_reason=choice.finish_reason,
+                                usage=_usage(response.usage))
+            for index, call in enumerate(message.tool_calls or ()):
+                function = getattr(call, "function", None)
+                if function is not None:
+                    result.tool_calls.append(tool_call(call_id=call.id or f"call_{index}", name=function.name, args=_args(function.arguments)))
+            return result
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise map_provider_error(ConnectionError(f"malformed answer: {exc}"), provider=self.settings.name) from exc
+
+    async def list_models(self) -> list[str]:
+        """The ids `/models` lists."""
+        client = self._client()
+        try:
+            page = await client.models.list()
+            return sorted(model.id for model in page.data)
+        except Exception as exc:
+            raise map_provider_error(exc, provider=self.settings.name) from exc
+
+    async def validate(self) -> None:
+        """Listing models proves the URL and the key."""
+        await self.list_models()

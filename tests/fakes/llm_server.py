@@ -1,0 +1,595 @@
+"""One loopback HTTP server that speaks three real LLM wire formats, for tests and benchmarks.
+
+- OpenAI: `POST /v1/chat/completions` (JSON or SSE with `[DONE]`, usage chunk when
+  `stream_options.include_usage`), `GET /v1/models`, `POST /v1/embeddings`.
+- Anthropic: `POST /v1/messages` (JSON or SSE: message_start, content_block_*, message_delta with
+  usage, message_stop), `GET /v1/models` (when the `anthropic-version` header is present).
+- Gemini: `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`
+  (usageMetadata on every chunk), `GET /v1beta/models`.
+
+The official SDKs talk to it unchanged (`base_url` = this server). Behaviour is chosen per
+request by directives anywhere in the message texts, so they pass through Nexus untouched:
+
+    #fail=500|503|401|400|529   answer that status with the vendor's error body
+    #429                        always 429 (Retry-After: 0);  #429-once: 429 the first time this prompt is seen
+    #hang                       never answer (the client must time out); #hang-after=N: hang after N chunks
+    #slow=0.05                  seconds between streamed chunks
+    #malformed-after=N          a chunk of broken JSON after N chunks
+    #early-close-after=N        drop the connection after N chunks
+    #words=N                    reply with N words (default: a fixed sentence)
+    #reasoning                  visible reasoning first (reasoning_content / thinking / thought parts)
+    #tool                       call the first tool the request offers
+    #no-usage                   send no usage report
+
+Every request is logged (`server.log`): what arrived, how many chunks went out, the usage
+reported, and whether the client closed the connection before the end (`client_closed`).
+Run standalone: `python -m tests.fakes.llm_server --port 8199 --api-key test-key`.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+DEFAULT_REPLY = "Hello from the fake provider, speaking a real wire format."
+REASONING = "Let me think about this step by step."
+
+
+@dataclass
+class RequestLog:
+    """One request as the fake saw it."""
+
+    id: str
+    api: str
+    path: str
+    model: str
+    stream: bool
+    body: dict[str, Any]
+    directives: dict[str, str]
+    status: int = 200
+    chunks_sent: int = 0
+    usage: dict[str, int] | None = None
+    completed: bool = False
+    client_closed: bool = False
+    started_at: float = field(default_factory=time.monotonic)
+    ended_at: float | None = None
+
+
+def _texts(value: Any) -> list[str]:
+    """Every string inside a request body's messages/contents/system fields."""
+    out: list[str] = []
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, list):
+        for item in value:
+            out.extend(_texts(item))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("content", "text", "parts", "contents", "messages", "system", "systemInstruction", "system_instruction") or isinstance(item, (list, dict)):
+                if key not in ("tools", "functionDeclarations", "function_declarations", "parameters", "input_schema"):
+                    out.extend(_texts(item))
+    return out
+
+
+def parse_directives(texts: list[str]) -> dict[str, str]:
+    """`#name` and `#name=value` tokens found in the prompt."""
+    found: dict[str, str] = {}
+    for text in texts:
+        for name, value in re.findall(r"#([a-z0-9-]+)(?:=([\w.]+))?", text):
+            found[name] = value or "1"
+    return found
+
+
+def prompt_token_count(texts: list[str]) -> int:
+    """The fake's own prompt tokenizer: words plus a fixed framing cost (deliberately not Nexus's estimate)."""
+    return 3 + sum(len(text.split()) for text in texts)
+
+
+def reply_pieces(directives: dict[str, str]) -> list[str]:
+    """The reply, one piece per streamed chunk (one token each, as the fake counts them)."""
+    if "words" in directives:
+        count = max(1, int(directives["words"]))
+        return [("" if i == 0 else " ") + f"w{i}" for i in range(count)]
+    words = DEFAULT_REPLY.split(" ")
+    return [("" if i == 0 else " ") + word for i, word in enumerate(words)]
+
+
+def reasoning_pieces(directives: dict[str, str]) -> list[str]:
+    """The visible reasoning pieces, when asked for."""
+    if "reasoning" not in directives:
+        return []
+    words = REASONING.split(" ")
+    return [("" if i == 0 else " ") + word for i, word in enumerate(words)]
+
+
+def fake_embedding(text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector for `text`."""
+    values: list[float] = []
+    counter = 0
+    while len(values) < dimensions:
+        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        values.extend((byte - 127.5) / 127.5 for byte in digest)
+        counter += 1
+    values = values[:dimensions]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [v / norm for v in values]
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class FakeLlmServer:
+    """The fake, in a background thread with its own event loop (or standalone with `serve`)."""
+
+    def __init__(self, *, api_key: str = "test-key", host: str = "127.0.0.1", port: int = 0, models: list[str] | None = None) -> None:
+        self.api_key = api_key
+        self.host = host
+        self.port = port
+        self.models = models or ["fake-model", "fake-model-large"]
+        self.log: list[RequestLog] = []
+        self._seen_429: set[str] = set()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.keep_log = True
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """Base URL (no path)."""
+        return f"http://{self.host}:{self.port}"
+
+    def app(self) -> web.Application:
+        """The aiohttp application."""
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.openai_chat)
+        app.router.add_post("/v1/embeddings", self.openai_embeddings)
+        app.router.add_get("/v1/models", self.models_list)
+        app.router.add_post("/v1/messages", self.anthropic_messages)
+        app.router.add_get("/v1beta/models", self.gemini_models)
+        app.router.add_post(r"/v1beta/models/{model}:{method}", self.gemini_generate)
+        app.router.add_post(r"/v1/models/{model}:{method}", self.gemini_generate)  # google-genai 3 defaults to v1
+        return app
+
+    async def _start(self) -> None:
+        # handler_cancellation: a client that goes away cancels its handler, which is how the
+        # fake notices (and records) a closed connection even while it is sleeping or hanging.
+        self._runner = web.AppRunner(self.app(), handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+        await site.start()
+        sockets = site._server.sockets  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1]
+
+    def start(self) -> FakeLlmServer:
+        """Serve in a daemon thread; returns once listening."""
+        ready = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self._start())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="fake-llm", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread's server."""
+        if self._loop is None:
+            return
+        loop = self._loop
+
+        async def shutdown() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def clear(self) -> None:
+        """Forget the request log."""
+        with self._lock:
+            self.log.clear()
+
+    def wait_for(self, predicate: Any, timeout: float = 10.0) -> RequestLog:
+        """The latest logged request matching `predicate`, waiting for it to appear (for closed-connection checks)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                matches = [entry for entry in self.log if predicate(entry)]
+            if matches:
+                return matches[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no request matched within {timeout} s; log: {self.log!r}")
+            time.sleep(0.02)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _record(self, entry: RequestLog) -> RequestLog:
+        if self.keep_log:
+            with self._lock:
+                self.log.append(entry)
+        return entry
+
+    def _authorized(self, request: web.Request, api: str) -> bool:
+        if api == "openai":
+            return request.headers.get("Authorization", "") == f"Bearer {self.api_key}"
+        if api == "anthropic":  # the API takes x-api-key; newer SDKs send the key as a bearer token
+            return self.api_key in (request.headers.get("x-api-key", ""), request.headers.get("Authorization", "").removeprefix("Bearer "))
+        return request.headers.get("x-goog-api-key", "") == self.api_key or request.query.get("key") == self.api_key
+
+    @staticmethod
+    def _error_body(api: str, status: int, message: str) -> dict[str, Any]:
+        if api == "anthropic":
+            kind = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+                    429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
+            return {"type": "error", "error": {"type": kind, "message": message}}
+        if api == "gemini":
+            state = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                     429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}.get(status, "INTERNAL")
+            return {"error": {"code": status, "message": message, "status": state}}
+        kind = {400: "invalid_request_error", 401: "invalid_api_key", 429: "rate_limit_exceeded"}.get(status, "server_error")
+        return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
+
+    async def _preflight(self, request: web.Request, entry: RequestLog) -> web.Response | None:
+        """Auth and the failure directives that answer before any content."""
+        if not self._authorized(request, entry.api):
+            entry.status = 401
+            return web.json_response(self._error_body(entry.api, 401, "Incorrect API key provided."), status=401)
+        d = entry.directives
+        if "fail" in d:
+            entry.status = int(d["fail"])
+            return web.json_response(self._error_body(entry.api, entry.status, f"Simulated failure {entry.status}."), status=entry.status)
+        if "429" in d or "429-once" in d:
+            marker = json.dumps(entry.body.get("messages") or entry.body.get("contents"), sort_keys=True)
+            with self._lock:
+                first = marker not in self._seen_429
+                self._seen_429.add(marker)
+            if "429" in d or first:
+                entry.status = 429
+                return web.json_response(self._error_body(entry.api, 429, "Rate limit reached."), status=429, headers={"retry-after": "0"})
+        if "hang" in d:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                entry.client_closed = True
+                entry.ended_at = time.monotonic()
+                raise
+        return None
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    async def _sse(self, request: web.Request, entry: RequestLog, frames: Any) -> web.StreamResponse:
+        """Send SSE frames with the directives' pacing and failures; record how it ended."""
+        d = entry.directives
+        delay = float(d.get("slow", 0) or 0)
+        hang_after = int(d["hang-after"]) if "hang-after" in d else None
+        malformed_after = int(d["malformed-after"]) if "malformed-after" in d else None
+        close_after = int(d["early-close-after"]) if "early-close-after" in d else None
+        response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        try:
+            await response.prepare(request)
+            for frame, counts in frames:
+                if counts:
+                    if hang_after is not None and entry.chunks_sent >= hang_after:
+                        await asyncio.sleep(3600)
+                    if malformed_after is not None and entry.chunks_sent >= malformed_after:
+                        prefix = b"event: content_block_delta\n" if entry.api == "anthropic" else b""
+                        await response.write(prefix + b'data: {"broken": \n\n')
+                        await response.write_eof()
+                        entry.ended_at = time.monotonic()
+                        return response
+                    if close_after is not None and entry.chunks_sent >= close_after:
+                        entry.ended_at = time.monotonic()
+                        if request.transport is not None:
+                            request.transport.abort()
+                        raise _ClientGone()
+                    if delay:
+                        await asyncio.sleep(delay)
+                await response.write(frame)
+                if counts:
+                    entry.chunks_sent += 1
+            await response.write_eof()
+            entry.completed = True
+        except (asyncio.CancelledError, ConnectionResetError, ConnectionError):
+            entry.client_closed = True
+            entry.ended_at = time.monotonic()
+            raise
+        except _ClientGone:
+            return response
+        entry.ended_at = time.monotonic()
+        return response
+
+    def _entry(self, api: str, request: web.Request, body: dict[str, Any], model: str, stream: bool) -> RequestLog:
+        directives = parse_directives(_texts({k: v for k, v in body.items() if k not in ("tools",)}))
+        return self._record(RequestLog(id=uuid.uuid4().hex, api=api, path=request.path, model=model, stream=stream, body=body, directives=directives))
+
+    # -- shared ---------------------------------------------------------------------------------
+    async def models_list(self, request: web.Request) -> web.Response:
+        """GET /v1/models in OpenAI's, Anthropic's (anthropic-version header) or Gemini's (x-goog-api-key) shape."""
+        if "x-goog-api-key" in request.headers:
+            return await self.gemini_models(request)
+        api = "anthropic" if "anthropic-version" in request.headers else "openai"
+        if not self._authorized(request, api):
+            return web.json_response(self._error_body(api, 401, "Incorrect API key provided."), status=401)
+        if api == "anthropic":
+            data = [{"type": "model", "id": name, "display_name": name, "created_at": "2025-01-01T00:00:00Z"} for name in self.models]
+            return web.json_response({"data": data, "has_more": False, "first_id": self.models[0], "last_id": self.models[-1]})
+        return web.json_response({"object": "list", "data": [{"id": name, "object": "model", "created": 1700000000, "owned_by": "fake"}
+                                                             for name in self.models]})
+
+    def _plan(self, body: dict[str, Any], directives: dict[str, str], prompt_texts: list[str]) -> dict[str, Any]:
+        text = reply_pieces(directives)
+        reasoning = reasoning_pieces(directives)
+        tools = body.get("tools") or []
+        tool_name = None
+        if "tool" in directives and tools:
+            first = tools[0]
+            tool_name = (first.get("function") or {}).get("name") or first.get("name") or (first.get("functionDeclarations") or first.get("function_declarations") or [{}])[0].get("name")
+            text = []
+        completion = len(text) + len(reasoning) + (5 if tool_name else 0)
+        usage = {"prompt_tokens": prompt_token_count(prompt_texts), "completion_tokens": completion, "reasoning_tokens": len(reasoning)}
+        return {"text": text, "reasoning": reasoning, "tool": tool_name, "usage": usage}
+
+    # -- OpenAI ---------------------------------------------------------------------------------
+    async def openai_chat(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/chat/completions."""
+        body = await self._body(request)
+        stream = bool(body.get("stream"))
+        entry = self._entry("openai", request, body, str(body.get("model", "")), stream)
+        early = await self._preflight(request, entry)
+        if early is not None:
+            return early
+        plan = self._plan(body, entry.directives, _texts(body.get("messages", [])))
+        usage = plan["usage"]
+        report = None if "no-usage" in entry.directives else {
+            "prompt_tokens": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"],
+            "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"],
+            "completion_tokens_details": {"reasoning_tokens": usage["reasoning_tokens"]},
+        }
+        completion_id = f"chatcmpl-{entry.id[:24]}"
+        created = int(time.time())
+        model = entry.model
+        tool_call = {"id": f"call_{entry.id[:12]}", "type": "function", "function": {"name": plan["tool"], "arguments": '{"query": "fake"}'}} if plan["tool"] else None
+        finish_reason = "tool_calls" if tool_call else "stop"
+        if not stream:
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(plan["text"]) if not tool_call else None}
+            if plan["reasoning"]:
+                message["reasoning_content"] = "".join(plan["reasoning"])
+            if tool_call:
+                message["tool_calls"] = [tool_call]
+            entry.usage = report and usage
+            entry.completed = True
+            entry.chunks_sent = len(plan["text"]) + len(plan["reasoning"])
+            answer: dict[str, Any] = {"id": completion_id, "object": "chat.completion", "created": created, "model": model,
+                                      "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}]}
+            if report:
+                answer["usage"] = report
+            return web.json_response(answer)
+
+        def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+            payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+            return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        def frames() -> Any:
+            yield chunk({"role": "assistant", "content": ""}), False
+            for piece in plan["reasoning"]:
+                yield chunk({"reasoning_content": piece}), True
+            for piece in plan["text"]:
+                yield chunk({"content": piece}), True
+            if tool_call:
+                yield chunk({"tool_calls": [{"index": 0, "id": tool_call["id"], "type": "function",
+                                             "function": {"name": tool_call["function"]["name"], "arguments": ""}}]}), True
+                yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": tool_call["function"]["arguments"]}}]}), True
+            yield chunk({}, finish_reason), False
+            if include_usage and report:
+                entry.usage = usage
+                payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": report}
+                yield b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n", False
+            yield b"data: [DONE]\n\n", False
+
+        return await self._sse(request, entry, frames())
+
+    async def openai_embeddings(self, request: web.Request) -> web.Response:
+        """POST /v1/embeddings: deterministic unit vectors."""
+        body = await self._body(request)
+        entry = self._entry("openai", request, body, str(body.get("model", "")), False)
+        if not self._authorized(request, "openai"):
+            entry.status = 401
+            return web.json_response(self._error_body("openai", 401, "Incorrect API key provided."), status=401)
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        dimensions = int(body.get("dimensions") or 384)
+        data = [{"object": "embedding", "index": i, "embedding": fake_embedding(str(text), dimensions)} for i, text in enumerate(texts)]
+        tokens = sum(len(str(text).split()) for text in texts)
+        entry.completed = True
+        return web.json_response({"object": "list", "data": data, "model": entry.model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    # -- Anthropic ------------------------------------------------------------------------------
+    async def anthropic_messages(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/messages."""
+        body = await self._body(request)
+        stream = bool(body.get("stream"))
+        entry = self._entry("anthropic", request, body, str(body.get("model", "")), stream)
+        early = await self._preflight(request, entry)
+        if early is not None:
+            return early
+        plan = self._plan(body, entry.directives, _texts(body.get("messages", [])) + _texts(body.get("system", "")))
+        usage = plan["usage"]
+        no_usage = "no-usage" in entry.directives
+        message_id = f"msg_{entry.id[:24]}"
+        stop_reason = "tool_use" if plan["tool"] else "end_turn"
+        tool_id = f"toolu_{entry.id[:12]}"
+        if not stream:
+            content: list[dict[str, Any]] = []
+            if plan["reasoning"]:
+                content.append({"type": "thinking", "thinking": "".join(plan["reasoning"]), "signature": "fake-signature"})
+            if plan["text"]:
+                content.append({"type": "text", "text": "".join(plan["text"])})
+            if plan["tool"]:
+                content.append({"type": "tool_use", "id": tool_id, "name": plan["tool"], "input": {"query": "fake"}})
+            answer = {"id": message_id, "type": "message", "role": "assistant", "model": entry.model, "content": content,
+                      "stop_reason": stop_reason, "stop_sequence": None,
+                      "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]}}
+            entry.usage = usage
+            entry.completed = True
+            return web.json_response(answer)
+
+        def event(kind: str, data: dict[str, Any]) -> bytes:
+            return f"event: {kind}\ndata: {json.dumps({'type': kind, **data}, separators=(',', ':'))}\n\n".encode()
+
+        def frames() -> Any:
+            start_usage = {} if no_usage else {"usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": 1}}
+            yield event("message_start", {"message": {"id": message_id, "type": "message", "role": "assistant", "model": entry.model,
+                                                      "content": [], "stop_reason": None, "stop_sequence": None, **start_usage}}), False
+            index = 0
+            if plan["reasoning"]:
+                yield event("content_block_start", {"index": index, "content_block": {"type": "thinking", "thinking": ""}}), False
+                for piece in plan["reasoning"]:
+                    yield event("content_block_delta", {"index": index, "delta": {"type": "thinking_delta", "thinking": piece}}), True
+                yield event("content_block_delta", {"index": index, "delta": {"type": "signature_delta", "signature": "fake-signature"}}), False
+                yield event("content_block_stop", {"index": index}), False
+                index += 1
+            if plan["text"]:
+                yield event("content_block_start", {"index": index, "content_block": {"type": "text", "text": ""}}), False
+                yield event("ping", {}), False
+                for piece in plan["text"]:
+                    yield event("content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": piece}}), True
+                yield event("content_block_stop", {"index": index}), False
+                index += 1
+            if plan["tool"]:
+                yield event("content_block_start", {"index": index, "content_block": {"type": "tool_use", "id": tool_id, "name": plan["tool"], "input": {}}}), False
+                yield event("content_block_delta", {"index": index, "delta": {"type": "input_json_delta", "partial_json": '{"query": '}}), True
+                yield event("content_block_delta", {"index": index, "delta": {"type": "input_json_delta", "partial_json": '"fake"}'}}), True
+                yield event("content_block_stop", {"index": index}), False
+            if not no_usage:
+                entry.usage = usage
+            delta_usage = {} if no_usage else {"usage": {"output_tokens": usage["completion_tokens"]}}
+            yield event("message_delta", {"delta": {"stop_reason": stop_reason, "stop_sequence": None}, **delta_usage}), False
+            yield event("message_stop", {}), False
+
+        return await self._sse(request, entry, frames())
+
+    # -- Gemini ---------------------------------------------------------------------------------
+    async def gemini_models(self, request: web.Request) -> web.Response:
+        """GET /v1beta/models (and /v1/models for Gemini clients)."""
+        if not self._authorized(request, "gemini"):
+            return web.json_response(self._error_body("gemini", 401, "API key not valid."), status=401)
+        models = [{"name": f"models/{name}", "displayName": name, "supportedGenerationMethods": ["generateContent"],
+                   "inputTokenLimit": 1048576, "outputTokenLimit": 65536} for name in self.models]
+        return web.json_response({"models": models})
+
+    async def gemini_generate(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1beta/models/{model}:generateContent and :streamGenerateContent."""
+        body = await self._body(request)
+        method = request.match_info["method"]
+        stream = method == "streamGenerateContent"
+        entry = self._entry("gemini", request, body, request.match_info["model"], stream)
+        if method not in ("generateContent", "streamGenerateContent"):
+            return web.json_response(self._error_body("gemini", 404, "Unknown method."), status=404)
+        early = await self._preflight(request, entry)
+        if early is not None:
+            return early
+        prompt_texts = _texts(body.get("contents", [])) + _texts(body.get("systemInstruction") or body.get("system_instruction") or {})
+        plan = self._plan(body, entry.directives, prompt_texts)
+        usage = plan["usage"]
+        no_usage = "no-usage" in entry.directives
+
+        def metadata(candidates: int, thoughts: int) -> dict[str, Any]:
+            return {"promptTokenCount": usage["prompt_tokens"], "candidatesTokenCount": candidates, "thoughtsTokenCount": thoughts,
+                    "totalTokenCount": usage["prompt_tokens"] + candidates + thoughts}
+
+        candidates_total = usage["completion_tokens"] - usage["reasoning_tokens"]
+        finish = "STOP"
+        if not stream:
+            parts: list[dict[str, Any]] = []
+            if plan["reasoning"]:
+                parts.append({"text": "".join(plan["reasoning"]), "thought": True})
+            if plan["text"]:
+                parts.append({"text": "".join(plan["text"])})
+            if plan["tool"]:
+                parts.append({"functionCall": {"name": plan["tool"], "args": {"query": "fake"}}})
+            answer: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}],
+                                      "modelVersion": entry.model}
+            if not no_usage:
+                answer["usageMetadata"] = metadata(candidates_total, usage["reasoning_tokens"])
+                entry.usage = usage
+            entry.completed = True
+            return web.json_response(answer)
+
+        def frame(parts: list[dict[str, Any]], *, candidates: int, thoughts: int, last: bool = False) -> bytes:
+            payload: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": parts}, "index": 0}], "modelVersion": entry.model}
+            if last:
+                payload["candidates"][0]["finishReason"] = finish
+            if not no_usage:
+                payload["usageMetadata"] = metadata(candidates, thoughts)
+            return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\r\n\r\n"
+
+        def frames() -> Any:
+            thoughts = 0
+            for piece in plan["reasoning"]:
+                thoughts += 1
+                yield frame([{"text": piece, "thought": True}], candidates=0, thoughts=thoughts), True
+            produced = 0
+            for piece in plan["text"]:
+                produced += 1
+                yield frame([{"text": piece}], candidates=produced, thoughts=thoughts), True
+            if not no_usage:
+                entry.usage = usage
+            last_parts = [{"functionCall": {"name": plan["tool"], "args": {"query": "fake"}}}] if plan["tool"] else [{"text": ""}]
+            yield frame(last_parts, candidates=candidates_total, thoughts=thoughts, last=True), bool(plan["tool"])
+
+        return await self._sse(request, entry, frames())
+
+
+def main() -> None:
+    """Serve in the foreground (benchmarks run it as its own process)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--api-key", default="test-key")
+    args = parser.parse_args()
+    server = FakeLlmServer(api_key=args.api_key, host=args.host, port=args.port)
+    server.keep_log = False  # a long benchmark run would grow the log without bound
+
+    async def serve() -> None:
+        await server._start()
+        print(f"READY {server.url}", flush=True)
+        await asyncio.Event().wait()
+
+    try:
+        import uvloop  # type: ignore[import-not-found]
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

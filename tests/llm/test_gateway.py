@@ -1,0 +1,150 @@
+"""The OpenAI-compatible gateway: the official `openai` SDK against a real daphne server, and bad input."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from apps.accounts import services as account_services
+from apps.llm.models import UsageRecord
+from tests.factories import UserFactory
+from tests.fakes.llm_server import DEFAULT_REPLY
+
+from .conftest import FakeModels
+
+pytestmark = pytest.mark.live
+
+TOOLS = [{"type": "function", "function": {"name": "search_knowledge", "description": "Search.",
+                                           "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}}]
+
+
+def _raw_key(scopes: list[str] | None = None, user: Any = None) -> str:
+    _key, raw = account_services.api_key_create(user=user or UserFactory(), name="sdk", scopes=scopes or ["chat"])
+    return raw
+
+
+def _sdk(server: Any, raw: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/api/v1/openai", api_key=raw, max_retries=0, timeout=20)
+
+
+def _wait_records(count: int, timeout: float = 10.0) -> list[UsageRecord]:
+    deadline = time.monotonic() + timeout
+    while True:
+        records = list(UsageRecord.objects.order_by("created_at"))
+        if len(records) >= count or time.monotonic() > deadline:
+            return records
+        time.sleep(0.05)
+
+
+def test_openai_sdk_non_streaming_and_streaming(fake_models: FakeModels, fake_llm: Any, daphne_server: Any) -> None:
+    user = UserFactory()
+    raw = _raw_key(user=user)
+    sdk = _sdk(daphne_server, raw)
+
+    listed = sdk.models.list()
+    assert {m.id for m in listed.data} >= {"fake-openai", "fake-anthropic", "fake-gemini"}
+
+    for model in ("fake-openai", "fake-anthropic", "fake-gemini"):
+        completion = sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": "Hello"}], temperature=0.5)
+        assert completion.choices[0].message.content == DEFAULT_REPLY
+        assert completion.model == model and completion.object == "chat.completion"
+        assert completion.usage is not None and completion.usage.completion_tokens > 0
+
+        chunks = list(sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": "Hello"}], stream=True,
+                                                  stream_options={"include_usage": True}))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == DEFAULT_REPLY
+        assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == chunks[-1].usage.prompt_tokens + chunks[-1].usage.completion_tokens
+        finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+        assert finish == ["stop"]
+
+    records = _wait_records(6)
+    assert len(records) == 6
+    assert {r.origin for r in records} == {"gateway"} and all(r.user_id == user.id for r in records)
+    assert all(r.api_key_id is not None and r.status == "completed" for r in records)
+    assert sorted(r.streamed for r in records) == [False, False, False, True, True, True]
+
+
+def test_openai_sdk_tools_pass_through(fake_models: FakeModels, fake_llm: Any, daphne_server: Any) -> None:
+    sdk = _sdk(daphne_server, _raw_key())
+    completion = sdk.chat.completions.create(model="fake-anthropic", messages=[{"role": "user", "content": "find it #tool"}], tools=TOOLS)
+    call = completion.choices[0].message.tool_calls[0]
+    assert completion.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "search_knowledge" and json.loads(call.function.arguments) == {"query": "fake"}
+    chunks = list(sdk.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "find it #tool"}], tools=TOOLS,
+                                              stream=True))
+    streamed_calls = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
+    assert streamed_calls[0].function.name == "search_knowledge"
+
+
+def test_gateway_errors_use_openai_shape(fake_models: FakeModels, fake_llm: Any, daphne_server: Any) -> None:
+    user = UserFactory()
+    sdk = _sdk(daphne_server, _raw_key(user=user))
+    with pytest.raises(openai.NotFoundError) as not_found:
+        sdk.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    assert not_found.value.body["code"] == "NOT_FOUND" and not_found.value.body["type"] == "not_found_error"
+    with pytest.raises(openai.BadRequestError) as bad_role:
+        sdk.chat.completions.create(model="fake-openai", messages=[{"role": "wizard", "content": "x"}])
+    assert bad_role.value.body["param"] == "messages[0].role"
+    with pytest.raises(openai.BadRequestError) as bad_temp:
+        sdk.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "x"}], temperature=7)
+    assert bad_temp.value.body["param"] == "temperature"
+    # A caller can never steer the upstream call: such parameters are refused, not forwarded.
+    with pytest.raises(openai.BadRequestError) as ssrf:
+        sdk.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "x"}],
+                                    extra_body={"api_base": "http://169.254.169.254/", "api_key": "mine"})
+    assert "api_base" in ssrf.value.message
+    with pytest.raises(openai.BadRequestError) as too_big:
+        sdk.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "word " * 3000}])
+    assert too_big.value.body["code"] == "VALIDATION_ERROR" and "context window" in too_big.value.message
+    assert fake_llm.log == []  # none of these reached the provider
+    # Unsupported but known OpenAI parameters are dropped and named.
+    response = httpx.post(f"{daphne_server.url}/api/v1/openai/chat/completions", headers={"Authorization": f"Bearer {sdk.api_key}"},
+                          json={"model": "fake-openai", "messages": [{"role": "user", "content": "x"}], "top_p": 0.3, "seed": 1})
+    assert response.status_code == 200 and response.headers["x-nexus-dropped-params"] == "seed,top_p"
+    assert "top_p" not in fake_llm.log[-1].body and "seed" not in fake_llm.log[-1].body
+    # Provider down: 503 before streaming starts, in OpenAI's shape; the usage record says so.
+    with pytest.raises(openai.InternalServerError) as down:
+        list(sdk.chat.completions.create(model="fake-gemini", messages=[{"role": "user", "content": "#fail=500"}], stream=True))
+    assert down.value.status_code == 503 and down.value.body["code"] == "MODEL_UNAVAILABLE"
+    failed = [r for r in _wait_records(2) if r.status == "failed"]
+    assert failed and failed[0].error_code == "MODEL_UNAVAILABLE"
+    # Failing after the stream began: an error event, as OpenAI sends it.
+    with pytest.raises(openai.APIError):
+        list(sdk.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "#early-close-after=2"}], stream=True))
+    # A key without the chat scope, and no key at all.
+    with pytest.raises(openai.PermissionDeniedError):
+        _sdk(daphne_server, _raw_key(["knowledge"])).chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.AuthenticationError):
+        _sdk(daphne_server, "nxk_not-a-real-key").models.list()
+    # A model outside the caller's tier.
+    from apps.llm import services
+    from apps.llm.models import LlmModel
+
+    services.model_update(model=LlmModel.objects.get(name="fake-openai"), tiers=["enterprise"])
+    time.sleep(1.2)  # other processes re-read the registry within a second of a change
+    with pytest.raises(openai.PermissionDeniedError) as tier:
+        sdk.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "x"}])
+    assert tier.value.body["code"] == "FORBIDDEN"
+
+
+def test_client_disconnect_closes_upstream_and_meters_stopped(fake_models: FakeModels, fake_llm: Any, daphne_server: Any) -> None:
+    raw = _raw_key()
+    body = {"model": "fake-anthropic", "stream": True, "messages": [{"role": "user", "content": "#words=500 #slow=0.02"}]}
+    with httpx.Client(timeout=20) as client, client.stream("POST", f"{daphne_server.url}/api/v1/openai/chat/completions",
+                                                           headers={"Authorization": f"Bearer {raw}"}, json=body) as response:
+        assert response.status_code == 200
+        seen = 0
+        for line in response.iter_lines():
+            if line.startswith("data: ") and '"content"' in line:
+                seen += 1
+            if seen >= 5:
+                break
+    logged = fake_llm.wait_for(lambda r: r.api == "anthropic" and r.client_closed)
+    assert not logged.completed and logged.chunks_sent < 500
+    records = _wait_records(1)
+    assert records[0].status == "stopped" and records[0].completion_tokens >= 4
