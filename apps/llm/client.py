@@ -154,7 +154,8 @@ def chat_prepare(*, user: Any, model: Any, messages: Any, system_prompt: str | N
     prompt_tokens = estimate_prompt_tokens(clean_messages, system_prompt, clean_tools)
     if prompt_tokens + (max_tokens or 0) > entry.context_window:
         raise ContextWindowExceeded(
-            f"The request needs about {prompt_tokens + (max_tokens or 0)} tokens; the model '{entry.name}' takes {entry.context_window}.",
+            f"The request is larger than the context window of '{entry.name}': about {prompt_tokens + (max_tokens or 0)} tokens "
+            f"for a window of {entry.context_window}.",
             details={"messages": [f"About {prompt_tokens} prompt tokens (+ max_tokens {max_tokens or 0}) exceed the context window of {entry.context_window}."]},
         )
     request = ChatRequest(model=entry.provider_model, messages=clean_messages, system_prompt=system_prompt or None,
