@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("apps.accounts.api.urls")),
     path("", include("apps.llm.api.urls")),
     path("", include("apps.knowledge.api.urls")),
+    path("", include("apps.chat.api.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

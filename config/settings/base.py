@@ -80,6 +80,7 @@ LOCAL_APPS = [
     "apps.accounts",
     "apps.llm",
     "apps.knowledge",
+    "apps.chat",
     "apps.dashboard",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -359,3 +360,11 @@ CELERY_BEAT_SCHEDULE["knowledge-reap-stuck-documents"] = {
     "schedule": 60.0,
     "options": {"queue": "ingest"},
 }
+
+# ------------------------------------------------------------------------------
+# CHAT (issue "Chat"): message size, reply persistence, orphan reaper
+# ------------------------------------------------------------------------------
+CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=100_000)
+# A streaming reply not saved for this long belongs to a dead process; the reaper marks it incomplete.
+CHAT_ORPHAN_SECONDS = env.int("CHAT_ORPHAN_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE["chat-reap-orphans"] = {"task": "apps.chat.tasks.chat_reap_orphans", "schedule": 30.0}

@@ -1,0 +1,97 @@
+"""Chat serializers: shapes of API.md's Chat section."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ..models import Comparison, Conversation, Folder, Message
+
+
+class FolderSerializer(serializers.ModelSerializer):
+    """A folder."""
+
+    class Meta:
+        model = Folder
+        fields = ["id", "name", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    """A conversation as listed."""
+
+    model_used = serializers.CharField(source="model_name", read_only=True)
+    folder_id = serializers.UUIDField(allow_null=True, required=False)
+    workspace_id = serializers.UUIDField(allow_null=True, required=False)
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "title", "message_count", "last_message_at", "provider", "model_used", "folder_id", "workspace_id",
+                  "created_at", "updated_at"]
+        read_only_fields = ["id", "message_count", "last_message_at", "provider", "model_used", "created_at", "updated_at"]
+
+
+class ConversationCreateSerializer(serializers.Serializer):
+    """POST /conversations."""
+
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    model_id = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    folder_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+    workspace_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+
+
+class ConversationUpdateSerializer(serializers.Serializer):
+    """PATCH /conversations/{id}: rename, move, share."""
+
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    folder_id = serializers.UUIDField(required=False, allow_null=True)
+    workspace_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    """A stored message."""
+
+    model = serializers.CharField(source="model_name", read_only=True)
+
+    class Meta:
+        model = Message
+        fields = ["id", "role", "content", "reasoning", "status", "created_at", "token_usage", "model", "sources", "tool_calls", "error"]
+        read_only_fields = fields
+
+
+class ChatMessageSerializer(serializers.Serializer):
+    """One `{role, content}` of a chat request (deeper checks happen in the LLM client)."""
+
+    role = serializers.CharField()
+    content = serializers.JSONField()
+
+
+class ChatRequestSerializer(serializers.Serializer):
+    """POST /chat (documentation; the view passes the body to the service as is)."""
+
+    messages = ChatMessageSerializer(many=True)
+    model_id = serializers.CharField()
+    conversation_id = serializers.UUIDField(required=False)
+    system_prompt = serializers.CharField(required=False)
+    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
+    max_tokens = serializers.IntegerField(required=False, min_value=1)
+    repository_ids = serializers.ListField(child=serializers.UUIDField(), required=False)
+    document_ids = serializers.ListField(child=serializers.UUIDField(), required=False)
+
+
+class CompareRequestSerializer(serializers.Serializer):
+    """POST /compare."""
+
+    prompt = serializers.CharField(max_length=100_000)
+    model1_id = serializers.CharField(max_length=120)
+    model2_id = serializers.CharField(max_length=120)
+    system_prompt = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ComparisonSerializer(serializers.ModelSerializer):
+    """A stored comparison."""
+
+    comparison_id = serializers.UUIDField(source="id", read_only=True)
+
+    class Meta:
+        model = Comparison
+        fields = ["comparison_id", "prompt", "system_prompt", "model1_name", "model2_name", "model1", "model2", "created_at"]
+        read_only_fields = fields

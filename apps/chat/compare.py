@@ -1,0 +1,126 @@
+"""Model compare: one prompt, two models at once, each with its tokens, duration and cost."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from apps.accounts.limits import concurrency_slot
+from apps.accounts.policy import tier_policy
+from apps.core.errors import ApplicationError
+from apps.llm.client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
+
+from .models import Comparison
+
+
+@dataclass
+class CompareStart:
+    """Both calls checked and a compare slot held."""
+
+    user: Any
+    prompt: str
+    system_prompt: str
+    prepared: tuple[PreparedChat, PreparedChat]
+    slot: concurrency_slot
+
+
+def compare_start(*, user: Any, api_key: Any, prompt: str, model1_id: str, model2_id: str, system_prompt: str = "") -> CompareStart:
+    """Check both models and the input (404/403/400 before any provider call) and take a slot (429)."""
+    messages = [{"role": "user", "content": prompt}]
+    prepared = tuple(
+        chat_prepare(user=user, model=model_id, messages=messages, system_prompt=system_prompt or None, api_key=api_key, origin="compare")
+        for model_id in (model1_id, model2_id)
+    )
+    slot = concurrency_slot(user=user, kind="compare", limit=tier_policy(user).compare_concurrent)
+    slot.__enter__()
+    return CompareStart(user=user, prompt=prompt, system_prompt=system_prompt, prepared=prepared, slot=slot)  # type: ignore[arg-type]
+
+
+def _side(result: dict[str, Any]) -> dict[str, Any]:
+    return {key: result.get(key) for key in ("model", "response", "tokens", "duration_ms", "cost", "status", "error")}
+
+
+@sync_to_async(thread_sensitive=False)
+def _store(start: CompareStart, results: list[dict[str, Any]]) -> Comparison:
+    return Comparison.objects.create(
+        owner=start.user, prompt=start.prompt, system_prompt=start.system_prompt,
+        model1_name=start.prepared[0].model.name, model2_name=start.prepared[1].model.name,
+        model1=_side(results[0]), model2=_side(results[1]),
+    )
+
+
+def _usage_fields(usage: Any) -> dict[str, Any]:
+    if usage is None:
+        return {"tokens": None, "cost": None}
+    return {"tokens": usage.as_dict(), "cost": float(usage.cost) if usage.cost is not None else None}
+
+
+async def compare_run(start: CompareStart) -> Comparison:
+    """Both answers, concurrently, without streaming; the comparison is stored."""
+
+    async def one(prepared: PreparedChat) -> dict[str, Any]:
+        started = time.monotonic()
+        try:
+            completion = await complete_prepared(prepared)
+        except ApplicationError as exc:
+            return {"model": prepared.model.name, "response": "", "tokens": None, "cost": None, "status": "failed",
+                    "error": {"code": exc.code, "message": exc.message}, "duration_ms": int((time.monotonic() - started) * 1000)}
+        return {"model": prepared.model.name, "response": completion.text, "status": "complete", "error": None,
+                "duration_ms": int((time.monotonic() - started) * 1000), **_usage_fields(completion.usage)}
+
+    try:
+        results = await asyncio.gather(one(start.prepared[0]), one(start.prepared[1]))
+    finally:
+        await start.slot.__aexit__(None, None, None)
+    return await _store(start, list(results))
+
+
+async def compare_stream(start: CompareStart) -> AsyncIterator[dict[str, Any]]:
+    """Both answers as one event sequence, each event tagged `"model": 1|2`; ends with `done`."""
+    queue: asyncio.Queue[tuple[int, dict[str, Any]] | None] = asyncio.Queue()
+    results: list[dict[str, Any]] = [{}, {}]
+
+    async def pump(index: int, prepared: PreparedChat) -> None:
+        started = time.monotonic()
+        text: list[str] = []
+        result: dict[str, Any] = {"model": prepared.model.name, "status": "complete", "error": None, "tokens": None, "cost": None}
+        try:
+            async for event in stream_prepared(prepared):
+                if event.type == "text-delta":
+                    text.append(event.content)
+                payload = event.as_dict()
+                if event.type == "finish":
+                    result.update(_usage_fields(event.usage))
+                    payload["duration_ms"] = int((time.monotonic() - started) * 1000)
+                    payload["cost"] = result["cost"]
+                await queue.put((index + 1, payload))
+        except ApplicationError as exc:
+            result.update(status="failed", error={"code": exc.code, "message": exc.message})
+            await queue.put((index + 1, {"type": "error", "error": result["error"]}))
+        finally:
+            result["response"] = "".join(text)
+            result["duration_ms"] = int((time.monotonic() - started) * 1000)
+            results[index] = result
+            await queue.put(None)
+
+    tasks = [asyncio.ensure_future(pump(i, prepared)) for i, prepared in enumerate(start.prepared)]
+    try:
+        done = 0
+        while done < 2:
+            item = await queue.get()
+            if item is None:
+                done += 1
+                continue
+            number, payload = item
+            yield {**payload, "model": number}
+        comparison = await _store(start, results)
+        yield {"type": "done", "comparison_id": str(comparison.pk), "model1": _side(results[0]), "model2": _side(results[1])}
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await start.slot.__aexit__(None, None, None)

@@ -1,0 +1,71 @@
+"""Chat reads, always scoped to what the caller may see."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q, QuerySet
+
+from apps.accounts.selectors import can_write, visible_to
+from apps.core.errors import Forbidden, NotFound
+
+from .models import Comparison, Conversation, Folder, Message, MessageStatus
+
+
+def folder_list(*, user: Any) -> QuerySet[Folder]:
+    """The caller's folders."""
+    return Folder.objects.filter(owner=user)
+
+
+def _get_or_404(queryset: QuerySet[Any], pk: Any, message: str) -> Any:
+    try:
+        return queryset.get(pk=pk)
+    except (queryset.model.DoesNotExist, DjangoValidationError, ValueError, TypeError):
+        raise NotFound(message) from None
+
+
+def folder_get(*, user: Any, folder_id: Any) -> Folder:
+    """One of the caller's folders, else 404."""
+    return _get_or_404(folder_list(user=user), folder_id, "Folder not found.")
+
+
+def conversation_list(*, user: Any, folder_id: str | None = None, search: str | None = None) -> QuerySet[Conversation]:
+    """Conversations the caller owns or that are shared with one of their workspaces."""
+    queryset = visible_to(user=user, queryset=Conversation.objects.all())
+    if folder_id:
+        queryset = queryset.filter(folder_id=folder_id)
+    if search:
+        queryset = queryset.filter(Q(title__icontains=search) | Q(messages__content__icontains=search)).distinct()
+    return queryset.select_related("folder")
+
+
+def conversation_get(*, user: Any, conversation_id: Any) -> Conversation:
+    """A conversation the caller may read, else 404."""
+    return _get_or_404(visible_to(user=user, queryset=Conversation.objects.all()), conversation_id, "Conversation not found.")
+
+
+def conversation_get_for_write(*, user: Any, conversation_id: Any) -> Conversation:
+    """A conversation the caller may change: 404 when invisible, 403 when read-only to them."""
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    if not can_write(user=user, obj=conversation):
+        raise Forbidden("This conversation is shared with you read-only.")
+    return conversation
+
+
+def message_list(*, user: Any, conversation: Conversation) -> QuerySet[Message]:
+    """A conversation's messages, oldest first (the caller must already see the conversation)."""
+    return Message.objects.filter(conversation=conversation).order_by("created_at", "id")
+
+
+def message_streaming(*, conversation: Conversation) -> Message | None:
+    """The reply being generated in a conversation now, if any."""
+    return (
+        Message.objects.filter(conversation=conversation, role="assistant", status=MessageStatus.STREAMING)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def comparison_list(*, user: Any) -> QuerySet[Comparison]:
+    """The caller's comparisons, newest first."""
+    return Comparison.objects.filter(owner=user)

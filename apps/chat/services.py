@@ -1,0 +1,204 @@
+"""Chat writes: folders, conversations, and starting a reply (every check before any provider call)."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps as django_apps
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.accounts.limits import concurrency_slot, hourly_quota_check
+from apps.accounts.policy import tier_policy
+from apps.accounts.selectors import user_workspace_ids
+from apps.core.errors import ValidationError
+from apps.core.request_context import get_request_id
+from apps.llm.client import PreparedChat, chat_prepare
+
+from .errors import MessageTooLarge
+from .models import Conversation, Folder, Message, MessageStatus
+from .selectors import conversation_get_for_write, folder_get
+
+
+# ------------------------------------------------------------------------------------------------
+# Folders and conversations
+# ------------------------------------------------------------------------------------------------
+
+def folder_create(*, user: Any, name: str) -> Folder:
+    """A new folder for the caller."""
+    return Folder.objects.create(owner=user, name=name.strip() or "Untitled")
+
+
+def folder_update(*, folder: Folder, name: str) -> Folder:
+    """Rename a folder."""
+    folder.name = name.strip() or folder.name
+    folder.save(update_fields=["name", "updated_at"])
+    return folder
+
+
+def folder_delete(*, folder: Folder) -> None:
+    """Delete a folder; its conversations stay, outside any folder."""
+    folder.delete()
+
+
+def _check_workspace(*, user: Any, workspace_id: Any) -> Any:
+    if workspace_id in (None, ""):
+        return None
+    if not user_workspace_ids(user).filter(pk=workspace_id).exists():
+        raise ValidationError("You are not a member of that workspace.", details={"workspace_id": ["Not a workspace you belong to."]})
+    return workspace_id
+
+
+def conversation_create(*, user: Any, title: str = "", model_name: str = "", folder_id: Any = None, workspace_id: Any = None) -> Conversation:
+    """A new, empty conversation."""
+    folder = folder_get(user=user, folder_id=folder_id) if folder_id else None
+    return Conversation.objects.create(
+        owner=user, title=(title or "").strip()[:200], model_name=model_name, folder=folder,
+        workspace_id=_check_workspace(user=user, workspace_id=workspace_id),
+    )
+
+
+_UNSET: Any = object()
+
+
+def conversation_update(*, user: Any, conversation: Conversation, title: Any = _UNSET, folder_id: Any = _UNSET,
+                        workspace_id: Any = _UNSET) -> Conversation:
+    """Rename, move to a folder (None: out of any), share with a workspace (None: private)."""
+    fields = ["updated_at"]
+    if title is not _UNSET:
+        conversation.title = (title or "").strip()[:200]
+        fields.append("title")
+    if folder_id is not _UNSET:
+        # A folder is personal: only its owner can file conversations in it.
+        conversation.folder = folder_get(user=user, folder_id=folder_id) if folder_id else None
+        fields.append("folder")
+    if workspace_id is not _UNSET:
+        conversation.workspace_id = _check_workspace(user=user, workspace_id=workspace_id)
+        fields.append("workspace")
+    conversation.save(update_fields=fields)
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete a conversation and its messages."""
+    conversation.delete()
+
+
+# ------------------------------------------------------------------------------------------------
+# Starting a reply
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class ChatStart:
+    """A checked chat turn: the stored user message, the reply placeholder, the prepared call."""
+
+    conversation: Conversation
+    created: bool
+    user_message: Message
+    reply: Message
+    prepared: PreparedChat
+    slot: concurrency_slot
+    user: Any
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    reservation: Any = None
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    if not messages or messages[-1].get("role") != "user":
+        raise ValidationError("The last message must be the user's.", details={"messages": ["The last message must have role `user`."]})
+    return messages[-1]["content"]
+
+
+def _check_sizes(messages: Any) -> None:
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if isinstance(messages, list):
+        for index, message in enumerate(messages):
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, str) and len(content) > limit:
+                raise MessageTooLarge(
+                    f"Message {index} has {len(content)} characters; the limit is {limit}.",
+                    details={f"messages[{index}].content": [f"At most {limit} characters."]},
+                )
+
+
+def _rag(*, user: Any, query: str, repository_ids: Any, document_ids: Any) -> tuple[str, list[dict[str, Any]]]:
+    """Context and sources from the knowledge app, scoped to what the caller may read."""
+    if not repository_ids and not document_ids:
+        return "", []
+    for name, value in (("repository_ids", repository_ids), ("document_ids", document_ids)):
+        if value is not None and not isinstance(value, list):
+            raise ValidationError(f"`{name}` must be a list of ids.", details={name: ["Must be a list of ids."]})
+    from apps.knowledge.services import rag_context
+
+    return rag_context(user=user, query=query, repository_ids=repository_ids or None, document_ids=document_ids or None)
+
+
+def chat_start(*, user: Any, api_key: Any, data: dict[str, Any]) -> ChatStart:
+    """Validate a chat request, take a stream slot, store the user message and a `streaming` reply.
+
+    Everything that can refuse the request (bad input 400, unknown model 404, tier 403, size 413,
+    limits 429, credits 402) happens here, before the response starts streaming.
+    """
+    messages = data.get("messages")
+    _check_sizes(messages)
+    policy = tier_policy(user)
+    reply_id = uuid.uuid4()
+    prepared = chat_prepare(
+        user=user, model=data.get("model_id"), messages=messages, system_prompt=data.get("system_prompt"),
+        temperature=data.get("temperature"), max_tokens=data.get("max_tokens"), api_key=api_key,
+        request_id=f"{get_request_id() or 'chat'}.{reply_id.hex}", origin="chat",
+    )
+    question = _last_user_text(prepared.request.messages)
+    context, sources = _rag(user=user, query=question, repository_ids=data.get("repository_ids"), document_ids=data.get("document_ids"))
+    if context:
+        # Retrieved passages go in the system prompt with citation markers; the user's text is untouched.
+        prepared.request.system_prompt = ((prepared.request.system_prompt or "") + "\n\n" + context).strip()
+    hourly_quota_check(user=user, kind="chat_tokens", limit=policy.chat_tokens_per_hour)
+
+    conversation_id = data.get("conversation_id")
+    if conversation_id:
+        conversation = conversation_get_for_write(user=user, conversation_id=conversation_id)
+        created = False
+    else:
+        conversation = None
+        created = True
+
+    slot = concurrency_slot(user=user, kind="chat", limit=policy.chat_concurrent)
+    slot.__enter__()  # released by the reply's generation when it ends, however it ends
+    try:
+        reservation = _reserve_credits(user=user, prepared=prepared, reply_id=reply_id)
+        with transaction.atomic():
+            if conversation is None:
+                conversation = Conversation.objects.create(owner=user, model_name=prepared.model.name, provider=prepared.model.provider_name)
+            now = timezone.now()
+            user_message = Message.objects.create(conversation=conversation, role="user", content=question, status=MessageStatus.COMPLETE)
+            reply = Message.objects.create(
+                id=reply_id, conversation=conversation, role="assistant", status=MessageStatus.STREAMING,
+                model_name=prepared.model.name, sources=sources or None,
+            )
+            Conversation.objects.filter(pk=conversation.pk).update(
+                message_count=F("message_count") + 2, last_message_at=now, model_name=prepared.model.name,
+                provider=prepared.model.provider_name, updated_at=now,
+            )
+            conversation.refresh_from_db()
+    except BaseException:
+        slot.__exit__(None, None, None)
+        raise
+    return ChatStart(conversation=conversation, created=created, user_message=user_message, reply=reply, prepared=prepared,
+                     slot=slot, user=user, sources=sources, reservation=reservation)
+
+
+def _reserve_credits(*, user: Any, prepared: PreparedChat, reply_id: uuid.UUID) -> Any:
+    """Hold the most this reply can cost (402 before any provider call when the balance is short)."""
+    if not django_apps.is_installed("apps.billing"):
+        return None
+    from apps.billing import services as billing
+
+    return billing.credit_reserve(
+        user=user, model=prepared.model, prompt_tokens_estimate=prepared.estimated_prompt_tokens,
+        max_tokens=prepared.request.max_tokens or prepared.model.max_output_tokens,
+        reference=f"chat:{reply_id}", idempotency_key=f"chat-reserve:{reply_id}",
+    )
