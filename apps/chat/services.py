@@ -47,7 +47,7 @@ def folder_delete(*, folder: Folder) -> None:
 def _check_workspace(*, user: Any, workspace_id: Any) -> Any:
     if workspace_id in (None, ""):
         return None
-    if not user_workspace_ids(user).filter(pk=workspace_id).exists():
+    if not user_workspace_ids(user).filter(workspace_id=workspace_id).exists():
         raise ValidationError("You are not a member of that workspace.", details={"workspace_id": ["Not a workspace you belong to."]})
     return workspace_id
 
