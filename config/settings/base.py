@@ -304,6 +304,11 @@ AUTH_RATE_PER_EMAIL = env("AUTH_RATE_PER_EMAIL", default="10/m")
 TIER_POLICY_CACHE_SECONDS = env.int("TIER_POLICY_CACHE_SECONDS", default=30)
 # A concurrency slot not released within this many seconds (a crashed process) frees itself.
 CONCURRENCY_SLOT_TTL_SECONDS = env.int("CONCURRENCY_SLOT_TTL_SECONDS", default=20 * 60)
+# Several apps have a `role` choice field; give the workspace one its own schema name.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "WorkspaceRoleEnum": "apps.accounts.models.WorkspaceRole",
+}
 
 # ------------------------------------------------------------------------------
 # LLM (issue "LLM gateway"): providers, encryption key, timeouts

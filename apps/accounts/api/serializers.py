@@ -17,17 +17,23 @@ class RoleSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "tools"]
 
 
-class UserSerializer(serializers.ModelSerializer):
-    """A user's profile with roles, tools and tier."""
+class UserSerializer(serializers.Serializer):
+    """A user's profile with roles, tools and tier.
 
+    A plain Serializer with declared fields: ModelSerializer rebuilds its fields from the model
+    on every instance, which showed up in the profile of the hottest route (`GET /users/me`).
+    """
+
+    id = serializers.UUIDField(read_only=True)
+    email = serializers.EmailField(read_only=True)
+    first_name = serializers.CharField(read_only=True)
+    last_name = serializers.CharField(read_only=True)
     tier = serializers.CharField(source="tier_id", read_only=True)
     roles = serializers.SerializerMethodField()
     tools = serializers.SerializerMethodField()
+    is_active = serializers.BooleanField(read_only=True)
     created_at = serializers.DateTimeField(source="date_joined", read_only=True)
-
-    class Meta:
-        model = User
-        fields = ["id", "email", "first_name", "last_name", "tier", "roles", "tools", "is_active", "created_at", "last_login"]
+    last_login = serializers.DateTimeField(read_only=True)
 
     def get_roles(self, user: User) -> list[str]:
         return [role.name for role in user_role_list(user)]
@@ -40,9 +46,8 @@ class AdminUserSerializer(UserSerializer):
     """A user as administrators see it (roles as objects)."""
 
     roles = serializers.SerializerMethodField()
-
-    class Meta(UserSerializer.Meta):
-        fields = [*UserSerializer.Meta.fields, "is_staff", "is_superuser"]
+    is_staff = serializers.BooleanField(read_only=True)
+    is_superuser = serializers.BooleanField(read_only=True)
 
     def get_roles(self, user: User) -> list[dict[str, Any]]:  # type: ignore[override]
         return [{"id": str(role.id), "name": role.name} for role in user_role_list(user)]
