@@ -131,7 +131,7 @@ def _rag(*, user: Any, query: str, repository_ids: Any, document_ids: Any) -> tu
     for name, value in (("repository_ids", repository_ids), ("document_ids", document_ids)):
         if value is not None and not isinstance(value, list):
             raise ValidationError(f"`{name}` must be a list of ids.", details={name: ["Must be a list of ids."]})
-    from apps.knowledge.services import rag_context
+    from apps.knowledge.search import rag_context
 
     return rag_context(user=user, query=query, repository_ids=repository_ids or None, document_ids=document_ids or None)
 

@@ -1,6 +1,7 @@
 """The chat stream through a real daphne server and the loopback fake provider."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -195,3 +196,46 @@ def test_unknown_model_and_empty_messages_fail_before_streaming(caller: Caller, 
         assert answer.status_code == status, (body, answer.text)
         assert answer.json()["error"]["request_id"] == answer.headers["x-request-id"]
     assert not Message.objects.filter(conversation__owner=caller.user).exists()
+
+
+def _knowledge_repository(owner: Any) -> Any:
+    from apps.knowledge import embeddings
+    from apps.knowledge import services as knowledge
+    from apps.knowledge.models import Chunk, Document
+
+    repository = knowledge.repository_create(user=owner, name="handbook")
+    document = Document.objects.create(repository=repository, filename="handbook.txt", content_type="text/plain", size=1,
+                                       file_key="k", status="ready")
+    texts = ["Employees get 25 days of paid vacation per year.", "The office closes at 7 pm on Fridays."]
+    for position, (text, vector) in enumerate(zip(texts, embeddings.embed(texts), strict=True)):
+        Chunk.objects.create(document=document, repository=repository, position=position, content=text, embedding=vector,
+                             embedding_model=embeddings.model_name(), metadata={"page": None, "heading": None})
+    return repository
+
+
+def test_rag_chat_emits_sources_before_the_text_and_puts_passages_in_context(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:
+    repository = _knowledge_repository(caller.user)
+    with httpx.Client(timeout=30) as client, _chat(client, daphne_server, caller, "How many vacation days do I get?",
+                                                   repository_ids=[str(repository.pk)]) as response:
+        assert response.status_code == 200, response.read()
+        conversation_id = response.headers["x-conversation-id"]
+        events = SseReader(response).rest()
+    assert events[0].data["type"] == "sources"
+    sources = events[0].data["sources"]
+    assert sources and {"document_id", "chunk_id", "score"} <= set(sources[0])
+    assert events[-1].data["type"] == "finish"
+    # The provider saw the cited passage in its context.
+    sent = fake_llm.log[-1].body
+    assert "25 days of paid vacation" in json.dumps(sent) and "[1]" in json.dumps(sent)
+    reply = Message.objects.get(conversation_id=conversation_id, role="assistant")
+    assert reply.sources[0]["chunk_id"] == sources[0]["chunk_id"]
+
+
+def test_rag_chat_with_another_users_repository_is_404(caller: Caller, daphne_server: Any) -> None:
+    stranger = make_caller()
+    repository = _knowledge_repository(stranger.user)
+    answer = httpx.post(f"{daphne_server.url}/api/v1/chat", headers=caller.headers, timeout=30,
+                        json={"messages": [{"role": "user", "content": "vacation?"}], "model_id": "fake-openai",
+                              "repository_ids": [str(repository.pk)]})
+    assert answer.status_code == 404
+    assert "handbook" not in answer.text

@@ -1,0 +1,178 @@
+"""Chat streaming on one daphne process against the loopback fake provider.
+
+- `streams`: N concurrent `POST /api/v1/chat` replies; the gap between consecutive text chunks as
+  the client sees it, minus the provider's own gap (`#slow`), p50/p95; bytes on the wire per
+  reply divided by the bytes the provider sent for the same reply (measured by calling the fake
+  directly); daphne's resident memory growth per open stream.
+- `stop`: a long reply stopped mid-way: time from `POST /stop` to the reply's final event (the
+  generation closes the upstream call before it publishes that event).
+
+Targets (issue "Chat"): gap overhead p95 <= 25 ms, bytes <= 1.2x, stop <= 1 s.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+from bench.harness import BenchContext, percentiles
+from apps.core.runtime.embedded import free_port
+
+STREAMS = 500
+WORDS = 40
+PROVIDER_GAP = 0.1  # seconds between the fake provider's chunks
+FAKE_KEY = "bench-fake-key"
+
+
+def _setup(ctx: BenchContext, fake_url: str) -> str:
+    code = f"""
+from decimal import Decimal
+from apps.accounts.models import Tier
+from apps.accounts import services as accounts
+from apps.llm import services
+from apps.llm.models import LlmModel, ProviderConnection
+from django.contrib.auth import get_user_model
+Tier.objects.filter(slug="free").update(chat_concurrent=10000, chat_rpm=100000, api_rpm=100000, chat_tokens_per_hour=10**9)
+if not ProviderConnection.objects.filter(name="bench-fake").exists():
+    provider = services.provider_create(name="bench-fake", kind="openai", base_url="{fake_url}/v1", api_key="{FAKE_KEY}", timeout_seconds=60)
+    services.model_create(name="bench-model", provider=provider, provider_model="fake-model", capabilities=["chat"],
+                          input_cost=Decimal("100"), output_cost=Decimal("400"), context_window=100000, max_output_tokens=4000, tiers=[])
+User = get_user_model()
+user = User.objects.filter(email="chat-bench@example.com").first() or User.objects.create_user(email="chat-bench@example.com", password="x-bench-pass-123")
+_key, raw = accounts.api_key_create(user=user, name="bench", scopes=["*"])
+print("KEY=" + raw)
+"""
+    out = ctx.django_shell(code)
+    return next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("KEY="))
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+async def _provider_bytes(fake_url: str, prompt: str) -> int:
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": prompt}], "stream": True,
+            "stream_options": {"include_usage": True}}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{fake_url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {FAKE_KEY}"}) as response:
+            return len(await response.read())
+
+
+async def _one_stream(session: aiohttp.ClientSession, url: str, key: str, prompt: str, gaps: list[float],
+                      sizes: list[int], opened: asyncio.Event, counter: list[int]) -> None:
+    body = {"messages": [{"role": "user", "content": prompt}], "model_id": "bench-model"}
+    async with session.post(f"{url}/api/v1/chat", json=body, headers={"Authorization": f"Bearer {key}"}) as response:
+        if response.status != 200:
+            raise RuntimeError(f"chat answered {response.status}: {await response.text()}")
+        counter[0] += 1
+        if counter[0] == STREAMS:
+            opened.set()
+        size = 0
+        last: float | None = None
+        async for line in response.content:
+            size += len(line)
+            if line.startswith(b"data: ") and b'"text-delta"' in line:
+                now = time.perf_counter()
+                if last is not None:
+                    gaps.append(now - last)
+                last = now
+        sizes.append(size)
+
+
+async def _streams(url: str, key: str, fake_url: str, daphne_pid: int) -> dict[str, Any]:
+    prompt = f"bench #words={WORDS} #slow={PROVIDER_GAP}"
+    provider_bytes = await _provider_bytes(fake_url, prompt)
+    gaps: list[float] = []
+    sizes: list[int] = []
+    opened = asyncio.Event()
+    counter = [0]
+    rss_before = _rss_kb(daphne_pid)
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=600)
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        tasks = [asyncio.create_task(_one_stream(session, url, key, prompt, gaps, sizes, opened, counter)) for _ in range(STREAMS)]
+        peak = rss_before
+        while not all(task.done() for task in tasks):
+            peak = max(peak, _rss_kb(daphne_pid))
+            await asyncio.sleep(0.2)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    errors = [repr(result) for result in results if isinstance(result, Exception)]
+    overhead = [max(0.0, gap - PROVIDER_GAP) for gap in gaps]
+    return {
+        "streams": STREAMS,
+        "completed": len(sizes),
+        "errors": errors[:5],
+        "error_count": len(errors),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "provider_gap_ms": PROVIDER_GAP * 1000,
+        "client_gap": percentiles(gaps),
+        "gap_overhead": percentiles(overhead),
+        "bytes_per_reply": round(sum(sizes) / max(1, len(sizes))),
+        "provider_bytes_per_reply": provider_bytes,
+        "bytes_ratio": round((sum(sizes) / max(1, len(sizes))) / provider_bytes, 3),
+        "daphne_rss_kb_before": rss_before,
+        "daphne_rss_kb_peak": peak,
+        "memory_per_stream_kb": round((peak - rss_before) / STREAMS, 1),
+    }
+
+
+async def _stop_latency(url: str, key: str, rounds: int = 10) -> dict[str, Any]:
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(rounds):
+            body = {"messages": [{"role": "user", "content": "stop me #words=2000 #slow=0.02"}], "model_id": "bench-model"}
+            async with session.post(f"{url}/api/v1/chat", json=body, headers=headers) as response:
+                conversation = response.headers["X-Conversation-Id"]
+                seen = 0
+                stop_sent: float | None = None
+                async for line in response.content:
+                    if not line.startswith(b"data: "):
+                        continue
+                    data = json.loads(line[6:])
+                    seen += 1
+                    if seen == 10 and stop_sent is None:
+                        stop_sent = time.perf_counter()
+                        async with session.post(f"{url}/api/v1/conversations/{conversation}/stop", headers=headers) as stop:
+                            assert stop.status == 202, await stop.text()
+                    if data["type"] in ("finish", "error"):
+                        if stop_sent is not None:
+                            latencies.append(time.perf_counter() - stop_sent)
+                        break
+    return {"rounds": rounds, "stop_to_final_event": percentiles(latencies)}
+
+
+def run(ctx: BenchContext) -> dict[str, Any]:
+    """Both chat benchmarks; see the module docstring."""
+    port = free_port()
+    ctx.start_process([sys.executable, "-m", "tests.fakes.llm_server", "--port", str(port), "--api-key", FAKE_KEY], log_name="fake-llm")
+    fake_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            import urllib.request
+
+            urllib.request.urlopen(fake_url + "/v1/models", timeout=1)
+            break
+        except Exception as exc:  # noqa: BLE001
+            if getattr(exc, "code", None):
+                break  # it answered (401 without a key)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    key = _setup(ctx, fake_url)
+    url = ctx.start_daphne()
+    daphne_pid = ctx.processes[-1].pid
+    result: dict[str, Any] = {"targets": {"gap_overhead_p95_ms": "<= 25", "bytes_ratio": "<= 1.2", "stop_s": "<= 1"}}
+    result["streams"] = asyncio.run(_streams(url, key, fake_url, daphne_pid))
+    result["stop"] = asyncio.run(_stop_latency(url, key))
+    return result
