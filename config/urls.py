@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
     path("", include("apps.accounts.urls")),  # sign-up, profile, API keys, workspaces
+    path("", include("apps.knowledge.urls")),  # repositories, documents, retrieval debugger
     path("", include("apps.chat.urls")),  # chat and compare pages
     path("", include("apps.dashboard.urls")),
 ]

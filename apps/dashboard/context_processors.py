@@ -8,6 +8,8 @@ from django.http import HttpRequest
 # (label, url name, tool the entry needs or None); apps add their pages here as they land.
 NAVIGATION: list[tuple[str, str, str | None]] = [
     ("Home", "dashboard:home", None),
+    ("Knowledge", "knowledge:repositories", "knowledge"),
+    ("Retrieval debugger", "knowledge:debugger", "knowledge"),
     ("Chat", "chat:chat", "chat"),
     ("Compare", "chat:compare", "compare"),
     ("Workspaces", "accounts:workspaces", None),
