@@ -173,12 +173,24 @@ achat_prepare = sync_to_async(chat_prepare, thread_sensitive=False)
 _arecord = sync_to_async(usage_record_create, thread_sensitive=False)
 
 
+# Usage records being written behind an answer (write_behind=True); kept so none is garbage
+# collected half-way, and so `usage_flush` can wait for them.
+_pending_writes: set[asyncio.Task[Any]] = set()
+
+
+async def usage_flush() -> None:
+    """Wait until every usage record written behind an answer is in the database."""
+    while _pending_writes:
+        await asyncio.gather(*list(_pending_writes), return_exceptions=True)
+
+
 class _Meter:
     """What one call produced, to price and record it once, whatever way it ends."""
 
-    def __init__(self, prepared: PreparedChat, *, streamed: bool) -> None:
+    def __init__(self, prepared: PreparedChat, *, streamed: bool, write_behind: bool = False) -> None:
         self.prepared = prepared
         self.streamed = streamed
+        self.write_behind = write_behind
         self.started = time.monotonic()
         self.first_token_at: float | None = None
         self.text_chars: list[str] = []
@@ -211,17 +223,21 @@ class _Meter:
         now = time.monotonic()
         record_id = uuid.uuid4()
         self.recorded = True
-        try:
-            await _arecord(
-                record_id=record_id, user_id=self.prepared.user_id, api_key_id=self.prepared.api_key_id,
-                workspace_id=self.prepared.workspace_id, model_id=entry.id, model_name=entry.name, provider_name=entry.provider_name,
-                usage=usage, status=status, latency_ms=int((now - self.started) * 1000),
-                ttft_ms=int((self.first_token_at - self.started) * 1000) if self.first_token_at is not None else None,
-                streamed=self.streamed, origin=self.prepared.origin, request_id=self.prepared.request_id,
-                error_code=error.code if error else "", error_message=error.message if error else "",
-            )
-        except Exception:  # metering must never turn an answer into an error; the log has it
-            logger.exception("Could not write the usage record of request %s", self.prepared.request_id)
+        fields = dict(
+            record_id=record_id, user_id=self.prepared.user_id, api_key_id=self.prepared.api_key_id,
+            workspace_id=self.prepared.workspace_id, model_id=entry.id, model_name=entry.name, provider_name=entry.provider_name,
+            usage=usage, status=status, latency_ms=int((now - self.started) * 1000),
+            ttft_ms=int((self.first_token_at - self.started) * 1000) if self.first_token_at is not None else None,
+            streamed=self.streamed, origin=self.prepared.origin, request_id=self.prepared.request_id,
+            error_code=error.code if error else "", error_message=error.message if error else "",
+        )
+        if self.write_behind:
+            # The answer does not wait for the INSERT (a commit is an fsync on a durable database).
+            task = asyncio.ensure_future(_write_record(fields))
+            _pending_writes.add(task)
+            task.add_done_callback(_pending_writes.discard)
+        else:
+            await _write_record(fields)
         return str(record_id)
 
     def has_output(self) -> bool:
@@ -229,9 +245,20 @@ class _Meter:
         return bool(self.text_chars or self.reasoning_chars or self.tool_chars)
 
 
-async def stream_prepared(prepared: PreparedChat) -> AsyncIterator[LlmEvent]:
-    """Stream a prepared call and meter it (see the module docstring)."""
-    meter = _Meter(prepared, streamed=True)
+async def _write_record(fields: dict[str, Any]) -> None:
+    try:
+        await _arecord(**fields)
+    except Exception:  # metering must never turn an answer into an error; the log has it
+        logger.exception("Could not write the usage record of request %s", fields.get("request_id"))
+
+
+async def stream_prepared(prepared: PreparedChat, *, write_behind: bool = False) -> AsyncIterator[LlmEvent]:
+    """Stream a prepared call and meter it (see the module docstring).
+
+    `write_behind=True` lets the answer finish before its usage record is committed (the record id
+    in `finish` is final either way); `usage_flush()` waits for such writes.
+    """
+    meter = _Meter(prepared, streamed=True, write_behind=write_behind)
     upstream = provider_for(prepared.model.provider).stream(prepared.request)
     try:
         async for event in upstream:
@@ -291,9 +318,9 @@ async def stream_chat(*, user: Any, model: Any, messages: Any, system_prompt: st
         await stream.aclose()
 
 
-async def complete_prepared(prepared: PreparedChat) -> Completion:
-    """Call a prepared chat without streaming, and meter it."""
-    meter = _Meter(prepared, streamed=False)
+async def complete_prepared(prepared: PreparedChat, *, write_behind: bool = False) -> Completion:
+    """Call a prepared chat without streaming, and meter it (`write_behind` as for `stream_prepared`)."""
+    meter = _Meter(prepared, streamed=False, write_behind=write_behind)
     try:
         result = await provider_for(prepared.model.provider).complete(prepared.request)
     except ApplicationError as exc:

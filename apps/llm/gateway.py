@@ -25,6 +25,7 @@ from rest_framework.settings import api_settings
 from apps.accounts.limits import concurrency_slot, rate_check
 from apps.accounts.permissions import HasTool
 from apps.accounts.policy import tier_policy
+from apps.billing.metering import call_release, call_reserve, call_settle
 from apps.core.errors import ApplicationError, MethodNotAllowed, RateLimited, Unauthorized, ValidationError, code_for_status
 from apps.core.sse import sse_response
 
@@ -104,6 +105,8 @@ class GatewayCall:
     include_usage: bool
     concurrent_limit: int
     dropped: list[str]
+    reservation: Any = None
+    finish: Any = None
 
 
 def _bad(field: str, message: str) -> ValidationError:
@@ -141,7 +144,8 @@ def _begin(request: HttpRequest, body: Any) -> GatewayCall:
     prepared = chat_prepare(user=user, model=model, messages=body.get("messages"), temperature=body.get("temperature"),
                             max_tokens=max_tokens, tools=tools, api_key=api_key, origin="gateway")
     return GatewayCall(prepared=prepared, user=user, stream=stream, include_usage=bool((options or {}).get("include_usage")),
-                       concurrent_limit=tier_policy(user).concurrent("chat"), dropped=dropped)
+                       concurrent_limit=tier_policy(user).concurrent("chat"), dropped=dropped,
+                       reservation=call_reserve(user=user, prepared=prepared, origin="gateway"))
 
 
 _abegin = sync_to_async(_begin, thread_sensitive=False)
@@ -206,6 +210,7 @@ async def _sse_frames(call: GatewayCall, first: LlmEvent, events: AsyncIterator[
                 yield delta({"tool_calls": [_tool_call_body(event, tool_index)]})
                 tool_index += 1
             elif event.type == "finish":
+                call.finish = event
                 yield delta({}, event.finish_reason or "stop")
                 if call.include_usage and event.usage is not None:
                     yield frame("[]", ',"usage":' + json.dumps(_usage_body(event.usage), separators=(",", ":")))
@@ -218,6 +223,7 @@ async def _sse_frames(call: GatewayCall, first: LlmEvent, events: AsyncIterator[
         yield f"data: {json.dumps(error)}\n\n".encode()
     finally:
         await events.aclose()  # type: ignore[attr-defined]
+        await call_settle(reservation=call.reservation, prepared=call.prepared, finish=call.finish)
         await slot.__aexit__(None, None, None)
 
 
@@ -225,6 +231,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     """POST /api/v1/openai/chat/completions."""
     if request.method != "POST":
         return error_response(MethodNotAllowed())
+    call: GatewayCall | None = None
     try:
         try:
             body = json.loads(request.body or b"null")
@@ -234,28 +241,34 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
         slot = concurrency_slot(user=call.user, kind="chat", limit=call.concurrent_limit)
         await slot.__aenter__()
     except (ApplicationError, APIException) as exc:
+        if call is not None:  # held, but the concurrency slot refused
+            await call_release(reservation=call.reservation)
         return error_response(exc)
     headers = {"X-Nexus-Dropped-Params": ",".join(call.dropped)} if call.dropped else {}
     if not call.stream:
+        completion = None
         try:
-            completion = await complete_prepared(call.prepared)
+            completion = await complete_prepared(call.prepared, write_behind=True)
         except ApplicationError as exc:
             return error_response(exc)
         finally:
+            await call_settle(reservation=call.reservation, prepared=call.prepared, finish=completion)
             await slot.__aexit__(None, None, None)
         response = JsonResponse(completion_body(call, completion))
         for name, value in headers.items():
             response[name] = value
         return response
-    events = stream_prepared(call.prepared)
+    events = stream_prepared(call.prepared, write_behind=True)
     try:
         # Wait for the first event, so that a provider that is down still gets a proper status code.
         first = await anext(events)
     except ApplicationError as exc:
+        await call_settle(reservation=call.reservation, prepared=call.prepared)
         await slot.__aexit__(None, None, None)
         return error_response(exc)
     except BaseException:
         await events.aclose()
+        await call_settle(reservation=call.reservation, prepared=call.prepared)
         await slot.__aexit__(None, None, None)
         raise
     return sse_response(_sse_frames(call, first, events, slot), headers=headers)
