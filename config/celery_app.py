@@ -21,3 +21,17 @@ def _configure_queues(sender: Celery, **kwargs: object) -> None:
 from apps.core.heartbeat import WorkerHeartbeat  # noqa: E402
 
 app.steps["worker"].add(WorkerHeartbeat)
+
+
+from celery.signals import worker_process_init  # noqa: E402
+
+
+@worker_process_init.connect
+def _forget_inherited_db_pools(**kwargs: object) -> None:
+    """A forked worker child must not share its parent's PostgreSQL pool (its sockets and thread)."""
+    from django.db import connections
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    DatabaseWrapper._connection_pools.clear()  # dropped, not closed: closing would end the parent's sessions
+    for connection in connections.all(initialized_only=True):
+        connection.connection = None

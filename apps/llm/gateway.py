@@ -25,7 +25,19 @@ from rest_framework.settings import api_settings
 from apps.accounts.limits import concurrency_slot, rate_check
 from apps.accounts.permissions import HasTool
 from apps.accounts.policy import tier_policy
-from apps.billing.metering import call_release, call_reserve, call_settle
+try:  # billing holds and settles credits around gateway calls once its app is installed
+    from apps.billing.metering import call_release, call_reserve, call_settle
+except ImportError:  # pragma: no cover - a tree without the billing app
+
+    def call_reserve(**_kwargs: Any) -> None:
+        """No credit hold without billing."""
+        return None
+
+    async def call_settle(**_kwargs: Any) -> None:
+        """Nothing to settle without billing."""
+
+    async def call_release(**_kwargs: Any) -> None:
+        """Nothing to release without billing."""
 from apps.core.errors import ApplicationError, MethodNotAllowed, RateLimited, Unauthorized, ValidationError, code_for_status
 from apps.core.sse import sse_response
 

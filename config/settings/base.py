@@ -32,8 +32,16 @@ SITE_URL = env("SITE_URL", default="http://localhost:8000")
 # ------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:54329/nexus")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Under ASGI every request's sync code runs in a fresh thread, and Django's connections are per
+# thread: without a pool each request would open a new PostgreSQL connection. psycopg's pool keeps
+# them per process instead (persistent connections and a pool exclude each other).
+DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=20)
+if DATABASE_POOL_MAX > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_MAX, "timeout": 10}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ------------------------------------------------------------------------------
@@ -43,7 +51,7 @@ REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:63790/0")
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "apps.core.cache.SharedPoolRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "nexus",
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
