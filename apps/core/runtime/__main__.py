@@ -76,9 +76,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             _say("using REDIS_URL; no embedded Redis started")
 
-        _manage("migrate", "--noinput", "-v", "0", env=env)
-        _manage("seed", env=env)
-        _manage("ensure_superuser", env=env)
+        _manage("bootstrap", env=env)  # migrate, seed, superuser: one Django start-up
         if stopping:
             return 0
         _say(f"ready in {time.monotonic() - started:.1f} s: http://{'localhost' if bind in ('127.0.0.1', '0.0.0.0') else bind}:{port}/ (Ctrl-C stops everything)")
