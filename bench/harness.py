@@ -144,7 +144,9 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30) 
 
 def machine() -> dict[str, Any]:
     """Where the figures were measured."""
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    # Other work on the machine skews every figure: record how busy it was.
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "load_average_1_5_15": [round(value, 2) for value in os.getloadavg()]}
 
 
 class Services:
