@@ -12,7 +12,16 @@ from apps.core.health import health_report
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """The landing page after sign-in: what is running and where to go next."""
-    return render(request, "dashboard/home.html", {"health": health_report()})
+    from apps.accounts.selectors import user_has_tool
+    from apps.llm.selectors import providers_without_keys
+
+    is_admin = user_has_tool(request.user, "admin")
+    return render(request, "dashboard/home.html", {
+        "health": health_report(),
+        "is_admin": is_admin,
+        # An admin of a fresh install learns how to connect a real model.
+        "needs_provider": is_admin and providers_without_keys(),
+    })
 
 
 class LoginView(auth_views.LoginView):

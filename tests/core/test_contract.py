@@ -195,3 +195,15 @@ def test_swagger_ui_is_served() -> None:
     response = Client().get("/api/v1/docs")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+def test_home_page_tells_an_admin_without_providers_how_to_add_one() -> None:
+    from tests.factories import AdminUserFactory, UserFactory
+
+    admin, plain = AdminUserFactory(), UserFactory()
+    client = Client()
+    client.force_login(admin)
+    page = client.get("/").content.decode()
+    assert 'data-testid="add-provider"' in page and "OPENAI_API_KEY" in page
+    client.force_login(plain)
+    assert 'data-testid="add-provider"' not in client.get("/").content.decode()
