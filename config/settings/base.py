@@ -35,10 +35,13 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # Under ASGI every request's sync code runs in a fresh thread, and Django's connections are per
 # thread: without a pool each request would open a new PostgreSQL connection. psycopg's pool keeps
 # them per process instead (persistent connections and a pool exclude each other).
-DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=20)
+DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=40)
 if DATABASE_POOL_MAX > 0:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_MAX, "timeout": 10}
+    # A burst (hundreds of chats starting at once) queues for a connection rather than failing.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2, "max_size": DATABASE_POOL_MAX, "timeout": env.float("DATABASE_POOL_TIMEOUT", default=60.0),
+    }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
