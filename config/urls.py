@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("apps.accounts.api.urls")),
     path("", include("apps.llm.api.urls")),
     path("", include("apps.knowledge.api.urls")),
+    path("", include("apps.billing.api.urls")),
     path("", include("apps.chat.api.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
@@ -22,6 +23,7 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),  # sign-up, profile, API keys, workspaces
     path("", include("apps.knowledge.urls")),  # repositories, documents, retrieval debugger
     path("", include("apps.chat.urls")),  # chat and compare pages
+    path("", include("apps.billing.urls")),  # the billing page and its Stripe redirects
     path("", include("apps.dashboard.urls")),
 ]
 

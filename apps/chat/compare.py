@@ -11,6 +11,8 @@ from asgiref.sync import sync_to_async
 
 from apps.accounts.limits import concurrency_slot
 from apps.accounts.policy import tier_policy
+from apps.billing.metering import call_reserve, call_settle
+from apps.billing.services import credit_release
 from apps.core.errors import ApplicationError
 from apps.llm.client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
 
@@ -26,6 +28,7 @@ class CompareStart:
     system_prompt: str
     prepared: tuple[PreparedChat, PreparedChat]
     slot: concurrency_slot
+    reservations: tuple[Any, ...] = (None, None)
 
 
 def compare_start(*, user: Any, api_key: Any, prompt: str, model1_id: str, model2_id: str, system_prompt: str = "") -> CompareStart:
@@ -35,9 +38,19 @@ def compare_start(*, user: Any, api_key: Any, prompt: str, model1_id: str, model
         chat_prepare(user=user, model=model_id, messages=messages, system_prompt=system_prompt or None, api_key=api_key, origin="compare")
         for model_id in (model1_id, model2_id)
     )
-    slot = concurrency_slot(user=user, kind="compare", limit=tier_policy(user).compare_concurrent)
-    slot.__enter__()
-    return CompareStart(user=user, prompt=prompt, system_prompt=system_prompt, prepared=prepared, slot=slot)  # type: ignore[arg-type]
+    # Credits for both answers are held first (402 before any provider call), released if the slot is refused.
+    reservations: list[Any] = []
+    try:
+        for one in prepared:
+            reservations.append(call_reserve(user=user, prepared=one, origin="compare"))
+        slot = concurrency_slot(user=user, kind="compare", limit=tier_policy(user).compare_concurrent)
+        slot.__enter__()
+    except BaseException:
+        for reservation in reservations:
+            credit_release(reservation=reservation)
+        raise
+    return CompareStart(user=user, prompt=prompt, system_prompt=system_prompt, prepared=prepared, slot=slot,  # type: ignore[arg-type]
+                        reservations=tuple(reservations))
 
 
 def _side(result: dict[str, Any]) -> dict[str, Any]:
@@ -62,18 +75,21 @@ def _usage_fields(usage: Any) -> dict[str, Any]:
 async def compare_run(start: CompareStart) -> Comparison:
     """Both answers, concurrently, without streaming; the comparison is stored."""
 
-    async def one(prepared: PreparedChat) -> dict[str, Any]:
+    async def one(prepared: PreparedChat, reservation: Any) -> dict[str, Any]:
         started = time.monotonic()
+        completion = None
         try:
             completion = await complete_prepared(prepared)
         except ApplicationError as exc:
             return {"model": prepared.model.name, "response": "", "tokens": None, "cost": None, "status": "failed",
                     "error": {"code": exc.code, "message": exc.message}, "duration_ms": int((time.monotonic() - started) * 1000)}
+        finally:
+            await call_settle(reservation=reservation, prepared=prepared, finish=completion)
         return {"model": prepared.model.name, "response": completion.text, "status": "complete", "error": None,
                 "duration_ms": int((time.monotonic() - started) * 1000), **_usage_fields(completion.usage)}
 
     try:
-        results = await asyncio.gather(one(start.prepared[0]), one(start.prepared[1]))
+        results = await asyncio.gather(one(start.prepared[0], start.reservations[0]), one(start.prepared[1], start.reservations[1]))
     finally:
         await start.slot.__aexit__(None, None, None)
     return await _store(start, list(results))
@@ -88,12 +104,14 @@ async def compare_stream(start: CompareStart) -> AsyncIterator[dict[str, Any]]:
         started = time.monotonic()
         text: list[str] = []
         result: dict[str, Any] = {"model": prepared.model.name, "status": "complete", "error": None, "tokens": None, "cost": None}
+        finish = None
         try:
             async for event in stream_prepared(prepared):
                 if event.type == "text-delta":
                     text.append(event.content)
                 payload = event.as_dict()
                 if event.type == "finish":
+                    finish = event
                     result.update(_usage_fields(event.usage))
                     payload["duration_ms"] = int((time.monotonic() - started) * 1000)
                     payload["cost"] = result["cost"]
@@ -102,6 +120,7 @@ async def compare_stream(start: CompareStart) -> AsyncIterator[dict[str, Any]]:
             result.update(status="failed", error={"code": exc.code, "message": exc.message})
             await queue.put((index + 1, {"type": "error", "error": result["error"]}))
         finally:
+            await call_settle(reservation=start.reservations[index], prepared=prepared, finish=finish)
             result["response"] = "".join(text)
             result["duration_ms"] = int((time.monotonic() - started) * 1000)
             results[index] = result

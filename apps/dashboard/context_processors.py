@@ -15,6 +15,7 @@ NAVIGATION: list[tuple[str, str, str | None]] = [
     ("Workspaces", "accounts:workspaces", None),
     ("API keys", "accounts:keys", None),
     ("Profile", "accounts:profile", None),
+    ("Billing", "billing:page", None),
 ]
 
 

@@ -91,6 +91,7 @@ LOCAL_APPS = [
     "apps.accounts",
     "apps.llm",
     "apps.knowledge",
+    "apps.billing",
     "apps.chat",
     "apps.dashboard",
 ]
@@ -386,3 +387,33 @@ CHAT_ORPHAN_SECONDS = env.int("CHAT_ORPHAN_SECONDS", default=30)
 # A cheap model (registry name) that titles new conversations; empty: the first words are the title.
 CHAT_TITLE_MODEL = env("CHAT_TITLE_MODEL", default="")
 CELERY_BEAT_SCHEDULE["chat-reap-orphans"] = {"task": "apps.chat.tasks.chat_reap_orphans", "schedule": 30.0}
+
+# ------------------------------------------------------------------------------
+# BILLING (issue "Billing"): Stripe, cron secret, resets, reservations
+# ------------------------------------------------------------------------------
+from celery.schedules import crontab  # noqa: E402
+
+# Stripe: the secret API key, the webhook endpoint's signing secret, and (tests only) another API base URL.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Optional Stripe price ids per tier ("pro=price_...,enterprise=price_..."); without one, Checkout sends the
+# tier's price inline. Needed for plan switches in the Stripe portal (webhooks map these ids back to tiers).
+STRIPE_TIER_PRICE_IDS = env.dict("STRIPE_TIER_PRICE_IDS", default={})
+# Bearer token of POST /api/v1/cron/reset-credits; empty keeps the route closed (401).
+CRON_SECRET = env("CRON_SECRET", default="")
+# A credit hold not settled within this many seconds (its process died) is released.
+BILLING_RESERVATION_TTL_SECONDS = env.int("BILLING_RESERVATION_TTL_SECONDS", default=3600)
+# Daily: the reset itself happens once per account and period, so a missed day is caught up the next.
+CELERY_BEAT_SCHEDULE["billing-reset-monthly-credits"] = {
+    "task": "apps.billing.tasks.credits_reset_monthly",
+    "schedule": crontab(minute=5, hour=0),
+    "options": {"queue": "default"},
+}
+CELERY_BEAT_SCHEDULE["billing-expire-reservations"] = {
+    "task": "apps.billing.tasks.credit_reservations_expire",
+    "schedule": 300.0,
+    "options": {"queue": "default"},
+}

@@ -1,0 +1,114 @@
+"""Serializers of the billing API."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ..models import CreditTransaction
+
+
+def credit_field(**kwargs: object) -> serializers.DecimalField:
+    """Credits as a JSON number (six decimal places at most)."""
+    return serializers.DecimalField(max_digits=18, decimal_places=6, coerce_to_string=False, **kwargs)  # type: ignore[arg-type]
+
+
+class CreditTransactionSerializer(serializers.ModelSerializer):
+    """One ledger row."""
+
+    amount = credit_field()
+    balance_after = credit_field()
+
+    class Meta:
+        model = CreditTransaction
+        fields = ["id", "type", "amount", "balance_after", "reference", "model_name", "created_at"]
+        read_only_fields = fields
+
+
+class SubscriptionSerializer(serializers.Serializer):
+    """The caller's Stripe subscription, when they have one."""
+
+    status = serializers.CharField(allow_null=True)
+    tier = serializers.CharField(allow_null=True)
+    current_period_end = serializers.DateTimeField(allow_null=True)
+
+
+class BalanceSerializer(serializers.Serializer):
+    """`GET /billing/balance`."""
+
+    balance = credit_field()
+    available = credit_field(help_text="balance minus credits reserved by calls in flight")
+    reserved = credit_field()
+    allowance = credit_field(help_text="this period's tier credits left (they expire at the monthly reset)")
+    purchased = credit_field(help_text="bought, granted or earned credits (never expire)")
+    total_earned = credit_field()
+    total_spent = credit_field()
+    total_purchased = credit_field()
+    tier = serializers.CharField()
+    period = serializers.CharField()
+    subscription = SubscriptionSerializer(allow_null=True)
+
+
+class UsageDaySerializer(serializers.Serializer):
+    """Credits of one day."""
+
+    date = serializers.DateField()
+    spent = credit_field()
+    earned = credit_field()
+    purchased = credit_field()
+    by_model = serializers.DictField(child=credit_field())
+
+
+class UsageSerializer(serializers.Serializer):
+    """`GET /billing/usage`."""
+
+    period = serializers.CharField()
+    daily = UsageDaySerializer(many=True)
+    total_spent = credit_field()
+    total_earned = credit_field()
+    total_purchased = credit_field()
+
+
+class TierPlanSerializer(serializers.Serializer):
+    """A tier in the plan list."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    monthly_credits = serializers.IntegerField()
+    price_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+
+
+class PackagePlanSerializer(serializers.Serializer):
+    """A credit package in the plan list."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    credits = serializers.IntegerField()
+    price_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+
+
+class PlansSerializer(serializers.Serializer):
+    """`GET /billing/plans`."""
+
+    tiers = TierPlanSerializer(many=True)
+    packages = PackagePlanSerializer(many=True)
+
+
+class InvoiceSerializer(serializers.Serializer):
+    """A Stripe invoice of the caller."""
+
+    id = serializers.CharField()
+    number = serializers.CharField(allow_null=True)
+    amount = serializers.IntegerField(allow_null=True, help_text="cents")
+    currency = serializers.CharField(allow_null=True)
+    status = serializers.CharField(allow_null=True)
+    date = serializers.DateTimeField(allow_null=True)
+    invoice_url = serializers.CharField(allow_null=True)
+    invoice_pdf = serializers.CharField(allow_null=True)
+    description = serializers.CharField(allow_null=True)
+
+
+class UrlSerializer(serializers.Serializer):
+    """A URL to send the browser to."""
+
+    url = serializers.URLField()
