@@ -1,7 +1,7 @@
 """Domain errors of the knowledge app."""
 from __future__ import annotations
 
-from apps.core.errors import ApplicationError, Conflict, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
+from apps.core.errors import Conflict, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
 
 
 class EmbeddingUnavailable(ServiceUnavailable):
@@ -29,11 +29,3 @@ class PresignedUploadsDisabled(Conflict):
         "Presigned uploads need S3 storage (set AWS_STORAGE_BUCKET_NAME). "
         "Upload the file with multipart to POST /api/v1/knowledge/{id}/documents instead."
     )
-
-
-class ExtractionFailed(ApplicationError):
-    """A document's text could not be extracted (malformed, encrypted, too big once expanded...)."""
-
-    status_code = 422
-    code = "VALIDATION_ERROR"
-    default_message = "The document could not be read."

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -385,10 +386,13 @@ def document_ingest(*, document_id: Any, run_token: str = "") -> Document | None
     if document is None:
         return None
     try:
+        clock = time.perf_counter()
+        timings: dict[str, float] = {}
         data = storage.file_read(document.file_key, max_bytes=int(settings.KNOWLEDGE_MAX_UPLOAD_BYTES))
         _progress(document, 3)
         sections = extract_in_subprocess(_kind_of(document), data, _extraction_limits())
         del data
+        timings["extract_s"], clock = time.perf_counter() - clock, time.perf_counter()
         _progress(document, 10)
         pieces = chunk_sections(
             sections,
@@ -398,6 +402,7 @@ def document_ingest(*, document_id: Any, run_token: str = "") -> Document | None
         )
         if not pieces:
             raise ExtractionError("No text was found in the document.")
+        timings["chunk_s"], clock = time.perf_counter() - clock, time.perf_counter()
         _progress(document, 15)
         model = embeddings.model_name()
         batch = max(1, int(settings.KNOWLEDGE_EMBED_BATCH_SIZE)) * 4
@@ -405,7 +410,14 @@ def document_ingest(*, document_id: Any, run_token: str = "") -> Document | None
         for start in range(0, len(pieces), batch):
             vectors.extend(embeddings.embed([piece.content for piece in pieces[start : start + batch]]))
             _progress(document, 15 + int(80 * len(vectors) / len(pieces)))
-        return _store(document=document, pieces=pieces, vectors=vectors, model=model)
+        timings["embed_s"], clock = time.perf_counter() - clock, time.perf_counter()
+        stored = _store(document=document, pieces=pieces, vectors=vectors, model=model)
+        timings["store_s"] = time.perf_counter() - clock
+        logger.info(
+            "Ingested document %s: %d chunks (%s)", document_id, len(pieces), ", ".join(f"{k} {v:.2f}" for k, v in timings.items()),
+            extra={"ingest_timings": {**timings, "chunks": len(pieces)}},
+        )
+        return stored
     except _Superseded:
         logger.info("Document %s was deleted or re-claimed during ingestion; this run stops.", document_id)
         return None

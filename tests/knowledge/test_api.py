@@ -304,3 +304,28 @@ def test_services_refuse_writes_for_readers(user: Any, other_user: Any, other_re
 
     with pytest.raises(Forbidden):
         services.repository_update(user=user, repository=other_repository, name="x")
+
+
+def test_changing_the_embedding_model_re_embeds_the_whole_repository(
+    auth_client: APIClient, repository: Repository, run_on_commit: Any, settings  # type: ignore[no-untyped-def]
+) -> None:
+    from tests.fakes.embeddings_server import embeddings_server
+
+    with run_on_commit():
+        first = _upload(auth_client, repository.id, "a.txt", b"Alpha document about rivers.").json()["document_id"]
+        second = _upload(auth_client, repository.id, "b.txt", b"Beta document about mountains.").json()["document_id"]
+    assert set(Chunk.objects.filter(repository=repository).values_list("embedding_model", flat=True)) == {"all-MiniLM-L6-v2-onnx-int8"}
+    with embeddings_server() as server:
+        settings.KNOWLEDGE_EMBEDDINGS_BACKEND = "openai"
+        settings.KNOWLEDGE_EMBEDDINGS_URL = server.url
+        settings.KNOWLEDGE_EMBEDDINGS_MODEL = "nomic-embed-text"
+        settings.KNOWLEDGE_EMBEDDINGS_API_KEY = "test-embeddings-key"
+        with run_on_commit():
+            assert auth_client.post(f"/api/v1/documents/{first}/reprocess").status_code == 202
+        # The other document was re-queued and re-embedded too: one model per repository.
+        assert set(Chunk.objects.filter(repository=repository).values_list("embedding_model", flat=True)) == {"openai:nomic-embed-text"}
+        assert Document.objects.get(pk=second).status == "ready"
+        repository.refresh_from_db()
+        assert repository.embedding_model == "openai:nomic-embed-text"
+        results = auth_client.post("/api/v1/knowledge/search", {"query": "mountains", "mode": "vector", "limit": 1}, format="json").json()
+        assert results["results"][0]["document_id"] == second
