@@ -14,7 +14,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.llm.providers import preload_adapters  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+
+preload_adapters()  # vendor SDK imports now, not inside the event loop on a first chat
 
 application = ProtocolTypeRouter(
     {

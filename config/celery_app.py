@@ -35,3 +35,7 @@ def _forget_inherited_db_pools(**kwargs: object) -> None:
     DatabaseWrapper._connection_pools.clear()  # dropped, not closed: closing would end the parent's sessions
     for connection in connections.all(initialized_only=True):
         connection.connection = None
+
+    from apps.llm.providers import preload_adapters
+
+    preload_adapters()  # before any task runs an event loop

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
 
+from .db import release_db_connections
 from .streams import KEEPALIVE, StreamEvent, subscribe
 
 logger = logging.getLogger("nexus.sse")
@@ -92,7 +93,8 @@ async def _frames(events: AsyncIterator[Any], *, named: bool) -> AsyncIterator[b
 
 
 def sse_response(frames: AsyncIterator[bytes], *, status: int = 200, headers: dict[str, str] | None = None) -> StreamingHttpResponse:
-    """A streaming response with the SSE headers API.md asks for."""
+    """A streaming response with the SSE headers API.md asks for (the view's DB connections are released)."""
+    release_db_connections()
     response = StreamingHttpResponse(frames, content_type="text/event-stream", status=status)
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"

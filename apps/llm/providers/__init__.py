@@ -1,7 +1,9 @@
 """Provider adapters, one per wire protocol, all behind `base.Provider`.
 
-Adapters are imported on first use: the vendor SDKs take seconds to import, and every process
-(each `manage.py` command, web, worker, beat) would otherwise pay for all of them at start.
+Adapters are imported on first use: the vendor SDKs take seconds to import, and every `manage.py`
+command would otherwise pay for all of them. Servers (daphne, Celery workers) call
+`preload_adapters()` at start, because an import inside a running event loop blocks every other
+request on that loop for as long as it takes.
 """
 from __future__ import annotations
 
@@ -28,9 +30,15 @@ def adapter_class(kind: str) -> type:
     return cls
 
 
+def preload_adapters() -> None:
+    """Import every adapter now: servers call this at start, so no event loop ever blocks on an import."""
+    for kind in ADAPTERS:
+        adapter_class(kind)
+
+
 def provider_for(settings: ProviderSettings) -> Provider:
     """The adapter for a provider connection's kind."""
     return adapter_class(settings.kind)(settings)  # type: ignore[no-any-return]
 
 
-__all__ = ["ADAPTERS", "Provider", "ProviderSettings", "adapter_class", "provider_for"]
+__all__ = ["ADAPTERS", "Provider", "ProviderSettings", "adapter_class", "preload_adapters", "provider_for"]
