@@ -174,5 +174,9 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     daphne_pid = ctx.processes[-1].pid
     result: dict[str, Any] = {"targets": {"gap_overhead_p95_ms": "<= 25", "bytes_ratio": "<= 1.2", "stop_s": "<= 1"}}
     result["streams"] = asyncio.run(_streams(url, key, fake_url, daphne_pid))
+    if result["streams"]["error_count"]:
+        logs = sorted(ctx.tmp.glob("daphne-*.log"), key=lambda path: path.stat().st_mtime)
+        errors = [line for line in logs[-1].read_text(errors="replace").splitlines() if "Error" in line or "error" in line]
+        result["streams"]["server_errors"] = errors[-10:]
     result["stop"] = asyncio.run(_stop_latency(url, key))
     return result
