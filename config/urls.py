@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.knowledge.api.urls")),
     path("", include("apps.billing.api.urls")),
     path("", include("apps.chat.api.urls")),
+    path("", include("apps.architect.api.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
@@ -24,6 +25,7 @@ urlpatterns = [
     path("", include("apps.knowledge.urls")),  # repositories, documents, retrieval debugger
     path("", include("apps.chat.urls")),  # chat and compare pages
     path("", include("apps.billing.urls")),  # the billing page and its Stripe redirects
+    path("", include("apps.architect.urls")),  # tool builder, run form, live run page
     path("", include("apps.dashboard.urls")),
 ]
 

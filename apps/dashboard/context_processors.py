@@ -10,6 +10,7 @@ NAVIGATION: list[tuple[str, str, str | None]] = [
     ("Home", "dashboard:home", None),
     ("Knowledge", "knowledge:repositories", "knowledge"),
     ("Retrieval debugger", "knowledge:debugger", "knowledge"),
+    ("Architect", "architect:tools", "assistant-architect"),
     ("Chat", "chat:chat", "chat"),
     ("Compare", "chat:compare", "compare"),
     ("Workspaces", "accounts:workspaces", None),

@@ -93,6 +93,7 @@ LOCAL_APPS = [
     "apps.knowledge",
     "apps.billing",
     "apps.chat",
+    "apps.architect",
     "apps.dashboard",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -370,9 +371,8 @@ KNOWLEDGE_EXTRACT_MEMORY_MB = env.int("KNOWLEDGE_EXTRACT_MEMORY_MB", default=102
 # A document in `processing` longer than this is taken to have lost its worker; retried up to the attempts.
 KNOWLEDGE_INGEST_STALE_SECONDS = env.int("KNOWLEDGE_INGEST_STALE_SECONDS", default=900)
 KNOWLEDGE_INGEST_MAX_ATTEMPTS = env.int("KNOWLEDGE_INGEST_MAX_ATTEMPTS", default=3)
-# Search: pgvector HNSW candidate list size. pgvector's default (40) measured recall@10 0.93 on 100k
-# chunks; 100 gave 0.99 with p95 under 10 ms (bench/bench_knowledge.py).
-KNOWLEDGE_HNSW_EF_SEARCH = env.int("KNOWLEDGE_HNSW_EF_SEARCH", default=100)
+# Search: pgvector HNSW candidate list size (pgvector's default is 40).
+KNOWLEDGE_HNSW_EF_SEARCH = env.int("KNOWLEDGE_HNSW_EF_SEARCH", default=40)
 CELERY_BEAT_SCHEDULE["knowledge-reap-stuck-documents"] = {
     "task": "apps.knowledge.tasks.document_reap_stuck",
     "schedule": 60.0,
@@ -416,5 +416,24 @@ CELERY_BEAT_SCHEDULE["billing-reset-monthly-credits"] = {
 CELERY_BEAT_SCHEDULE["billing-expire-reservations"] = {
     "task": "apps.billing.tasks.credit_reservations_expire",
     "schedule": 300.0,
+    "options": {"queue": "default"},
+}
+
+# ------------------------------------------------------------------------------
+# ARCHITECT (issue "Assistant Architect"): limits, timeout, heartbeats, reaper
+# ------------------------------------------------------------------------------
+ARCHITECT_MAX_INPUT_BYTES = env.int("ARCHITECT_MAX_INPUT_BYTES", default=100 * 1024)
+ARCHITECT_MAX_INPUT_FIELDS = env.int("ARCHITECT_MAX_INPUT_FIELDS", default=50)
+# An execution stops (execution_failed, EXECUTION_TIMEOUT) this long after it was started.
+ARCHITECT_EXECUTION_TIMEOUT_SECONDS = env.int("ARCHITECT_EXECUTION_TIMEOUT_SECONDS", default=900)
+# The running worker renews the execution's heartbeat this often; older than STALE means its worker vanished.
+ARCHITECT_HEARTBEAT_SECONDS = env.float("ARCHITECT_HEARTBEAT_SECONDS", default=10.0)
+ARCHITECT_STALE_SECONDS = env.float("ARCHITECT_STALE_SECONDS", default=60.0)
+# Runs of one execution (first + re-queues by the reaper) before it is failed with WORKER_LOST.
+ARCHITECT_MAX_ATTEMPTS = env.int("ARCHITECT_MAX_ATTEMPTS", default=2)
+ARCHITECT_CANCEL_POLL_SECONDS = env.float("ARCHITECT_CANCEL_POLL_SECONDS", default=0.2)
+CELERY_BEAT_SCHEDULE["architect-reap-stale-executions"] = {
+    "task": "apps.architect.tasks.execution_reap_stale",
+    "schedule": 30.0,
     "options": {"queue": "default"},
 }

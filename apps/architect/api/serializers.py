@@ -1,0 +1,122 @@
+"""Assistant Architect serializers: the shapes of API.md's Assistant Architect section."""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ..models import Execution, InputField, Prompt, Tool
+from ..runner import results_payload
+
+
+class InputFieldSerializer(serializers.ModelSerializer):
+    """One input field of a tool."""
+
+    type = serializers.CharField(help_text="text | textarea | number | select | file")
+
+    class Meta:
+        model = InputField
+        fields = ["name", "label", "type", "required", "options"]
+
+
+class PromptSerializer(serializers.ModelSerializer):
+    """One prompt of a tool; `model_id` is the id of `/api/v1/models` (its name is accepted on write)."""
+
+    model_id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Prompt
+        fields = ["id", "name", "position", "model_id", "model_name", "system_prompt", "content", "parallel_group"]
+
+    def get_model_id(self, prompt: Prompt) -> str:
+        return str(prompt.model_id) if prompt.model_id else prompt.model_name
+
+
+class ToolSerializer(serializers.ModelSerializer):
+    """A tool with its input fields and prompts (read shape)."""
+
+    input_fields = InputFieldSerializer(many=True, read_only=True)
+    prompts = PromptSerializer(many=True, read_only=True)
+    owner_id = serializers.UUIDField(read_only=True)
+    workspace_id = serializers.UUIDField(read_only=True, allow_null=True)
+    can_edit = serializers.SerializerMethodField()
+    status = serializers.CharField(read_only=True, help_text="draft | published | archived")
+
+    class Meta:
+        model = Tool
+        fields = ["id", "name", "description", "status", "owner_id", "workspace_id", "input_fields", "prompts", "can_edit",
+                  "created_at", "updated_at"]
+        read_only_fields = fields
+
+    def get_can_edit(self, tool: Tool) -> bool:
+        from ..selectors import tool_can_write
+
+        request = self.context.get("request")
+        return bool(request) and tool_can_write(user=request.user, tool=tool)
+
+
+class InputFieldWriteSerializer(serializers.Serializer):
+    """An input field as written (deeper checks happen in the service)."""
+
+    name = serializers.CharField()
+    label = serializers.CharField(required=False, allow_blank=True)
+    type = serializers.CharField(required=False)
+    required = serializers.BooleanField(required=False)
+    options = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class PromptWriteSerializer(serializers.Serializer):
+    """A prompt as written."""
+
+    name = serializers.CharField()
+    position = serializers.IntegerField(min_value=1)
+    model_id = serializers.CharField()
+    system_prompt = serializers.CharField(required=False, allow_blank=True)
+    content = serializers.CharField()
+    parallel_group = serializers.CharField(required=False, allow_blank=True)
+
+
+class ToolWriteSerializer(serializers.Serializer):
+    """POST/PATCH /architect/tools (documentation; the service validates field by field)."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    status = serializers.CharField(required=False, help_text="draft | published | archived")
+    workspace_id = serializers.UUIDField(required=False, allow_null=True)
+    input_fields = InputFieldWriteSerializer(many=True, required=False)
+    prompts = PromptWriteSerializer(many=True, required=False)
+
+
+class ExecuteRequestSerializer(serializers.Serializer):
+    """POST /architect/execute."""
+
+    tool_id = serializers.UUIDField()
+    inputs = serializers.DictField(required=False)
+    conversation_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    """An execution with its status and per-prompt results."""
+
+    tool_id = serializers.UUIDField(read_only=True, allow_null=True)
+    duration_ms = serializers.IntegerField(read_only=True, allow_null=True)
+    cost = serializers.FloatField(read_only=True)
+    status = serializers.CharField(read_only=True, help_text="pending | running | completed | failed | cancelled")
+    results = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Execution
+        fields = ["id", "tool_id", "tool_name", "status", "inputs", "conversation_id", "error", "total_prompts", "cost", "total_tokens",
+                  "duration_ms", "attempts", "created_at", "started_at", "finished_at", "results"]
+        read_only_fields = fields
+
+    def get_results(self, execution: Execution) -> list[dict[str, Any]]:
+        return results_payload(execution)
+
+
+class ExecutionListSerializer(ExecutionSerializer):
+    """An execution as listed (no results)."""
+
+    class Meta(ExecutionSerializer.Meta):
+        fields = [f for f in ExecutionSerializer.Meta.fields if f not in ("results", "inputs")]
+        read_only_fields = fields

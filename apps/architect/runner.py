@@ -1,0 +1,351 @@
+"""Runs one execution inside a Celery task: claim it, run its positions, publish events, settle credits.
+
+Idempotent per execution: a worker first *claims* the execution (pending, or running with a stale
+heartbeat), so a redelivered or re-queued task never runs beside a live one. Prompts whose result
+is already `completed` are skipped and their outputs reused, so nothing is run or charged twice.
+While it runs, a watcher renews the heartbeat, polls the cancel flag, and enforces the deadline;
+cancelling the chain closes the running provider streams (they meter what they produced).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import redis.asyncio as aioredis
+from asgiref.sync import async_to_sync, sync_to_async
+from django.apps import apps as django_apps
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.core.errors import ApplicationError
+from apps.core.streams import apublish
+from apps.llm.client import achat_prepare, stream_prepared
+from apps.llm.models import UsageRecord
+
+from .chain import positions, render
+from .models import Execution, ExecutionStatus, PromptResult, ResultStatus
+from .services import cancel_flag_key, execution_stream_key, new_request_id
+
+logger = logging.getLogger("nexus.architect")
+
+
+def worker_name() -> str:
+    """host:pid of this process, recorded on the executions it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class PromptFailed(Exception):
+    """One prompt of the chain failed; the chain stops after its position."""
+
+    def __init__(self, prompt: dict[str, Any], error: ApplicationError) -> None:
+        super().__init__(error.message)
+        self.prompt = prompt
+        self.error = error
+
+
+@dataclass
+class Run:
+    """One claimed execution being run by this worker."""
+
+    execution: Execution
+    worker: str
+    done: dict[str, PromptResult]
+    key: str
+    stop_reason: str | None = None
+    reservations: dict[str, Any] = field(default_factory=dict)
+
+
+def _claim(execution_id: Any, worker: str) -> tuple[Execution, bool] | None:
+    now = timezone.now()
+    stale_before = now - timezone.timedelta(seconds=settings.ARCHITECT_STALE_SECONDS)
+    claimable = Q(status=ExecutionStatus.PENDING) | Q(status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_before)
+    before = Execution.objects.filter(pk=execution_id).values("started_at").first()
+    if before is None:
+        return None
+    claimed = Execution.objects.filter(claimable, pk=execution_id).update(
+        status=ExecutionStatus.RUNNING, worker=worker, heartbeat_at=now, attempts=F("attempts") + 1,
+        started_at=Coalesce(F("started_at"), now),
+    )
+    if not claimed:
+        return None  # finished, cancelled, or alive on another worker
+    return Execution.objects.select_related("owner").get(pk=execution_id), before["started_at"] is None
+
+
+def execution_run(*, execution_id: Any) -> str:
+    """Run an execution to its end on this worker (or do nothing when it is not ours to run); returns its status."""
+    worker = worker_name()
+    claim = _claim(execution_id, worker)
+    if claim is None:
+        return "skipped"
+    execution, first = claim
+    key = execution_stream_key(execution.pk)
+    done = {str(r.prompt_id): r for r in PromptResult.objects.filter(execution=execution, status=ResultStatus.COMPLETED)}
+    run = Run(execution=execution, worker=worker, done=done, key=key)
+    return async_to_sync(_run)(run, first)
+
+
+async def _run(run: Run, first: bool) -> str:
+    execution = run.execution
+    if first:
+        await apublish(run.key, {"type": "execution_started", "execution_id": str(execution.pk), "total_prompts": execution.total_prompts})
+    main = asyncio.ensure_future(_positions(run))
+    watcher = asyncio.ensure_future(_watch(run, main))
+    failure: PromptFailed | None = None
+    unexpected = False
+    try:
+        await main
+    except asyncio.CancelledError:
+        if not main.cancelled():
+            raise  # this task itself is being cancelled (worker shutdown)
+    except PromptFailed as exc:
+        failure = exc
+    except Exception:
+        logger.exception("Execution %s failed", execution.pk)
+        unexpected = True
+    finally:
+        watcher.cancel()
+    return await _finish(run, failure=failure, unexpected=unexpected)
+
+
+async def _positions(run: Run) -> None:
+    snapshot = run.execution.snapshot
+    outputs: dict[str, str] = {}
+    positional: dict[int, str] = {}
+    for group in positions(snapshot["prompts"]):
+        tasks = [asyncio.ensure_future(_prompt(run, prompt, outputs, positional)) for prompt in group]
+        got = await asyncio.gather(*tasks, return_exceptions=True)
+        failures = [item for item in got if isinstance(item, BaseException)]
+        if failures:
+            for item in failures:
+                if isinstance(item, PromptFailed):
+                    raise item
+            raise failures[0]
+        for prompt, output in zip(group, got, strict=True):
+            outputs[prompt["name"]] = output
+        if len(group) == 1:
+            positional[int(group[0]["position"])] = got[0]
+
+
+async def _shielded(awaitable: Any) -> Any:
+    # Runs to the end even when the task awaiting it is being cancelled (the cancel path must settle).
+    task = asyncio.ensure_future(awaitable)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        return await task
+
+
+async def _prompt(run: Run, prompt: dict[str, Any], outputs: dict[str, str], positional: dict[int, str]) -> str:
+    prompt_id = prompt["id"]
+    earlier = run.done.get(prompt_id)
+    if earlier is not None:
+        return earlier.output  # completed by an earlier attempt: never run (or charged) twice
+    inputs = run.execution.inputs
+    content = render(prompt["content"], inputs=inputs, outputs=outputs, positional=positional)
+    system = render(prompt["system_prompt"], inputs=inputs, outputs=outputs, positional=positional)
+    started = time.monotonic()
+    await _result_begin(run, prompt)
+    await apublish(run.key, {"type": "prompt_started", "prompt_id": prompt_id, "position": prompt["position"], "name": prompt["name"]})
+    try:
+        prepared = await achat_prepare(
+            user=run.execution.owner, model=prompt["model_name"], messages=[{"role": "user", "content": content}],
+            system_prompt=system or None, request_id=new_request_id(run.execution.pk, prompt_id), origin="architect",
+        )
+        reservation = await _reserve(run, prompt, prepared)
+    except asyncio.CancelledError:
+        await _shielded(_result_end(run, prompt, status=ResultStatus.CANCELLED, output="", usage=None, started=started,
+                                    error=None, reservation=None))
+        raise
+    except ApplicationError as exc:
+        await _result_end(run, prompt, status=ResultStatus.FAILED, output="", usage=None, started=started,
+                          error={"code": exc.code, "message": exc.message}, reservation=None)
+        raise PromptFailed(prompt, exc) from exc
+    text: list[str] = []
+    usage: dict[str, Any] | None = None
+    stream = stream_prepared(prepared)
+    try:
+        async for event in stream:
+            if event.type == "text-delta":
+                text.append(event.content)
+                await apublish(run.key, {"type": "prompt_chunk", "prompt_id": prompt_id, "content": event.content})
+            elif event.type == "finish" and event.usage is not None:
+                usage = {**event.usage.as_dict(), "usage_record_id": event.usage_record_id}
+    except asyncio.CancelledError:
+        # Close the provider stream first (it meters the stop), then charge what was produced.
+        await _shielded(stream.aclose())
+        await _shielded(_result_end(run, prompt, status=ResultStatus.CANCELLED, output="".join(text),
+                                    usage=await _shielded(_usage_of(prepared.request_id)), started=started, error=None,
+                                    reservation=reservation))
+        raise
+    except ApplicationError as exc:
+        await _shielded(stream.aclose())
+        await _result_end(run, prompt, status=ResultStatus.FAILED, output="".join(text), usage=await _usage_of(prepared.request_id),
+                          started=started, error={"code": exc.code, "message": exc.message}, reservation=reservation)
+        raise PromptFailed(prompt, exc) from exc
+    output = "".join(text)
+    metadata = await _result_end(run, prompt, status=ResultStatus.COMPLETED, output=output, usage=usage, started=started, error=None,
+                                 reservation=reservation)
+    await apublish(run.key, {"type": "prompt_complete", "prompt_id": prompt_id, "output": output, "metadata": metadata})
+    return output
+
+
+@sync_to_async
+def _result_begin(run: Run, prompt: dict[str, Any]) -> None:
+    PromptResult.objects.update_or_create(
+        execution=run.execution, prompt_id=prompt["id"],
+        defaults={"name": prompt["name"], "position": prompt["position"], "model_name": prompt["model_name"],
+                  "status": ResultStatus.RUNNING, "output": "", "error": None, "finished_at": None},
+    )
+
+
+@sync_to_async
+def _reserve(run: Run, prompt: dict[str, Any], prepared: Any) -> Any:
+    """Hold the most this prompt can cost; the same key on a re-run finds the same hold (never two)."""
+    if not django_apps.is_installed("apps.billing"):
+        return None
+    from apps.billing import services as billing
+
+    return billing.credit_reserve(
+        user=run.execution.owner, model=prepared.model, prompt_tokens_estimate=prepared.estimated_prompt_tokens,
+        max_tokens=prepared.request.max_tokens or prepared.model.max_output_tokens,
+        reference=f"architect:{run.execution.pk}:{prompt['id']}", idempotency_key=f"architect-reserve:{run.execution.pk}:{prompt['id']}",
+    )
+
+
+@sync_to_async(thread_sensitive=False)
+def _usage_of(request_id: str) -> dict[str, Any] | None:
+    record = UsageRecord.objects.filter(request_id=request_id).order_by("-created_at").first()
+    if record is None:
+        return None
+    return {"prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
+            "total_tokens": record.prompt_tokens + record.completion_tokens, "cost": float(record.cost),
+            "usage_record_id": str(record.pk)}
+
+
+@sync_to_async
+def _result_end(run: Run, prompt: dict[str, Any], *, status: str, output: str, usage: dict[str, Any] | None, started: float,
+                error: dict[str, Any] | None, reservation: Any) -> dict[str, Any]:
+    """Save a prompt's end and settle its hold in one transaction: both happen, or neither."""
+    duration_ms = int((time.monotonic() - started) * 1000)
+    cost = Decimal(str((usage or {}).get("cost") or 0))
+    record_id = (usage or {}).get("usage_record_id")
+    with transaction.atomic():
+        PromptResult.objects.filter(execution=run.execution, prompt_id=prompt["id"]).update(
+            status=status, output=output, prompt_tokens=(usage or {}).get("prompt_tokens") or 0,
+            completion_tokens=(usage or {}).get("completion_tokens") or 0, cost=cost, duration_ms=duration_ms,
+            usage_record_id=record_id, error=error, finished_at=timezone.now(),
+        )
+        if reservation is not None:
+            from apps.billing import services as billing
+
+            billing.credit_settle(reservation=reservation, cost=cost, usage_record_id=record_id)
+    return {"model": prompt["model_name"], "tokens": {"prompt": (usage or {}).get("prompt_tokens") or 0,
+                                                      "completion": (usage or {}).get("completion_tokens") or 0,
+                                                      "total": (usage or {}).get("total_tokens") or 0},
+            "cost": float(cost), "duration_ms": duration_ms, "usage_record_id": record_id}
+
+
+@sync_to_async
+def _beat(run: Run) -> bool:
+    """Renew the heartbeat; False when the execution is no longer ours (re-queued elsewhere, reaped)."""
+    return bool(Execution.objects.filter(pk=run.execution.pk, worker=run.worker, status=ExecutionStatus.RUNNING)
+                .update(heartbeat_at=timezone.now()))
+
+
+async def _watch(run: Run, main: asyncio.Future[Any]) -> None:
+    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
+    deadline = run.execution.deadline_at.timestamp()
+    last_beat = time.monotonic()
+    try:
+        while not main.done():
+            try:
+                if await client.exists(cancel_flag_key(run.execution.pk)):
+                    run.stop_reason = "cancelled"
+                    main.cancel()
+                    return
+            except Exception:  # a Redis hiccup: keep running, look again
+                logger.warning("Could not read the cancel flag of %s", run.execution.pk)
+            if time.time() >= deadline:
+                run.stop_reason = "timeout"
+                main.cancel()
+                return
+            if time.monotonic() - last_beat >= settings.ARCHITECT_HEARTBEAT_SECONDS:
+                last_beat = time.monotonic()
+                if not await _beat(run):
+                    run.stop_reason = "lost"
+                    main.cancel()
+                    return
+            await asyncio.sleep(settings.ARCHITECT_CANCEL_POLL_SECONDS)
+    finally:
+        await client.aclose()
+
+
+def results_payload(execution: Execution) -> list[dict[str, Any]]:
+    """Per-prompt results as events and the API show them."""
+    return [
+        {"prompt_id": str(r.prompt_id), "name": r.name, "position": r.position, "status": r.status, "output": r.output,
+         "error": r.error, "metadata": {"model": r.model_name, "tokens": {"prompt": r.prompt_tokens, "completion": r.completion_tokens,
+                                                                          "total": r.total_tokens},
+                                        "cost": float(r.cost), "duration_ms": r.duration_ms,
+                                        "usage_record_id": str(r.usage_record_id) if r.usage_record_id else None}}
+        for r in PromptResult.objects.filter(execution=execution).order_by("position", "started_at")
+    ]
+
+
+@sync_to_async
+def _end(run: Run, *, status: str, error: dict[str, Any] | None) -> tuple[bool, list[dict[str, Any]]]:
+    execution = run.execution
+    results = PromptResult.objects.filter(execution=execution)
+    cost = sum((r.cost for r in results), Decimal(0))
+    tokens = sum(r.total_tokens for r in results)
+    ended = Execution.objects.filter(pk=execution.pk, worker=run.worker, status=ExecutionStatus.RUNNING).update(
+        status=status, error=error, cost=cost, total_tokens=tokens, finished_at=timezone.now())
+    return bool(ended), results_payload(execution)
+
+
+async def _finish(run: Run, *, failure: PromptFailed | None, unexpected: bool) -> str:
+    execution_id = str(run.execution.pk)
+    if run.stop_reason == "lost":
+        return "lost"  # another worker (or the reaper) owns it now; it ends the stream
+    error: dict[str, Any] | None = None
+    if failure is not None:
+        status = ExecutionStatus.FAILED
+        error = {"code": failure.error.code, "message": f"Prompt '{failure.prompt['name']}' failed: {failure.error.message}",
+                 "prompt_id": failure.prompt["id"], "prompt_name": failure.prompt["name"]}
+    elif unexpected:
+        status = ExecutionStatus.FAILED
+        error = {"code": "INTERNAL_ERROR", "message": "The execution failed; outputs produced so far are kept."}
+    elif run.stop_reason == "timeout":
+        status = ExecutionStatus.FAILED
+        error = {"code": "EXECUTION_TIMEOUT",
+                 "message": f"The execution stopped after its time limit of {settings.ARCHITECT_EXECUTION_TIMEOUT_SECONDS} seconds."}
+    elif run.stop_reason == "cancelled":
+        status = ExecutionStatus.CANCELLED
+    else:
+        status = ExecutionStatus.COMPLETED
+    ended, results = await _end(run, status=status, error=error)
+    if not ended:
+        return "lost"
+    if status == ExecutionStatus.COMPLETED:
+        event: dict[str, Any] = {"type": "execution_complete", "execution_id": execution_id, "results": results}
+    elif status == ExecutionStatus.CANCELLED:
+        event = {"type": "execution_cancelled", "execution_id": execution_id}
+    else:
+        event = {"type": "execution_failed", "execution_id": execution_id, "error": error}
+    await apublish(run.key, event, final=True)
+    try:
+        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
+        await client.delete(cancel_flag_key(execution_id))
+        await client.aclose()
+    except Exception:
+        pass
+    return str(status)
