@@ -27,7 +27,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
-from apps.core.streams import apublish
+from apps.core.streams import apublish, publish
 from apps.llm.client import achat_prepare, stream_prepared
 from apps.llm.models import UsageRecord
 
@@ -89,14 +89,16 @@ def execution_run(*, execution_id: Any) -> str:
     execution, first = claim
     key = execution_stream_key(execution.pk)
     done = {str(r.prompt_id): r for r in PromptResult.objects.filter(execution=execution, status=ResultStatus.COMPLETED)}
-    run = Run(execution=execution, worker=worker, done=done, key=key)
-    return async_to_sync(_run)(run, first)
-
-
-async def _run(run: Run, first: bool) -> str:
-    execution = run.execution
     if first:
-        await apublish(run.key, {"type": "execution_started", "execution_id": str(execution.pk), "total_prompts": execution.total_prompts})
+        # Published from here, on this process's long-lived Redis client: the first event does not wait
+        # for the event loop and its fresh connections.
+        publish(key, {"type": "execution_started", "execution_id": str(execution.pk), "total_prompts": execution.total_prompts})
+    run = Run(execution=execution, worker=worker, done=done, key=key)
+    return async_to_sync(_run)(run)
+
+
+async def _run(run: Run) -> str:
+    execution = run.execution
     main = asyncio.ensure_future(_positions(run))
     watcher = asyncio.ensure_future(_watch(run, main))
     failure: PromptFailed | None = None
