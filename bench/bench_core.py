@@ -30,6 +30,8 @@ def _make_session(ctx: BenchContext) -> str:
     code = (
         "from django.contrib.auth import get_user_model, SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY\n"
         "from django.contrib.sessions.backends.db import SessionStore\n"
+        "from apps.accounts.models import Tier\n"
+        "Tier.objects.update(api_rpm=10**7)  # measure the server, not the per-user limit\n"
         "U = get_user_model()\n"
         "u = U.objects.filter(email='bench@example.com').first() or U.objects.create_user(email='bench@example.com', password='bench-pass-123456')\n"
         "s = SessionStore(); s[SESSION_KEY] = str(u.pk); s[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
