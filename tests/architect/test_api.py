@@ -169,3 +169,22 @@ def test_executions_are_private(architect_user: Any) -> None:
     mine = client.get("/api/v1/architect/executions").json()
     assert mine["count"] == 1 and mine["results"][0]["status"] == "completed"
     assert json.loads(json.dumps(mine))["results"][0]["id"] == execution_id
+
+
+def test_key_scopes_and_the_tool_role_guard_every_route(architect_user: Any) -> None:
+    from rest_framework.test import APIClient
+
+    from apps.accounts import services as account_services
+    from apps.accounts.models import UserRole
+
+    _key, chat_only = account_services.api_key_create(user=architect_user, name="chat", scopes=["chat"])
+    _key, architect_key = account_services.api_key_create(user=architect_user, name="arch", scopes=["architect"])
+    client = APIClient()
+    assert client.get("/api/v1/architect/tools", HTTP_AUTHORIZATION=f"Bearer {chat_only}").status_code == 403
+    assert client.get("/api/v1/architect/tools", HTTP_AUTHORIZATION=f"Bearer {architect_key}").status_code == 200
+    assert client.get("/api/v1/architect/executions", HTTP_AUTHORIZATION=f"Bearer {architect_key}").status_code == 200
+    # Without a role granting `assistant-architect`, every route is 403.
+    UserRole.objects.filter(user=architect_user).delete()
+    architect_user.refresh_from_db()
+    answer = client_for(architect_user).get("/api/v1/architect/tools")
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "FORBIDDEN"
