@@ -141,6 +141,10 @@ def test_execute_checks_inputs_before_anything_runs(architect_user: Any, fake_ll
     assert "Must be one of warm, dry" in details["inputs.tone"][0]
     assert details["inputs.extra"] == ["This tool has no such input field."]
     assert execute("not an object").status_code == 400
+    missing = client.post("/api/v1/architect/execute", {"inputs": {"topic": "x"}}, format="json")
+    assert missing.status_code == 400 and missing.json()["error"]["details"] == {"tool_id": ["Required."]}
+    unknown = client.post("/api/v1/architect/execute", {"tool_id": "00000000-0000-0000-0000-000000000000"}, format="json")
+    assert unknown.status_code == 404
     assert Execution.objects.count() == 0 and fake_llm.log == []
 
 

@@ -103,6 +103,8 @@ class ExecutionStartApi(SseNegotiationMixin, APIView):
     def post(self, request: Request) -> Any:
         rate_check(request, kind="architect")
         body = _body(request)
+        if not body.get("tool_id"):
+            raise ValidationError("`tool_id` is required.", details={"tool_id": ["Required."]})
         tool = tool_get(user=request.user, tool_id=body.get("tool_id"))
         execution = services.execution_start(user=request.user, tool=tool, inputs=body.get("inputs"),
                                              conversation_id=body.get("conversation_id"))
