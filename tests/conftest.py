@@ -66,7 +66,6 @@ def subprocess_env(**extra: str) -> dict[str, str]:
         DATABASE_URL=_test_database_url(),
         REDIS_URL=settings.REDIS_URL,
         CELERY_TASK_ALWAYS_EAGER="false",
-        DATABASE_POOL_MAX="20",  # servers run pooled, as in production
         PYTHONUNBUFFERED="1",
         PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     )

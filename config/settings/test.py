@@ -13,8 +13,7 @@ MEDIA_ROOT = env("MEDIA_ROOT", default="/tmp/nexus-test-media")
 # Test-only routes (tests/urls.py) are mounted by the processes the tests start.
 ROOT_URLCONF = env("DJANGO_ROOT_URLCONF", default="config.urls")
 # The test process runs many event loops, each with its own executor threads; connections those
-# threads take would never go back to a pool. The processes the tests start (daphne, Celery
-# workers) get DATABASE_POOL_MAX from tests/conftest.py and so run pooled, as in production.
+# threads take would never go back to a pool, so tests never pool unless DATABASE_POOL_MAX is set.
 if env.int("DATABASE_POOL_MAX", default=0) == 0:
     DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
