@@ -22,9 +22,9 @@ import aiohttp
 from bench.harness import BenchContext, percentiles
 from apps.core.runtime.embedded import free_port
 
-STREAMS = 500
-WORDS = 40
-PROVIDER_GAP = 0.1  # seconds between the fake provider's chunks
+# (concurrent streams, words per reply, seconds between the provider's chunks): the 500
+# streams at a provider pace one process can carry, and a faster pace with fewer streams.
+SCENARIOS = [(500, 20, 0.5), (100, 40, 0.1)]
 FAKE_KEY = "bench-fake-key"
 
 
@@ -67,13 +67,13 @@ async def _provider_bytes(fake_url: str, prompt: str) -> int:
 
 
 async def _one_stream(session: aiohttp.ClientSession, url: str, key: str, prompt: str, gaps: list[float],
-                      sizes: list[int], opened: asyncio.Event, counter: list[int]) -> None:
+                      sizes: list[int], opened: asyncio.Event, counter: list[int], streams: int) -> None:
     body = {"messages": [{"role": "user", "content": prompt}], "model_id": "bench-model"}
     async with session.post(f"{url}/api/v1/chat", json=body, headers={"Authorization": f"Bearer {key}"}) as response:
         if response.status != 200:
             raise RuntimeError(f"chat answered {response.status}: {await response.text()}")
         counter[0] += 1
-        if counter[0] == STREAMS:
+        if counter[0] == streams:
             opened.set()
         size = 0
         last: float | None = None
@@ -87,8 +87,8 @@ async def _one_stream(session: aiohttp.ClientSession, url: str, key: str, prompt
         sizes.append(size)
 
 
-async def _streams(url: str, key: str, fake_url: str, daphne_pid: int) -> dict[str, Any]:
-    prompt = f"bench #words={WORDS} #slow={PROVIDER_GAP}"
+async def _streams(url: str, key: str, fake_url: str, daphne_pid: int, streams: int, words: int, gap: float) -> dict[str, Any]:
+    prompt = f"bench #words={words} #slow={gap}"
     provider_bytes = await _provider_bytes(fake_url, prompt)
     gaps: list[float] = []
     sizes: list[int] = []
@@ -99,21 +99,22 @@ async def _streams(url: str, key: str, fake_url: str, daphne_pid: int) -> dict[s
     timeout = aiohttp.ClientTimeout(total=600)
     started = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        tasks = [asyncio.create_task(_one_stream(session, url, key, prompt, gaps, sizes, opened, counter)) for _ in range(STREAMS)]
+        tasks = [asyncio.create_task(_one_stream(session, url, key, prompt, gaps, sizes, opened, counter, streams)) for _ in range(streams)]
         peak = rss_before
         while not all(task.done() for task in tasks):
             peak = max(peak, _rss_kb(daphne_pid))
             await asyncio.sleep(0.2)
         results = await asyncio.gather(*tasks, return_exceptions=True)
     errors = [repr(result) for result in results if isinstance(result, Exception)]
-    overhead = [max(0.0, gap - PROVIDER_GAP) for gap in gaps]
+    overhead = [max(0.0, seen - gap) for seen in gaps]
     return {
-        "streams": STREAMS,
+        "streams": streams,
         "completed": len(sizes),
         "errors": errors[:5],
         "error_count": len(errors),
         "wall_seconds": round(time.perf_counter() - started, 1),
-        "provider_gap_ms": PROVIDER_GAP * 1000,
+        "provider_gap_ms": gap * 1000,
+        "provider_events_per_second": round(streams / gap),
         "client_gap": percentiles(gaps),
         "gap_overhead": percentiles(overhead),
         "bytes_per_reply": round(sum(sizes) / max(1, len(sizes))),
@@ -121,7 +122,7 @@ async def _streams(url: str, key: str, fake_url: str, daphne_pid: int) -> dict[s
         "bytes_ratio": round((sum(sizes) / max(1, len(sizes))) / provider_bytes, 3),
         "daphne_rss_kb_before": rss_before,
         "daphne_rss_kb_peak": peak,
-        "memory_per_stream_kb": round((peak - rss_before) / STREAMS, 1),
+        "memory_per_stream_kb": round((peak - rss_before) / streams, 1),
     }
 
 
@@ -173,10 +174,13 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     url = ctx.start_daphne()
     daphne_pid = ctx.processes[-1].pid
     result: dict[str, Any] = {"targets": {"gap_overhead_p95_ms": "<= 25", "bytes_ratio": "<= 1.2", "stop_s": "<= 1"}}
-    result["streams"] = asyncio.run(_streams(url, key, fake_url, daphne_pid))
-    if result["streams"]["error_count"]:
-        logs = sorted(ctx.tmp.glob("daphne-*.log"), key=lambda path: path.stat().st_mtime)
-        errors = [line for line in logs[-1].read_text(errors="replace").splitlines() if "Error" in line or "error" in line]
-        result["streams"]["server_errors"] = errors[-10:]
+    result["streams"] = []
+    for streams, words, gap in SCENARIOS:
+        figures = asyncio.run(_streams(url, key, fake_url, daphne_pid, streams, words, gap))
+        if figures["error_count"]:
+            logs = sorted(ctx.tmp.glob("daphne-*.log"), key=lambda path: path.stat().st_mtime)
+            errors = [line for line in logs[-1].read_text(errors="replace").splitlines() if "Error" in line]
+            figures["server_errors"] = errors[-5:]
+        result["streams"].append(figures)
     result["stop"] = asyncio.run(_stop_latency(url, key))
     return result
