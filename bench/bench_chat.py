@@ -24,7 +24,10 @@ from apps.core.runtime.embedded import free_port
 
 # (concurrent streams, words per reply, seconds between the provider's chunks): the 500
 # streams at a provider pace one process can carry, and a faster pace with fewer streams.
-SCENARIOS = [(500, 20, 0.5), (100, 40, 0.1)]
+SCENARIOS = [(500, 40, 0.5), (100, 40, 0.1)]
+# Streams are opened at this rate (a burst of 500 requests in the same instant is a different test:
+# every request then wants a database connection at once).
+OPEN_PER_SECOND = 50
 FAKE_KEY = "bench-fake-key"
 
 
@@ -67,12 +70,15 @@ async def _provider_bytes(fake_url: str, prompt: str) -> int:
 
 
 async def _one_stream(session: aiohttp.ClientSession, url: str, key: str, prompt: str, gaps: list[float],
-                      sizes: list[int], opened: asyncio.Event, counter: list[int], streams: int) -> None:
+                      sizes: list[int], opened: asyncio.Event, counter: list[int], streams: int, delay: float = 0.0) -> None:
+    await asyncio.sleep(delay)
     body = {"messages": [{"role": "user", "content": prompt}], "model_id": "bench-model"}
     async with session.post(f"{url}/api/v1/chat", json=body, headers={"Authorization": f"Bearer {key}"}) as response:
         if response.status != 200:
             raise RuntimeError(f"chat answered {response.status}: {await response.text()}")
         counter[0] += 1
+        counter[1] += 1
+        counter[2] = max(counter[2], counter[1])
         if counter[0] == streams:
             opened.set()
         size = 0
@@ -85,6 +91,7 @@ async def _one_stream(session: aiohttp.ClientSession, url: str, key: str, prompt
                     gaps.append(now - last)
                 last = now
         sizes.append(size)
+        counter[1] -= 1
 
 
 async def _streams(url: str, key: str, fake_url: str, daphne_pid: int, streams: int, words: int, gap: float) -> dict[str, Any]:
@@ -93,13 +100,14 @@ async def _streams(url: str, key: str, fake_url: str, daphne_pid: int, streams: 
     gaps: list[float] = []
     sizes: list[int] = []
     opened = asyncio.Event()
-    counter = [0]
+    counter = [0, 0, 0]  # opened, open now, most open at once
     rss_before = _rss_kb(daphne_pid)
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=600)
     started = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        tasks = [asyncio.create_task(_one_stream(session, url, key, prompt, gaps, sizes, opened, counter, streams)) for _ in range(streams)]
+        tasks = [asyncio.create_task(_one_stream(session, url, key, prompt, gaps, sizes, opened, counter, streams, i / OPEN_PER_SECOND))
+                 for i in range(streams)]
         peak = rss_before
         while not all(task.done() for task in tasks):
             peak = max(peak, _rss_kb(daphne_pid))
@@ -109,6 +117,8 @@ async def _streams(url: str, key: str, fake_url: str, daphne_pid: int, streams: 
     overhead = [max(0.0, seen - gap) for seen in gaps]
     return {
         "streams": streams,
+        "opened_per_second": OPEN_PER_SECOND,
+        "peak_open_streams": counter[2],
         "completed": len(sizes),
         "errors": errors[:5],
         "error_count": len(errors),
