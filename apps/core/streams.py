@@ -126,9 +126,12 @@ def _async_redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        # A blocking pool: a burst of subscribers (500 browsers joining one run) waits its turn for a
-        # connection instead of failing with "Too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(settings.REDIS_URL, socket_connect_timeout=2, max_connections=64, timeout=20)
+        # Every stream followed in this process holds one connection in a blocking XREAD, so the pool
+        # must be larger than the number of live runs (500 chats at once); a blocking pool makes a
+        # burst beyond that wait its turn instead of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, socket_connect_timeout=2, max_connections=settings.STREAM_REDIS_MAX_CONNECTIONS, timeout=20
+        )
         client = aioredis.Redis(connection_pool=pool)
         _async_clients[loop] = client
     return client

@@ -249,6 +249,8 @@ WORKER_HEARTBEAT_TTL = env.int("WORKER_HEARTBEAT_TTL", default=30)
 STREAM_MAXLEN = env.int("STREAM_MAXLEN", default=10_000)
 STREAM_TTL_SECONDS = env.int("STREAM_TTL_SECONDS", default=24 * 3600)
 SSE_KEEPALIVE_SECONDS = env.float("SSE_KEEPALIVE_SECONDS", default=15.0)
+# Redis connections per process for run streams (one per stream being followed, plus replays).
+STREAM_REDIS_MAX_CONNECTIONS = env.int("STREAM_REDIS_MAX_CONNECTIONS", default=2000)
 
 # ------------------------------------------------------------------------------
 # SECURITY
