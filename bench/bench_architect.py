@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
-import urllib.request
 from datetime import datetime
 from typing import Any
 
 import aiohttp
 
-from apps.core.runtime.embedded import free_port
 from bench.harness import BenchContext, percentiles
 
 FAKE_KEY = "bench-fake-key"
@@ -130,20 +127,7 @@ async def _measure(url: str, key: str, ids: dict[str, str], fake_url: str) -> di
 
 def run(ctx: BenchContext) -> dict[str, Any]:
     """The chain orchestration benchmark; see the module docstring."""
-    port = free_port()
-    ctx.start_process([sys.executable, "-m", "tests.fakes.llm_server", "--port", str(port), "--api-key", FAKE_KEY], log_name="fake-llm")
-    fake_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(fake_url + "/v1/models", timeout=1)
-            break
-        except Exception as exc:  # noqa: BLE001
-            if getattr(exc, "code", None):
-                break  # it answered (401 without a key)
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    fake_url = ctx.start_fake_llm(FAKE_KEY)
     ids = _setup(ctx, fake_url)
     url = ctx.start_daphne()
     ctx.start_worker(queues="llm,default", concurrency=2)

@@ -9,12 +9,10 @@ Target (issue "Accounts"): >= 600 requests/s with p95 <= 50 ms per process, for 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
-import aiohttp
 
-from bench.harness import BenchContext, percentiles
+from bench.harness import BenchContext, http_read_load
 
 SECONDS = 10.0
 CONNECTIONS = 16
@@ -40,40 +38,15 @@ def _credentials(ctx: BenchContext) -> tuple[str, str]:
     return values["KEY"], values["JWT"]
 
 
-async def _load(url: str, headers: dict[str, str], seconds: float, connections: int) -> dict[str, Any]:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-        for _ in range(50):  # warm connections, caches and the database pool
-            async with session.get(url) as response:
-                await response.read()
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                async with session.get(url) as response:
-                    await response.read()
-                    statuses[response.status] = statuses.get(response.status, 0) + 1
-                latencies.append(time.perf_counter() - started)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        elapsed = time.perf_counter() - began
-    return {"rps": round(len(latencies) / elapsed, 1), "latency": percentiles(latencies), "statuses": statuses,
-            "connections": connections, "seconds": round(elapsed, 1)}
-
-
 def run(ctx: BenchContext) -> dict[str, Any]:
     """API key and JWT reads of /api/v1/users/me; see the module docstring."""
     key, access = _credentials(ctx)
     url = ctx.start_daphne()
     me = f"{url}/api/v1/users/me"
     result: dict[str, Any] = {"targets": {"rps": ">= 600", "p95_ms": "<= 50"}, "route": "GET /api/v1/users/me"}
-    result["api_key"] = asyncio.run(_load(me, {"Authorization": f"Bearer {key}"}, SECONDS, CONNECTIONS))
-    result["jwt"] = asyncio.run(_load(me, {"Authorization": f"Bearer {access}"}, SECONDS, CONNECTIONS))
-    result["api_key_x_api_key_header"] = asyncio.run(_load(me, {"x-api-key": key}, SECONDS / 2, CONNECTIONS))
+    result["api_key"] = asyncio.run(http_read_load(me, headers={"Authorization": f"Bearer {key}"}, seconds=SECONDS, connections=CONNECTIONS))
+    result["jwt"] = asyncio.run(http_read_load(me, headers={"Authorization": f"Bearer {access}"}, seconds=SECONDS, connections=CONNECTIONS))
+    result["api_key_x_api_key_header"] = asyncio.run(http_read_load(me, headers={"x-api-key": key}, seconds=SECONDS / 2, connections=CONNECTIONS))
     for name in ("api_key", "jwt"):
         figures = result[name]
         figures["meets_target"] = figures["rps"] >= 600 and figures["latency"].get("p95_ms", 1e9) <= 50 and set(figures["statuses"]) == {200}

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from typing import Any
 
 import aiohttp
 
 from bench.harness import BenchContext, percentiles
-from apps.core.runtime.embedded import free_port
 
 # (concurrent streams, words per reply, seconds between the provider's chunks): the issue's 500
 # streams at a provider pace one process can carry, and a faster pace with fewer streams.
@@ -164,22 +162,7 @@ async def _stop_latency(url: str, key: str, rounds: int = 10) -> dict[str, Any]:
 
 def run(ctx: BenchContext) -> dict[str, Any]:
     """Both chat benchmarks; see the module docstring."""
-    port = free_port()
-    ctx.start_process([sys.executable, "-m", "tests.fakes.llm_server", "--port", str(port), "--api-key", FAKE_KEY], log_name="fake-llm")
-    fake_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            import urllib.request
-
-            urllib.request.urlopen(fake_url + "/v1/models", timeout=1)
-            break
-        except Exception as exc:  # noqa: BLE001
-            if getattr(exc, "code", None):
-                break  # it answered (401 without a key)
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    fake_url = ctx.start_fake_llm(FAKE_KEY)
     key = _setup(ctx, fake_url)
     url = ctx.start_daphne()
     daphne_pid = ctx.processes[-1].pid

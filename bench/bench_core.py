@@ -15,9 +15,8 @@ import time
 import uuid
 from typing import Any
 
-import aiohttp
 
-from bench.harness import BenchContext, percentiles
+from bench.harness import BenchContext, http_read_load, percentiles
 
 READ_SECONDS = 10.0
 READ_CONNECTIONS = 16
@@ -39,31 +38,6 @@ def _make_session(ctx: BenchContext) -> str:
     )
     out = ctx.django_shell(code)
     return next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("SESSION="))
-
-
-async def _read_load(url: str, cookies: dict[str, str], seconds: float, connections: int) -> dict[str, Any]:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    deadline = time.perf_counter() + seconds
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector, cookies=cookies) as session:
-        for _ in range(20):  # warm up connections and caches
-            async with session.get(url) as response:
-                await response.read()
-
-        async def worker() -> None:
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                async with session.get(url) as response:
-                    await response.read()
-                    statuses[response.status] = statuses.get(response.status, 0) + 1
-                latencies.append(time.perf_counter() - started)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        elapsed = time.perf_counter() - began
-    return {"rps": round(len(latencies) / elapsed, 1), "latency": percentiles(latencies), "statuses": statuses,
-            "connections": connections, "seconds": round(elapsed, 1)}
 
 
 async def _sse_reader(host: str, port: int, path: str, on_ready: Any, lags: list[float], counts: list[int], index: int) -> None:
@@ -153,7 +127,8 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     result: dict[str, Any] = {"targets": {"read_rps": ">= 600", "read_p95_ms": "<= 50", "fanout_lag_p95_ms": "<= 25"}}
     session_key = _make_session(ctx)
     url = ctx.start_daphne()
-    result["read"] = asyncio.run(_read_load(f"{url}/api/v1/users/me", {"sessionid": session_key}, READ_SECONDS, READ_CONNECTIONS))
+    result["read"] = asyncio.run(http_read_load(f"{url}/api/v1/users/me", cookies={"sessionid": session_key}, seconds=READ_SECONDS,
+                                                connections=READ_CONNECTIONS, warmup=20))
     ctx.stop_all()
     # Fan-out runs against the test-only SSE route of a core.streams stream (tests/urls.py).
     fanout_url = ctx.start_daphne(DJANGO_SETTINGS_MODULE="config.settings.test", DJANGO_ROOT_URLCONF="tests.urls")

@@ -102,6 +102,25 @@ class BenchContext:
             time.sleep(0.1)
         raise RuntimeError("worker did not start")
 
+    def start_fake_llm(self, api_key: str) -> str:
+        """The loopback fake provider (tests/fakes/llm_server.py) as its own process; returns its URL."""
+        import urllib.request
+
+        port = free_port()
+        self.start_process([sys.executable, "-m", "tests.fakes.llm_server", "--port", str(port), "--api-key", api_key], log_name="fake-llm")
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(url + "/v1/models", timeout=1)
+                return url
+            except Exception as exc:  # noqa: BLE001
+                if getattr(exc, "code", None):
+                    return url  # it answered (401 without a key)
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def start_process(self, args: list[str], *, env: dict[str, str] | None = None, log_name: str = "process") -> subprocess.Popen[bytes]:
         """Any other process (fake providers, a peer to compare with), stopped with the run."""
         log = (self.tmp / f"{log_name}-{len(self.processes)}.log").open("wb")
@@ -140,6 +159,37 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30) 
         except Exception:
             time.sleep(0.1)
     raise RuntimeError(f"no answer at {url}")
+
+
+async def http_read_load(url: str, *, seconds: float, connections: int, headers: dict[str, str] | None = None,
+                         cookies: dict[str, str] | None = None, warmup: int = 50) -> dict[str, Any]:
+    """Closed-loop GET load on one URL: requests/s, latency percentiles and status counts."""
+    import asyncio
+
+    import aiohttp
+
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector, headers=headers, cookies=cookies) as session:
+        for _ in range(warmup):  # warm connections and caches
+            async with session.get(url) as response:
+                await response.read()
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                async with session.get(url) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - began
+    return {"rps": round(len(latencies) / elapsed, 1), "latency": percentiles(latencies), "statuses": statuses,
+            "connections": connections, "seconds": round(elapsed, 1)}
 
 
 def machine() -> dict[str, Any]:
