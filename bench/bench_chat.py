@@ -44,6 +44,9 @@ if not ProviderConnection.objects.filter(name="bench-fake").exists():
                           input_cost=Decimal("100"), output_cost=Decimal("400"), context_window=100000, max_output_tokens=4000, tiers=[])
 User = get_user_model()
 user = User.objects.filter(email="chat-bench@example.com").first() or User.objects.create_user(email="chat-bench@example.com", password="x-bench-pass-123")
+import uuid as _uuid
+from apps.billing.services import credit_grant
+credit_grant(account_or_user=user, amount=10**7, reference="bench", idempotency_key="bench-" + _uuid.uuid4().hex)  # holds must not run out
 _key, raw = accounts.api_key_create(user=user, name="bench", scopes=["*"])
 print("KEY=" + raw)
 """
