@@ -35,8 +35,9 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # Under ASGI every request's sync code runs in a fresh thread, and Django's connections are per
 # thread: without a pool each request would open a new PostgreSQL connection. psycopg's pool keeps
 # them per process instead (persistent connections and a pool exclude each other).
-# Off by default: under a burst of long streams one benchmark saw the pool run dry with every
-# connection idle (not yet explained); without it each request opens its own connection.
+# Off by default: an early benchmark saw the pool run dry with every connection idle (streaming
+# views then held their connection for the whole stream, since fixed); without a pool each request
+# opens its own connection. Re-measure before turning it on.
 DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=0)
 if DATABASE_POOL_MAX > 0:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
