@@ -61,18 +61,9 @@ def _tier_line(tier: Any) -> dict[str, Any]:
 
 def _package_checkout(*, user: Any, package: CreditPackage, base: str | None) -> str:
     metadata = {"user_id": str(user.pk), "package_id": package.slug}
-    session = stripe_gateway.checkout_session_create({
-        "mode": "payment",
-        "customer": customer_ensure(user=user),
-        "client_reference_id": str(user.pk),
-        "metadata": metadata,
-        # Copied onto the charge, so that a refund maps back to the package even before the session event.
-        "payment_intent_data": {"metadata": metadata},
-        "line_items": [_package_line(package)],
-        "success_url": _billing_url("?checkout=success&session_id={CHECKOUT_SESSION_ID}", base=base),
-        "cancel_url": _billing_url("?checkout=cancelled", base=base),
-    })
-    return session["url"]
+    # Copied onto the charge, so that a refund maps back to the package even before the session event.
+    return _checkout_url(user=user, mode="payment", metadata=metadata, line=_package_line(package), base=base,
+                         extra={"payment_intent_data": {"metadata": metadata}})
 
 
 def _tier_checkout(*, user: Any, tier: Any, base: str | None) -> str:
@@ -80,13 +71,20 @@ def _tier_checkout(*, user: Any, tier: Any, base: str | None) -> str:
     if account.has_live_subscription:
         raise SubscriptionExists()
     metadata = {"user_id": str(user.pk), "tier": tier.slug}
+    return _checkout_url(user=user, mode="subscription", metadata=metadata, line=_tier_line(tier), base=base,
+                         extra={"subscription_data": {"metadata": metadata}})
+
+
+def _checkout_url(*, user: Any, mode: str, metadata: dict[str, str], line: dict[str, Any], base: str | None,
+                  extra: dict[str, Any]) -> str:
+    """A Checkout Session for the caller; customer, reference and metadata come from the server only."""
     session = stripe_gateway.checkout_session_create({
-        "mode": "subscription",
+        "mode": mode,
         "customer": customer_ensure(user=user),
         "client_reference_id": str(user.pk),
         "metadata": metadata,
-        "subscription_data": {"metadata": metadata},
-        "line_items": [_tier_line(tier)],
+        **extra,
+        "line_items": [line],
         "success_url": _billing_url("?checkout=success&session_id={CHECKOUT_SESSION_ID}", base=base),
         "cancel_url": _billing_url("?checkout=cancelled", base=base),
     })
