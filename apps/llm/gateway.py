@@ -25,6 +25,7 @@ from rest_framework.settings import api_settings
 from apps.accounts.limits import concurrency_slot, rate_check
 from apps.accounts.permissions import HasTool
 from apps.accounts.policy import tier_policy
+
 try:  # billing holds and settles credits around gateway calls once its app is installed
     from apps.billing.metering import call_release, call_reserve, call_settle
 except ImportError:  # pragma: no cover - a tree without the billing app
@@ -39,6 +40,7 @@ except ImportError:  # pragma: no cover - a tree without the billing app
     async def call_release(**_kwargs: Any) -> None:
         """Nothing to release without billing."""
 from apps.core.errors import ApplicationError, MethodNotAllowed, RateLimited, Unauthorized, ValidationError, code_for_status
+from apps.core.parsers import json_loads_bounded
 from apps.core.sse import sse_response
 
 from .client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
@@ -245,10 +247,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
         return error_response(MethodNotAllowed())
     call: GatewayCall | None = None
     try:
-        try:
-            body = json.loads(request.body or b"null")
-        except ValueError:
-            raise _bad("body", "Not valid JSON.") from None
+        body = json_loads_bounded(request.body or b"null")
         call = await _abegin(request, body)
         slot = concurrency_slot(user=call.user, kind="chat", limit=call.concurrent_limit)
         await slot.__aenter__()
