@@ -214,13 +214,14 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Nexus API",
     "DESCRIPTION": "Self-hosted AI platform: chat, knowledge, prompt chains, billing, agents and workflows.",
     "VERSION": NEXUS_VERSION,
-    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_INCLUDE_SCHEMA": True,  # API.md: /api/v1/schema is itself a route of the API
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["apps.core.openapi.only_api_routes"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.openapi.add_error_responses",
+        "apps.llm.openapi.add_openai_gateway",
     ],
 }
 
