@@ -36,7 +36,8 @@ class ApiKeyForm(forms.Form):
     scopes = forms.MultipleChoiceField(
         choices=[("*", "* (full access)"), *[(scope, scope) for scope in SCOPES]],
         widget=forms.CheckboxSelectMultiple,
-        initial=["*"],
+        # Nothing ticked: the person chooses what the key may do ("*" alone, or a list).
+        help_text='"*" alone gives full access; otherwise the key can call only the features ticked.',
     )
     expires_in_days = forms.IntegerField(min_value=1, max_value=3650, required=False, label="Expires after (days)")
     rate_limit = forms.IntegerField(min_value=1, max_value=100_000, required=False, label="Rate limit (requests/min)")

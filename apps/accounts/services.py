@@ -147,6 +147,12 @@ def _validate_scopes(scopes: list[str]) -> list[str]:
             f"Unknown scopes: {', '.join(unknown)}.",
             details={"scopes": [f"Unknown scope {scope!r}; known: *, {', '.join(SCOPES)}." for scope in unknown]},
         )
+    if "*" in scopes and len(set(scopes)) > 1:
+        # A key meant to be narrow must never silently become a full-access key.
+        raise ValidationError(
+            '"*" (full access) cannot be combined with other scopes.',
+            details={"scopes": ['Choose "*" alone for full access, or a list of scopes without "*".']},
+        )
     return ["*"] if "*" in scopes else sorted(set(scopes))
 
 

@@ -53,7 +53,7 @@ def compare_start(*, user: Any, api_key: Any, prompt: str, model1_id: str, model
 
 
 def _side(result: dict[str, Any]) -> dict[str, Any]:
-    return {key: result.get(key) for key in ("model", "response", "tokens", "duration_ms", "cost", "status", "error")}
+    return {key: result.get(key) for key in ("model", "response", "tokens", "usage", "duration_ms", "cost", "status", "error")}
 
 
 @db_sync_to_async
@@ -66,9 +66,11 @@ def _store(start: CompareStart, results: list[dict[str, Any]]) -> Comparison:
 
 
 def _usage_fields(usage: Any) -> dict[str, Any]:
+    # API.md: `tokens` is the total, a number; `usage` carries the prompt/completion breakdown.
     if usage is None:
-        return {"tokens": None, "cost": None}
-    return {"tokens": usage.as_dict(), "cost": float(usage.cost) if usage.cost is not None else None}
+        return {"tokens": None, "usage": None, "cost": None}
+    breakdown = usage.as_dict()
+    return {"tokens": breakdown.get("total_tokens"), "usage": breakdown, "cost": float(usage.cost) if usage.cost is not None else None}
 
 
 async def compare_run(start: CompareStart) -> Comparison:
@@ -80,7 +82,7 @@ async def compare_run(start: CompareStart) -> Comparison:
         try:
             completion = await complete_prepared(prepared)
         except ApplicationError as exc:
-            return {"model": prepared.model.name, "response": "", "tokens": None, "cost": None, "status": "failed",
+            return {"model": prepared.model.name, "response": "", "tokens": None, "usage": None, "cost": None, "status": "failed",
                     "error": {"code": exc.code, "message": exc.message}, "duration_ms": int((time.monotonic() - started) * 1000)}
         finally:
             await call_settle(reservation=reservation, prepared=prepared, finish=completion)
@@ -102,7 +104,8 @@ async def compare_stream(start: CompareStart) -> AsyncIterator[dict[str, Any]]:
     async def pump(index: int, prepared: PreparedChat) -> None:
         started = time.monotonic()
         text: list[str] = []
-        result: dict[str, Any] = {"model": prepared.model.name, "status": "complete", "error": None, "tokens": None, "cost": None}
+        result: dict[str, Any] = {"model": prepared.model.name, "status": "complete", "error": None, "tokens": None, "usage": None,
+                                  "cost": None}
         finish = None
         try:
             async for event in stream_prepared(prepared):

@@ -22,7 +22,6 @@ from .errors import MessageTooLarge
 from .models import Conversation, Folder, Message, MessageStatus
 from .selectors import conversation_get_for_write, folder_get
 
-
 # ------------------------------------------------------------------------------------------------
 # Folders and conversations
 # ------------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - a tree without the billing app
     async def call_release(**_kwargs: Any) -> None:
         """Nothing to release without billing."""
 from apps.core.errors import ApplicationError, MethodNotAllowed, RateLimited, Unauthorized, ValidationError, code_for_status
+from apps.core.parsers import json_loads_bounded
 from apps.core.sse import sse_response
 
 from .client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
@@ -246,10 +247,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
         return error_response(MethodNotAllowed())
     call: GatewayCall | None = None
     try:
-        try:
-            body = json.loads(request.body or b"null")
-        except ValueError:
-            raise _bad("body", "Not valid JSON.") from None
+        body = json_loads_bounded(request.body or b"null")
         call = await _abegin(request, body)
         slot = concurrency_slot(user=call.user, kind="chat", limit=call.concurrent_limit)
         await slot.__aenter__()

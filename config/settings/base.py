@@ -179,6 +179,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # ------------------------------------------------------------------------------
 # DJANGO REST FRAMEWORK AND OPENAPI
 # ------------------------------------------------------------------------------
+# JSON bodies (HTTP and WebSocket) nested deeper than this answer 400 before they are parsed.
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=64)
+
 REST_FRAMEWORK = {
     # API key first: its 401 challenge is the one clients see; JWT next; the session (with CSRF) last.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -195,6 +198,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    # Never 406: SSE clients send `Accept: text/event-stream`; errors are always the JSON envelope.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.EnvelopeContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.exception_handler.exception_handler",

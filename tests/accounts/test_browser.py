@@ -103,3 +103,36 @@ def test_account_pages_in_a_browser(browser_page):
     page.click("button[type=submit]")
     page.wait_for_url(browser_page.base_url + "/")
     assert "ada@example.com" in page.inner_text("header")
+
+
+def test_key_scope_picker_never_makes_a_narrow_key_full_access(browser_page):
+    from apps.accounts.seeds import seed
+
+    seed()  # a transactional test flushes the seeded tiers and roles
+    user = UserFactory(email="scopes@example.com")
+    user.set_password(PASSWORD)
+    user.save()
+    page = browser_page.page
+    browser_page.goto("/login/")
+    page.fill("#id_username", "scopes@example.com")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(browser_page.base_url + "/")
+    browser_page.goto("/account/keys/")
+    assert page.inner_text("[data-testid=scope-preview] strong") == "no scope yet"
+    assert not page.is_checked("input[name=scopes][value='*']")  # nothing is full access by default
+    page.fill("#id_name", "narrow")
+    page.check("input[name=scopes][value='*']")
+    assert page.inner_text("[data-testid=scope-preview] strong") == "* (full access)"
+    page.check("input[name=scopes][value='chat']")
+    page.check("input[name=scopes][value='knowledge']")
+    assert not page.is_checked("input[name=scopes][value='*']")  # choosing a scope unticks full access
+    assert page.inner_text("[data-testid=scope-preview] strong") == "chat, knowledge"
+    browser_page.screenshot("accounts-keys-scope-picker")
+    page.click("[data-testid=key-form] button[type=submit]")
+    page.wait_for_selector("[data-testid=new-key-value]")
+    assert ApiKey.objects.get(user=user, name="narrow").scopes == ["chat", "knowledge"]
+    # Ticking "*" again unticks the named scopes.
+    page.check("input[name=scopes][value='chat']")
+    page.check("input[name=scopes][value='*']")
+    assert not page.is_checked("input[name=scopes][value='chat']")

@@ -53,6 +53,16 @@ def test_key_defaults_to_full_access_and_rejects_unknown_scopes(user):
     assert "scopes" in error["details"]
     _error(client.post("/api/v1/keys", {"name": "none", "scopes": []}, format="json"), 400, "VALIDATION_ERROR")
     _error(client.post("/api/v1/keys", {"scopes": ["*"]}, format="json"), 400, "VALIDATION_ERROR")
+
+
+def test_full_access_cannot_be_combined_with_other_scopes(user):
+    client = _client(user)
+    error = _error(client.post("/api/v1/keys", {"name": "mixed", "scopes": ["*", "chat", "knowledge"]}, format="json"),
+                   400, "VALIDATION_ERROR")
+    assert "scopes" in error["details"]
+    assert not ApiKey.objects.filter(user=user, name="mixed").exists()
+    narrow = client.post("/api/v1/keys", {"name": "narrow", "scopes": ["knowledge", "chat"]}, format="json")
+    assert narrow.status_code == 201 and narrow.json()["scopes"] == ["chat", "knowledge"]
     _error(client.post("/api/v1/keys", {"name": "x", "expires_in_days": 0}, format="json"), 400, "VALIDATION_ERROR")
 
 

@@ -161,7 +161,10 @@ def test_compare_streams_both_models_tagged(caller: Caller, daphne_server: Any) 
         plain = client.post(f"{daphne_server.url}/api/v1/compare", json=body, headers=caller.headers)
         assert plain.status_code == 200
         result = plain.json()
-        assert result["model1"]["tokens"]["completion_tokens"] > 0 and result["model2"]["cost"] > 0
+        assert result["model1"]["usage"]["completion_tokens"] > 0 and result["model2"]["cost"] > 0
+        for side in ("model1", "model2"):  # API.md: `tokens` is the total, a number
+            assert isinstance(result[side]["tokens"], int)
+            assert result[side]["tokens"] == result[side]["usage"]["total_tokens"] > 0
 
 
 def test_concurrent_readers_of_one_reply_see_the_same_events(caller: Caller, daphne_server: Any) -> None:

@@ -36,13 +36,6 @@ def _body(request: Request) -> dict[str, Any]:
     return request.data
 
 
-class SseNegotiationMixin:
-    """SSE routes answer EventSource's `Accept: text/event-stream`; their errors are still the JSON envelope."""
-
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        return super().perform_content_negotiation(request, force=True)  # type: ignore[misc]
-
-
 class ToolViewSet(ScopedModelViewSet):
     """Tools the caller may see: their own, published ones, and those shared with their workspaces."""
 
@@ -90,7 +83,7 @@ class ToolDuplicateApi(APIView):
                         status=status.HTTP_201_CREATED)
 
 
-class ExecutionStartApi(SseNegotiationMixin, APIView):
+class ExecutionStartApi(APIView):
     """Run a tool on a worker and stream its events; the run goes on if the client disconnects."""
 
     permission_classes = [TOOL]
@@ -130,7 +123,7 @@ class ExecutionViewSet(ScopedReadOnlyViewSet):
         return super().list(request, *args, **kwargs)
 
 
-class ExecutionEventsApi(SseNegotiationMixin, APIView):
+class ExecutionEventsApi(APIView):
     """An execution's events: replays after Last-Event-ID, then follows live until it ends."""
 
     permission_classes = [TOOL]

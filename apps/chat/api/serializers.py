@@ -1,6 +1,8 @@
 """Chat serializers: shapes of API.md's Chat section."""
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from ..models import Comparison, Conversation, Folder, Message
@@ -86,10 +88,41 @@ class CompareRequestSerializer(serializers.Serializer):
     system_prompt = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class CompareUsageSerializer(serializers.Serializer):
+    """The token breakdown of one side of a comparison."""
+
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+
+
+class CompareSideSerializer(serializers.Serializer):
+    """One model's answer in a comparison: `tokens` is the total (API.md), `usage` the breakdown."""
+
+    model = serializers.CharField()
+    response = serializers.CharField(allow_blank=True)
+    tokens = serializers.IntegerField(allow_null=True)
+    usage = CompareUsageSerializer(allow_null=True, required=False)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    cost = serializers.FloatField(allow_null=True)
+    status = serializers.ChoiceField(choices=["complete", "failed"])
+    error = serializers.DictField(allow_null=True)
+
+    def to_representation(self, instance: Any) -> Any:
+        side = dict(instance)
+        if isinstance(side.get("tokens"), dict):  # comparisons stored before `tokens` became the total
+            side["usage"] = side["tokens"]
+            side["tokens"] = side["tokens"].get("total_tokens")
+        side.setdefault("usage", None)
+        return {key: side.get(key) for key in self.fields}
+
+
 class ComparisonSerializer(serializers.ModelSerializer):
     """A stored comparison."""
 
     comparison_id = serializers.UUIDField(source="id", read_only=True)
+    model1 = CompareSideSerializer(read_only=True)
+    model2 = CompareSideSerializer(read_only=True)
 
     class Meta:
         model = Comparison

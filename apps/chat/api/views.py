@@ -29,8 +29,8 @@ from ..generation import reply_spawn, reply_stop, reply_stream_key
 from ..selectors import comparison_list, conversation_get, conversation_get_for_write, conversation_list, folder_list
 from .serializers import (
     ChatRequestSerializer,
-    ComparisonSerializer,
     CompareRequestSerializer,
+    ComparisonSerializer,
     ConversationCreateSerializer,
     ConversationSerializer,
     ConversationUpdateSerializer,
