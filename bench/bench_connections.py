@@ -14,11 +14,12 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.harness import BenchContext, machine, percentiles
+from bench.harness import BenchContext, http_read_load, machine, percentiles
 
 REQUESTS = 500
 CONCURRENCY = 64
 IDLE_SECONDS = 10.0
+READ_SECONDS = 8.0
 CONFIGS = {
     # main before issue 15: persistent connections, no pool
     "persistent_conn_max_age_60": {"DATABASE_POOL_MAX": "0", "CONN_MAX_AGE": "60"},
@@ -77,6 +78,21 @@ async def _burst(urls: list[str], key: str) -> dict[str, Any]:
     return {"rps": round(REQUESTS / elapsed, 1), "statuses": statuses, "latency": percentiles(latencies)}
 
 
+def _read_with_cpu(pid: int, url: str, key: str, connections: int) -> dict[str, Any]:
+    """Closed-loop reads with the key; the server's CPU time per request from /proc (psutil)."""
+    import psutil
+
+    process = psutil.Process(pid)
+    before = process.cpu_times()
+    result = asyncio.run(http_read_load(url, headers={"Authorization": f"Bearer {key}"}, seconds=READ_SECONDS,
+                                        connections=connections, warmup=20))
+    after = process.cpu_times()
+    served = sum(result["statuses"].values()) + 20
+    result["cpu_ms_per_request"] = round((after.user + after.system - before.user - before.system) * 1000 / served, 2)
+    result["load_average_1"] = os.getloadavg()[0]
+    return result
+
+
 def run(ctx: BenchContext) -> dict[str, Any]:
     """Connections after a burst and after idle, per configuration."""
     key = _make_key(ctx)
@@ -86,6 +102,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         pid = ctx.processes[-1].pid
         urls = [f"{url}/api/v1/users/me", f"{url}/api/v1/openai/models"]
         entry: dict[str, Any] = {"env": extra, "load_before": os.getloadavg()[0]}
+        entry["read_16"] = _read_with_cpu(pid, f"{url}/api/v1/users/me", key, 16)
         entry["burst"] = asyncio.run(_burst(urls, key))
         entry["connections_after_burst"] = _count(pid, ctx.env["DATABASE_URL"])
         time.sleep(IDLE_SECONDS)

@@ -50,6 +50,9 @@ async def _burst(urls: list[str], headers: dict[str, str]) -> dict[int, int]:
 
 @pytest.mark.django_db(transaction=True)
 def test_burst_of_concurrent_requests_leaves_connections_bounded_by_the_pool(tmp_path: Path) -> None:
+    from apps.accounts.seeds import seed
+
+    seed()  # an earlier transactional test may have flushed the seeded tiers
     user = UserFactory()
     _key, raw = account_services.api_key_create(user=user, name="burst", scopes=["*"], rate_limit=10**7)
     from apps.accounts.models import Tier

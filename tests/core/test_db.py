@@ -7,7 +7,7 @@ from django.db import connection, connections
 
 from apps.core.db import db_sync_to_async
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 def _query_and_return_wrapper():  # type: ignore[no-untyped-def]
