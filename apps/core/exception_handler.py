@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions as drf
@@ -57,6 +57,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, RequestDataTooBig):
         status, code, message = 413, "PAYLOAD_TOO_LARGE", "The request body is too large."
+    elif isinstance(exc, (SuspiciousOperation, BadRequest)):
+        # Too many form fields or files, a malformed body: the client's fault, never a 500.
+        status, code, message = 400, "VALIDATION_ERROR", f"The request body was refused: {exc}"
     elif isinstance(exc, Http404):
         status, code, message = 404, "NOT_FOUND", "Not found."
     elif isinstance(exc, PermissionDenied):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.test import Client, override_settings
@@ -52,3 +53,15 @@ def test_ordinary_body_still_reaches_the_view() -> None:
         content_type="application/json",
     )
     assert response.status_code == 201, response.content
+
+
+def test_a_form_body_with_too_many_fields_is_a_400_envelope_not_a_500(django_user_model: Any) -> None:
+    from tests.accounts.conftest import key_client
+    from tests.factories import UserFactory
+
+    client, _raw = key_client(UserFactory())
+    many = "&".join(f"f{i}=1" for i in range(1200))
+    for path in ("/api/v1/folders", "/api/v1/auth/logout"):
+        response = client.generic("POST", path, many, content_type="application/x-www-form-urlencoded")
+        assert response.status_code == 400, (path, response.content)
+        assert response.json()["error"]["code"] == "VALIDATION_ERROR"
