@@ -216,12 +216,15 @@ def _reserve(run: Run, prompt: dict[str, Any], prepared: Any) -> Any:
     if not django_apps.is_installed("apps.billing"):
         return None
     from apps.billing import services as billing
+    from apps.billing.metering import apply_budget
 
-    return billing.credit_reserve(
+    reservation = billing.credit_reserve(
         user=run.execution.owner, model=prepared.model, prompt_tokens_estimate=prepared.estimated_prompt_tokens,
         max_tokens=prepared.request.max_tokens or prepared.model.max_output_tokens,
         reference=f"architect:{run.execution.pk}:{prompt['id']}", idempotency_key=f"architect-reserve:{run.execution.pk}:{prompt['id']}",
     )
+    apply_budget(prepared=prepared, reservation=reservation)
+    return reservation
 
 
 @db_sync_to_async

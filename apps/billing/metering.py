@@ -29,9 +29,23 @@ _pending: set[asyncio.Task[Any]] = set()
 def call_reserve(*, user: Any, prepared: Any, origin: str) -> CreditReservation:
     """Hold the most a prepared call can cost (402 INSUFFICIENT_CREDITS when it cannot be covered)."""
     # A fresh key per call: the request id can come from the client and must not make two calls one.
-    return credit_reserve(user=user, model=prepared.model, prompt_tokens_estimate=prepared.estimated_prompt_tokens,
-                          max_tokens=prepared.request.max_tokens, reference=f"{origin}:{prepared.request_id}",
-                          idempotency_key=f"{origin}:{uuid.uuid4().hex}")
+    reservation = credit_reserve(user=user, model=prepared.model, prompt_tokens_estimate=prepared.estimated_prompt_tokens,
+                                 max_tokens=prepared.request.max_tokens, reference=f"{origin}:{prepared.request_id}",
+                                 idempotency_key=f"{origin}:{uuid.uuid4().hex}")
+    apply_budget(prepared=prepared, reservation=reservation)
+    return reservation
+
+
+def apply_budget(*, prepared: Any, reservation: CreditReservation | None) -> None:
+    """Send the provider the output budget the hold covers, when the balance lowered it (API.md: never refuse what it can pay)."""
+    if reservation is not None and reservation.capped and reservation.max_tokens is not None:
+        prepared.request.max_tokens = reservation.max_tokens
+
+
+def max_tokens_header(*reservations: CreditReservation | None) -> dict[str, str]:
+    """`X-Nexus-Max-Tokens` when a hold lowered a call's output budget (the smallest, for calls answered together)."""
+    capped = [r.max_tokens for r in reservations if r is not None and r.capped and r.max_tokens is not None]
+    return {"X-Nexus-Max-Tokens": str(min(capped))} if capped else {}
 
 
 def _recorded_usage(*, request_id: str, user_id: Any, since: Any) -> tuple[Any, Any] | None:

@@ -170,6 +170,10 @@ class ReservationStatus(models.TextChoices):
 class CreditReservation(models.Model):
     """Credits held for a call in flight: the most it can cost, settled to the metered cost afterwards."""
 
+    # Set by credit_reserve, not stored: the output budget the hold covers, and whether it was lowered.
+    max_tokens: int | None = None
+    capped: bool = False
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="reservations")
     amount = models.DecimalField(**CREDIT_DIGITS)

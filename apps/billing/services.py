@@ -197,12 +197,64 @@ def credit_cost_ceiling(*, model: Any, prompt_tokens_estimate: int, max_tokens: 
     return raw.quantize(QUANTUM, rounding=ROUND_CEILING)
 
 
+# API.md: a call is refused only when the prompt and this many reply tokens are unaffordable.
+MIN_REPLY_TOKENS = 16
+
+
 def credit_reserve(*, user: Any, model: Any, prompt_tokens_estimate: int, max_tokens: int | None, reference: str = "",
                    idempotency_key: str | None = None, account: CreditAccount | None = None) -> CreditReservation:
-    """Hold the most a model call can cost; 402 INSUFFICIENT_CREDITS when it cannot be covered (call this before the provider)."""
-    amount = credit_cost_ceiling(model=model, prompt_tokens_estimate=prompt_tokens_estimate, max_tokens=max_tokens)
-    return credit_hold(account_or_user=account or user, amount=amount, reference=reference, idempotency_key=idempotency_key,
-                       model_name=str(getattr(model, "name", "") or ""))
+    """Hold what a model call can cost, lowering its output budget to what the balance covers.
+
+    The returned reservation's `max_tokens` is the output budget the caller must send to the
+    provider: the requested one when the balance covers it, else the most the balance covers
+    (`capped` is then True). 402 INSUFFICIENT_CREDITS only when the prompt and a
+    MIN_REPLY_TOKENS-token reply are unaffordable (API.md, Conventions).
+    """
+    requested = max_tokens if max_tokens is not None else int(getattr(model, "max_output_tokens", 0) or 0)
+    holder = account or _account_of(user)
+    return _hold_model_call(account=holder, model=model, prompt_tokens=int(prompt_tokens_estimate), requested=requested,
+                            reference=reference, key=_key(idempotency_key))
+
+
+def affordable_output_tokens(*, model: Any, prompt_tokens: int, available: Decimal) -> int:
+    """The most output tokens `available` credits pay for after the prompt (a very large number when output is free)."""
+    output_price = Decimal(str(model.output_cost)) / Decimal(1_000_000)
+    left = available - credit_cost_ceiling(model=model, prompt_tokens_estimate=prompt_tokens, max_tokens=0)
+    if left < 0:
+        return -1
+    if output_price <= 0:
+        return 2**31 - 1
+    return int(left / output_price)
+
+
+@transaction.atomic
+def _hold_model_call(*, account: CreditAccount, model: Any, prompt_tokens: int, requested: int, reference: str,
+                     key: str) -> CreditReservation:
+    account = _lock(account)
+    existing = CreditReservation.objects.filter(idempotency_key=key).first()
+    if existing is not None:  # a redelivery: the hold made the first time, with the budget it allowed
+        existing.max_tokens, existing.capped = _budget_of(existing, model=model, prompt_tokens=prompt_tokens, requested=requested)
+        return existing
+    budget, capped = requested, False
+    amount = credit_cost_ceiling(model=model, prompt_tokens_estimate=prompt_tokens, max_tokens=requested)
+    if amount > account.available:
+        budget = min(requested, affordable_output_tokens(model=model, prompt_tokens=prompt_tokens, available=account.available))
+        if budget < MIN_REPLY_TOKENS:
+            needed = credit_cost_ceiling(model=model, prompt_tokens_estimate=prompt_tokens, max_tokens=MIN_REPLY_TOKENS)
+            raise _insufficient(required=needed, available=account.available)
+        capped = True
+        amount = credit_cost_ceiling(model=model, prompt_tokens_estimate=prompt_tokens, max_tokens=budget)
+    account.held += amount
+    account.save(update_fields=["held", "updated_at"])
+    reservation = CreditReservation.objects.create(account=account, amount=amount, reference=reference[:200], idempotency_key=key,
+                                                   model_name=str(getattr(model, "name", "") or "")[:100])
+    reservation.max_tokens, reservation.capped = budget, capped  # not stored: the caller sends it to the provider now
+    return reservation
+
+
+def _budget_of(reservation: CreditReservation, *, model: Any, prompt_tokens: int, requested: int) -> tuple[int, bool]:
+    budget = min(requested, affordable_output_tokens(model=model, prompt_tokens=prompt_tokens, available=reservation.amount))
+    return (requested, False) if budget >= requested else (max(budget, MIN_REPLY_TOKENS), True)
 
 
 def credit_hold(*, account_or_user: Any, amount: Any, reference: str = "", idempotency_key: str | None = None,

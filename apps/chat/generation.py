@@ -136,11 +136,20 @@ async def reply_generate(start: ChatStart) -> None:
     final_event: dict[str, Any] | None = None
 
     async def consume() -> None:
-        nonlocal usage
-        last_save = time.monotonic()
         if start.sources:
             await apublish(key, {"type": "sources", "sources": start.sources})
-        async for event in stream_prepared(start.prepared):
+        stream = stream_prepared(start.prepared)
+        try:
+            await consume_stream(stream)
+        finally:
+            # Close the provider stream here, not when the garbage collector gets to it: its
+            # `finally` meters a stop, and the stop's usage is read right after this task ends.
+            await stream.aclose()
+
+    async def consume_stream(stream: Any) -> None:
+        nonlocal usage
+        last_save = time.monotonic()
+        async for event in stream:
             if event.type == "text-delta":
                 text.append(event.content)
             elif event.type == "reasoning-delta":

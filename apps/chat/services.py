@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,9 +196,55 @@ def _reserve_credits(*, user: Any, prepared: PreparedChat, reply_id: uuid.UUID) 
     if not django_apps.is_installed("apps.billing"):
         return None
     from apps.billing import services as billing
+    from apps.billing.metering import apply_budget
 
-    return billing.credit_reserve(
+    reservation = billing.credit_reserve(
         user=user, model=prepared.model, prompt_tokens_estimate=prepared.estimated_prompt_tokens,
         max_tokens=prepared.request.max_tokens or prepared.model.max_output_tokens,
         reference=f"chat:{reply_id}", idempotency_key=f"chat-reserve:{reply_id}",
     )
+    apply_budget(prepared=prepared, reservation=reservation)
+    return reservation
+
+
+@transaction.atomic
+def reply_orphan_settle(*, message_id: Any) -> dict[str, Any] | None:
+    """Meter and charge what a reply whose process died had produced (the reaper's path; once per reply).
+
+    The provider was paid for the tokens it streamed, so the saved part of the reply is counted
+    locally (prompt from the conversation before it), recorded as a `stopped` usage record, shown
+    on the message and settled against the reply's credit hold; the rest of the hold is released.
+    """
+    from apps.billing import services as billing
+    from apps.billing.models import CreditReservation
+    from apps.llm.models import LlmModel, UsageSource, UsageStatus
+    from apps.llm.providers.base import Usage
+    from apps.llm.services import usage_cost, usage_record_create
+    from apps.llm.tokens import estimate_tokens
+
+    message = Message.objects.select_for_update().select_related("conversation").filter(pk=message_id).first()
+    if message is None or message.usage_record_id is not None:
+        return None
+    model = LlmModel.objects.select_related("provider").filter(name=message.model_name).first()
+    earlier = Message.objects.filter(conversation_id=message.conversation_id, created_at__lt=message.created_at)
+    prompt = sum(estimate_tokens(text) for text in earlier.values_list("content", flat=True))
+    reasoning = estimate_tokens(message.reasoning or "")
+    completion = estimate_tokens(message.content or "") + reasoning
+    usage = Usage(prompt_tokens=prompt if completion else 0, completion_tokens=completion, reasoning_tokens=reasoning,
+                  source=UsageSource.ESTIMATED)
+    usage.cost = usage_cost(usage=usage, input_cost=model.input_cost, output_cost=model.output_cost) if model else Decimal(0)
+    record = usage_record_create(
+        user_id=message.conversation.owner_id, api_key_id=None, workspace_id=message.conversation.workspace_id,
+        model_id=model.pk if model else None, model_name=message.model_name,
+        provider_name=model.provider.name if model else "", usage=usage, status=UsageStatus.STOPPED, latency_ms=0,
+        ttft_ms=None, streamed=True, origin="chat", request_id=f"reaped:{message.pk}",
+        error_code="INTERNAL_ERROR", error_message="The process generating this reply stopped.",
+    )
+    token_usage = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                   "reasoning_tokens": reasoning, "total_tokens": usage.total_tokens, "cost": float(usage.cost),
+                   "usage_record_id": str(record.pk)}
+    Message.objects.filter(pk=message.pk).update(token_usage=token_usage, usage_record_id=record.pk)
+    reservation = CreditReservation.objects.filter(idempotency_key=f"chat-reserve:{message.pk}").first()
+    if reservation is not None:
+        billing.credit_settle(reservation=reservation, cost=usage.cost, usage_record_id=record.pk)
+    return token_usage

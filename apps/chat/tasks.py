@@ -53,6 +53,7 @@ def conversation_title_generate(conversation_id: str) -> None:
 def chat_reap_orphans() -> int:
     """Mark replies whose process died (no save for CHAT_ORPHAN_SECONDS) `incomplete`, and end their streams."""
     from .generation import orphan_cutoff, reply_stream_key
+    from .services import reply_orphan_settle
 
     orphans = list(Message.objects.filter(status=MessageStatus.STREAMING, updated_at__lt=orphan_cutoff()).values_list("pk", flat=True))
     for message_id in orphans:
@@ -61,7 +62,8 @@ def chat_reap_orphans() -> int:
             updated_at=timezone.now(),
         )
         if updated:
-            publish(reply_stream_key(message_id), {"type": "finish", "status": MessageStatus.INCOMPLETE, "usage": None,
+            usage = reply_orphan_settle(message_id=message_id)  # the provider was paid for what was streamed
+            publish(reply_stream_key(message_id), {"type": "finish", "status": MessageStatus.INCOMPLETE, "usage": usage,
                                                    "message_id": str(message_id)}, final=True)
     if orphans:
         logger.info("Marked %d orphaned replies incomplete", len(orphans))

@@ -256,6 +256,8 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
             await call_release(reservation=call.reservation)
         return error_response(exc)
     headers = {"X-Nexus-Dropped-Params": ",".join(call.dropped)} if call.dropped else {}
+    if getattr(call.reservation, "capped", False):  # the balance lowered max_tokens (API.md, Conventions)
+        headers["X-Nexus-Max-Tokens"] = str(call.reservation.max_tokens)
     if not call.stream:
         completion = None
         try:

@@ -70,7 +70,8 @@ def test_gateway_calls_are_charged_their_metered_cost(models, llm_server, daphne
 
 def test_a_call_the_balance_cannot_cover_is_402_before_the_provider(models, llm_server, daphne_server):
     user = UserFactory()
-    services.credit_charge(account_or_user=user, amount=Decimal("199.99"), idempotency_key="almost-all")
+    # 0.005 credits left: not even the prompt and a 16-token reply.
+    services.credit_charge(account_or_user=user, amount=Decimal("199.995"), idempotency_key="almost-all")
     _key, raw = account_services.api_key_create(user=user, name="sdk", scopes=["chat"])
     response = httpx.post(f"{daphne_server.url}/api/v1/openai/chat/completions", timeout=20,
                           headers={"Authorization": f"Bearer {raw}"},

@@ -89,11 +89,17 @@ class TestReserveSettle:
         assert services.credit_settle(reservation=reservation, cost=5).status == ReservationStatus.RELEASED
 
     def test_a_call_that_cannot_be_covered_is_402_before_anything_is_held(self, user):
-        model = make_model(output_cost="1000000")  # 1 credit per output token
+        model = make_model(output_cost="20000000")  # 20 credits per output token: 200 credits cannot pay for a 16-token reply
         with pytest.raises(InsufficientCredits) as raised:
             services.credit_reserve(user=user, model=model, prompt_tokens_estimate=10, max_tokens=500)
         assert raised.value.status_code == 402 and raised.value.code == "INSUFFICIENT_CREDITS"
         assert account_of(user).held == 0 and not CreditReservation.objects.exists()
+
+    def test_a_call_the_balance_covers_in_part_is_capped_not_refused(self, user):
+        model = make_model(output_cost="1000000")  # 1 credit per output token
+        reservation = services.credit_reserve(user=user, model=model, prompt_tokens_estimate=10, max_tokens=500)
+        assert reservation.capped and 16 <= reservation.max_tokens < 200
+        assert account_of(user).held == reservation.amount <= D(200)
 
     def test_a_cost_above_the_hold_is_charged_only_as_far_as_the_balance_goes(self, user):
         services.credit_charge(account_or_user=user, amount=195, idempotency_key="drain")

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from apps.accounts.limits import rate_check
 from apps.accounts.models import ApiKey
 from apps.accounts.permissions import HasTool
+from apps.billing.metering import max_tokens_header
 from apps.core.errors import ValidationError
 from apps.core.sse import format_event, sse_response, sse_run_response, sse_stream_response
 from apps.core.streams import subscribe
@@ -69,7 +70,8 @@ class ChatApi(APIView):
                 yield event
 
         return sse_stream_response(events(), headers={"X-Conversation-Id": str(start.conversation.pk),
-                                                      "X-Message-Id": str(start.reply.id)})
+                                                      "X-Message-Id": str(start.reply.id),
+                                                      **max_tokens_header(start.reservation)})
 
 
 class ConversationViewSet(ScopedModelViewSet):
@@ -195,9 +197,9 @@ class CompareApi(APIView):
                     number += 1
                     yield format_event(number, payload)
 
-            return sse_response(frames())
+            return sse_response(frames(), headers=max_tokens_header(*start.reservations))
         comparison = async_to_sync(compare_run)(start)
-        return Response(ComparisonSerializer(comparison).data)
+        return Response(ComparisonSerializer(comparison).data, headers=max_tokens_header(*start.reservations))
 
 
 class ComparisonViewSet(ScopedReadOnlyViewSet):
