@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
 from apps.core.streams import apublish, publish
 from apps.llm.client import achat_prepare, stream_prepared
@@ -226,7 +227,7 @@ def _reserve(run: Run, prompt: dict[str, Any], prepared: Any) -> Any:
     return reservation
 
 
-@sync_to_async(thread_sensitive=False)
+@db_sync_to_async
 def _usage_of(request_id: str) -> dict[str, Any] | None:
     record = UsageRecord.objects.filter(request_id=request_id).order_by("-created_at").first()
     if record is None:

@@ -15,7 +15,7 @@ import logging
 import uuid
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from apps.core.db import db_sync_to_async
 
 from .models import CreditReservation
 from .services import acredit_release, acredit_settle, credit_reserve
@@ -56,7 +56,7 @@ def _recorded_usage(*, request_id: str, user_id: Any, since: Any) -> tuple[Any, 
     return (row[0], row[1]) if row else None
 
 
-_arecorded_usage = sync_to_async(_recorded_usage, thread_sensitive=False)
+_arecorded_usage = db_sync_to_async(_recorded_usage)
 
 
 async def _settle(*, reservation: CreditReservation, prepared: Any, finish: Any) -> None:

@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.db import db_sync_to_async
 from apps.core.errors import ValidationError
 
 from .errors import InsufficientCredits
@@ -351,9 +351,9 @@ def credit_reservations_expire(*, older_than: timedelta) -> int:
 
 
 # Async views (chat, the gateway) call these; each runs in a worker thread with its own connection.
-acredit_reserve = sync_to_async(credit_reserve, thread_sensitive=False)
-acredit_settle = sync_to_async(credit_settle, thread_sensitive=False)
-acredit_release = sync_to_async(credit_release, thread_sensitive=False)
+acredit_reserve = db_sync_to_async(credit_reserve)
+acredit_settle = db_sync_to_async(credit_settle)
+acredit_release = db_sync_to_async(credit_release)
 
 
 # ------------------------------------------------------------------------------

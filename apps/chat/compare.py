@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from apps.accounts.limits import concurrency_slot
 from apps.accounts.policy import tier_policy
 from apps.billing.metering import call_reserve, call_settle
 from apps.billing.services import credit_release
+from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
 from apps.llm.client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
 
@@ -57,7 +56,7 @@ def _side(result: dict[str, Any]) -> dict[str, Any]:
     return {key: result.get(key) for key in ("model", "response", "tokens", "usage", "duration_ms", "cost", "status", "error")}
 
 
-@sync_to_async(thread_sensitive=False)
+@db_sync_to_async
 def _store(start: CompareStart, results: list[dict[str, Any]]) -> Comparison:
     return Comparison.objects.create(
         owner=start.user, prompt=start.prompt, system_prompt=start.system_prompt,

@@ -19,11 +19,11 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
 from apps.accounts.limits import hourly_quota_add
+from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
 from apps.core.streams import apublish, stream_key
 from apps.llm.client import stream_prepared
@@ -60,19 +60,19 @@ def reply_spawn(start: ChatStart) -> asyncio.Task[None]:
     return task
 
 
-@sync_to_async(thread_sensitive=False)
+@db_sync_to_async
 def _save_partial(message_id: Any, content: str, reasoning: str) -> None:
     Message.objects.filter(pk=message_id, status=MessageStatus.STREAMING).update(
         content=content, reasoning=reasoning, generator=GENERATOR_ID, updated_at=timezone.now()
     )
 
 
-@sync_to_async(thread_sensitive=False)
+@db_sync_to_async
 def _usage_for(request_id: str) -> UsageRecord | None:
     return UsageRecord.objects.filter(request_id=request_id).order_by("-created_at").first()
 
 
-@sync_to_async(thread_sensitive=False)
+@db_sync_to_async
 def _finish(start: ChatStart, *, content: str, reasoning: str, status: str, usage: dict[str, Any] | None,
             usage_record_id: Any, error: dict[str, Any] | None, tool_calls: list[dict[str, Any]] | None) -> None:
     Message.objects.filter(pk=start.reply.id).update(

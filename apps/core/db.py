@@ -2,8 +2,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.db import connections
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def release_db_connections() -> None:
@@ -21,3 +28,24 @@ def release_db_connections() -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close()
+
+
+def _release_after(func: Callable[P, T]) -> Callable[P, T]:
+    @functools.wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return func(*args, **kwargs)
+        finally:
+            release_db_connections()
+
+    return run
+
+
+def db_sync_to_async(func: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """Run sync ORM code off the event loop on a shared executor thread, handing its connection back after.
+
+    Django's connections belong to the thread. `sync_to_async(thread_sensitive=False)` runs on the
+    loop's long-lived executor threads, where no request_finished ever closes them: each thread kept
+    its pooled connection for good and a pool of N ran dry once N threads had run a query.
+    """
+    return sync_to_async(_release_after(func), thread_sensitive=False)

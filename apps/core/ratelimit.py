@@ -11,8 +11,9 @@ import logging
 import time
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.http import HttpRequest
-from django_ratelimit.core import get_usage
+from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
 from rest_framework.request import Request
 
 from .errors import RateLimited
@@ -37,6 +38,25 @@ class RateLimitState:
         }
 
 
+# One round trip per counted request: django-ratelimit's get_usage takes three (SET NX, EXISTS, INCR;
+# 22 % of a keyed read's samples in a profile). Same keys, window and stored value as get_usage.
+_INCR_LUA = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+def _count(*, group: str, key: str, rate: str) -> dict[str, int]:
+    """Add one to the caller's counter for the current window; what get_usage(increment=True) returns."""
+    limit, period = _split_rate(rate)
+    window = _get_window(key, period)
+    cache_key = cache.make_and_validate_key(_make_cache_key(group, window, rate, key, None))
+    client = cache._cache.get_client(cache_key, write=True)  # the cache's own pooled client
+    count = int(client.eval(_INCR_LUA, 1, cache_key, period + EXPIRATION_FUDGE))
+    return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
+
+
 def _http_request(request: HttpRequest | Request) -> HttpRequest:
     return request._request if isinstance(request, Request) else request
 
@@ -50,11 +70,9 @@ def ratelimit_hit(request: HttpRequest | Request, *, group: str, key: str, rate:
     """
     http_request = _http_request(request)
     try:
-        usage = get_usage(http_request, group=group, key=lambda _group, _request: key, rate=rate, increment=True)
+        usage = _count(group=group, key=key, rate=rate)
     except Exception:  # the cache is down: serve, but say so in the logs
         logger.warning("Rate limit store unavailable; not limiting %s", group)
-        return None
-    if usage is None:
         return None
     limit = int(usage["limit"])
     time_left = max(1, int(usage["time_left"]))

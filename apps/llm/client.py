@@ -25,8 +25,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 
+from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
 from apps.core.request_context import get_request_id
 
@@ -169,8 +170,8 @@ def chat_prepare(*, user: Any, model: Any, messages: Any, system_prompt: str | N
 
 # Runs outside the single thread Django uses for sync code under ASGI, so that the checks and the
 # metering writes of many concurrent streams do not queue behind one another.
-achat_prepare = sync_to_async(chat_prepare, thread_sensitive=False)
-_arecord = sync_to_async(usage_record_create, thread_sensitive=False)
+achat_prepare = db_sync_to_async(chat_prepare)
+_arecord = db_sync_to_async(usage_record_create)
 
 
 # Usage records being written behind an answer (write_behind=True); kept so none is garbage

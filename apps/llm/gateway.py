@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -25,6 +24,7 @@ from rest_framework.settings import api_settings
 from apps.accounts.limits import concurrency_slot, rate_check
 from apps.accounts.permissions import HasTool
 from apps.accounts.policy import tier_policy
+from apps.core.db import db_sync_to_async
 
 try:  # billing holds and settles credits around gateway calls once its app is installed
     from apps.billing.metering import call_release, call_reserve, call_settle
@@ -162,8 +162,8 @@ def _begin(request: HttpRequest, body: Any) -> GatewayCall:
                        reservation=call_reserve(user=user, prepared=prepared, origin="gateway"))
 
 
-_abegin = sync_to_async(_begin, thread_sensitive=False)
-_aauthorize = sync_to_async(_authorize, thread_sensitive=False)
+_abegin = db_sync_to_async(_begin)
+_aauthorize = db_sync_to_async(_authorize)
 
 
 def _usage_body(event_usage: Any) -> dict[str, Any]:
@@ -293,7 +293,7 @@ async def models(request: HttpRequest) -> HttpResponseBase:
         return error_response(MethodNotAllowed())
     try:
         user, _key, _drf = await _aauthorize(request)
-        entries = await sync_to_async(model_list_for_user, thread_sensitive=False)(user=user)
+        entries = await db_sync_to_async(model_list_for_user)(user=user)
     except (ApplicationError, APIException) as exc:
         return error_response(exc)
     data = [{"id": entry.name, "object": "model", "created": 0, "owned_by": entry.provider_name} for entry in entries]

@@ -12,8 +12,9 @@ ALLOWED_HOSTS = ["*"]
 MEDIA_ROOT = env("MEDIA_ROOT", default="/tmp/nexus-test-media")
 # Test-only routes (tests/urls.py) are mounted by the processes the tests start.
 ROOT_URLCONF = env("DJANGO_ROOT_URLCONF", default="config.urls")
-# The test process runs many event loops, each with its own executor threads; connections those
-# threads take would never go back to a pool, so tests never pool unless DATABASE_POOL_MAX is set.
+# The test process runs many event loops and threads (live servers, eager tasks) against one test
+# database; tests use plain per-thread connections unless DATABASE_POOL_MAX is set (the connection
+# tests start daphne with a pool).
 if env.int("DATABASE_POOL_MAX", default=0) == 0:
     DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
