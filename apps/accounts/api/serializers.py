@@ -5,11 +5,13 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.serializers import ModelSerializer, StrictCharField
+
 from ..models import ApiKey, Role, User, Workspace, WorkspaceMember
 from ..selectors import user_role_list, user_tools
 
 
-class RoleSerializer(serializers.ModelSerializer):
+class RoleSerializer(ModelSerializer):
     """A role and the tools it grants."""
 
     class Meta:
@@ -26,9 +28,9 @@ class UserSerializer(serializers.Serializer):
 
     id = serializers.UUIDField(read_only=True)
     email = serializers.EmailField(read_only=True)
-    first_name = serializers.CharField(read_only=True)
-    last_name = serializers.CharField(read_only=True)
-    tier = serializers.CharField(source="tier_id", read_only=True)
+    first_name = StrictCharField(read_only=True)
+    last_name = StrictCharField(read_only=True)
+    tier = StrictCharField(source="tier_id", read_only=True)
     roles = serializers.SerializerMethodField()
     tools = serializers.SerializerMethodField()
     is_active = serializers.BooleanField(read_only=True)
@@ -53,7 +55,7 @@ class AdminUserSerializer(UserSerializer):
         return [{"id": str(role.id), "name": role.name} for role in user_role_list(user)]
 
 
-class ApiKeySerializer(serializers.ModelSerializer):
+class ApiKeySerializer(ModelSerializer):
     """An API key without its secret."""
 
     class Meta:
@@ -61,13 +63,13 @@ class ApiKeySerializer(serializers.ModelSerializer):
         fields = ["id", "name", "prefix", "scopes", "rate_limit", "expires_at", "last_used_at", "created_at"]
 
 
-class WorkspaceSerializer(serializers.ModelSerializer):
+class WorkspaceSerializer(ModelSerializer):
     """A workspace with the caller's role in it."""
 
-    role = serializers.CharField(source="my_role", read_only=True, default=None)
+    role = StrictCharField(source="my_role", read_only=True, default=None)
     member_count = serializers.IntegerField(read_only=True, default=None)
-    name = serializers.CharField(max_length=120)
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    name = StrictCharField(max_length=120)
+    description = StrictCharField(max_length=500, required=False, allow_blank=True)
 
     class Meta:
         model = Workspace
@@ -75,12 +77,12 @@ class WorkspaceSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
-class WorkspaceMemberSerializer(serializers.ModelSerializer):
+class WorkspaceMemberSerializer(ModelSerializer):
     """A member of a workspace."""
 
     user_id = serializers.UUIDField(source="user.id", read_only=True)
     email = serializers.EmailField(source="user.email", read_only=True)
-    name = serializers.CharField(source="user.full_name", read_only=True)
+    name = StrictCharField(source="user.full_name", read_only=True)
     joined_at = serializers.DateTimeField(source="created_at", read_only=True)
 
     class Meta:

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from apps.core.errors import NotFound
 from apps.core.ratelimit import ratelimit_hit
+from apps.core.serializers import StrictCharField, StrictChoiceField
 from apps.core.viewsets import ScopedModelViewSet, ScopedViewSetMixin
 
 from .. import services
@@ -54,9 +55,9 @@ def _limit_auth_attempt(request: Request, *, action: str, email: str) -> None:
 TOKEN_PAIR = inline_serializer(
     "TokenPair",
     {
-        "access_token": serializers.CharField(),
-        "refresh_token": serializers.CharField(),
-        "token_type": serializers.CharField(),
+        "access_token": StrictCharField(),
+        "refresh_token": StrictCharField(),
+        "token_type": StrictCharField(),
         "expires_in": serializers.IntegerField(),
     },
 )
@@ -76,9 +77,9 @@ class AuthSignupApi(APIView):
             ref_name = "AuthSignupInput"
 
         email = serializers.EmailField(max_length=254)
-        password = serializers.CharField(max_length=128, trim_whitespace=False)
-        first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-        last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+        password = StrictCharField(max_length=128, trim_whitespace=False)
+        first_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
+        last_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
 
     @extend_schema(operation_id="auth_signup", request=InputSerializer, responses={201: UserSerializer})
     def post(self, request: Request) -> Response:
@@ -100,7 +101,7 @@ class AuthLoginApi(APIView):
             ref_name = "AuthLoginInput"
 
         email = serializers.EmailField(max_length=254)
-        password = serializers.CharField(max_length=128, trim_whitespace=False)
+        password = StrictCharField(max_length=128, trim_whitespace=False)
 
     @extend_schema(operation_id="auth_login", request=InputSerializer, responses={200: TOKEN_PAIR})
     def post(self, request: Request) -> Response:
@@ -121,7 +122,7 @@ class AuthRefreshApi(APIView):
         class Meta:
             ref_name = "AuthRefreshInput"
 
-        refresh_token = serializers.CharField(max_length=4096)
+        refresh_token = StrictCharField(max_length=4096)
 
     @extend_schema(operation_id="auth_refresh", request=InputSerializer, responses={200: TOKEN_PAIR})
     def post(self, request: Request) -> Response:
@@ -141,7 +142,7 @@ class AuthLogoutApi(APIView):
         class Meta:
             ref_name = "AuthLogoutInput"
 
-        refresh_token = serializers.CharField(max_length=4096, required=False, allow_blank=True)
+        refresh_token = StrictCharField(max_length=4096, required=False, allow_blank=True)
 
     @extend_schema(operation_id="auth_logout", request=InputSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
@@ -163,10 +164,10 @@ class AuthSessionApi(APIView):
     @extend_schema(
         operation_id="auth_session",
         responses={200: inline_serializer("Session", {
-            "user": UserSerializer(), "roles": serializers.ListField(child=serializers.CharField()),
-            "tools": serializers.ListField(child=serializers.CharField()), "tier": serializers.CharField(),
+            "user": UserSerializer(), "roles": serializers.ListField(child=StrictCharField()),
+            "tools": serializers.ListField(child=StrictCharField()), "tier": StrictCharField(),
             "workspace": serializers.DictField(allow_null=True), "workspaces": serializers.ListField(child=serializers.DictField()),
-            "auth_method": serializers.CharField(), "scopes": serializers.ListField(child=serializers.CharField(), allow_null=True),
+            "auth_method": StrictCharField(), "scopes": serializers.ListField(child=StrictCharField(), allow_null=True),
         })},
     )
     def get(self, request: Request) -> Response:
@@ -199,10 +200,10 @@ class UserMeApi(APIView):
         class Meta:
             ref_name = "UserMeInput"
 
-        first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-        last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-        password = serializers.CharField(max_length=128, required=False, trim_whitespace=False, write_only=True)
-        current_password = serializers.CharField(max_length=128, required=False, trim_whitespace=False, write_only=True)
+        first_name = StrictCharField(max_length=150, required=False, allow_blank=True)
+        last_name = StrictCharField(max_length=150, required=False, allow_blank=True)
+        password = StrictCharField(max_length=128, required=False, trim_whitespace=False, write_only=True)
+        current_password = StrictCharField(max_length=128, required=False, trim_whitespace=False, write_only=True)
 
     @extend_schema(operation_id="users_me", responses={200: UserSerializer})
     def get(self, request: Request) -> Response:
@@ -231,13 +232,13 @@ class ApiKeyViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveMo
         class Meta:
             ref_name = "ApiKeyInput"
 
-        name = serializers.CharField(max_length=100)
-        scopes = serializers.ListField(child=serializers.CharField(max_length=20), default=lambda: ["*"])
+        name = StrictCharField(max_length=100)
+        scopes = serializers.ListField(child=StrictCharField(max_length=20), default=lambda: ["*"])
         expires_in_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
         rate_limit = serializers.IntegerField(min_value=1, max_value=100_000, required=False, allow_null=True)
 
     class CreatedSerializer(ApiKeySerializer):
-        key = serializers.CharField(read_only=True, help_text="The full key; shown only in this answer.")
+        key = StrictCharField(read_only=True, help_text="The full key; shown only in this answer.")
 
         class Meta(ApiKeySerializer.Meta):
             fields = [*ApiKeySerializer.Meta.fields, "key"]
@@ -294,7 +295,7 @@ class WorkspaceMemberListApi(ListAPIView):
             ref_name = "WorkspaceMemberListInput"
 
         email = serializers.EmailField(max_length=254)
-        role = serializers.ChoiceField(choices=WorkspaceRole.choices, default=WorkspaceRole.MEMBER)
+        role = StrictChoiceField(choices=WorkspaceRole.choices, default=WorkspaceRole.MEMBER)
 
     def get_queryset(self) -> Any:
         return workspace_members(workspace=_workspace_for(self.request, self.kwargs["workspace_id"]))

@@ -5,21 +5,23 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.serializers import ModelSerializer, StrictCharField
+
 from ..models import Execution, InputField, Prompt, Tool
 from ..runner import results_payload
 
 
-class InputFieldSerializer(serializers.ModelSerializer):
+class InputFieldSerializer(ModelSerializer):
     """One input field of a tool."""
 
-    type = serializers.CharField(help_text="text | textarea | number | select | file")
+    type = StrictCharField(help_text="text | textarea | number | select | file")
 
     class Meta:
         model = InputField
         fields = ["name", "label", "type", "required", "options"]
 
 
-class PromptSerializer(serializers.ModelSerializer):
+class PromptSerializer(ModelSerializer):
     """One prompt of a tool; `model_id` is the id of `/api/v1/models` (its name is accepted on write)."""
 
     model_id = serializers.SerializerMethodField()
@@ -32,7 +34,7 @@ class PromptSerializer(serializers.ModelSerializer):
         return str(prompt.model_id) if prompt.model_id else prompt.model_name
 
 
-class ToolSerializer(serializers.ModelSerializer):
+class ToolSerializer(ModelSerializer):
     """A tool with its input fields and prompts (read shape)."""
 
     input_fields = InputFieldSerializer(many=True, read_only=True)
@@ -40,7 +42,7 @@ class ToolSerializer(serializers.ModelSerializer):
     owner_id = serializers.UUIDField(read_only=True)
     workspace_id = serializers.UUIDField(read_only=True, allow_null=True)
     can_edit = serializers.SerializerMethodField()
-    status = serializers.CharField(read_only=True, help_text="draft | published | archived")
+    status = StrictCharField(read_only=True, help_text="draft | published | archived")
 
     class Meta:
         model = Tool
@@ -58,30 +60,30 @@ class ToolSerializer(serializers.ModelSerializer):
 class InputFieldWriteSerializer(serializers.Serializer):
     """An input field as written (deeper checks happen in the service)."""
 
-    name = serializers.CharField()
-    label = serializers.CharField(required=False, allow_blank=True)
-    type = serializers.CharField(required=False)
+    name = StrictCharField()
+    label = StrictCharField(required=False, allow_blank=True)
+    type = StrictCharField(required=False)
     required = serializers.BooleanField(required=False)
-    options = serializers.ListField(child=serializers.CharField(), required=False)
+    options = serializers.ListField(child=StrictCharField(), required=False)
 
 
 class PromptWriteSerializer(serializers.Serializer):
     """A prompt as written."""
 
-    name = serializers.CharField()
+    name = StrictCharField()
     position = serializers.IntegerField(min_value=1)
-    model_id = serializers.CharField()
-    system_prompt = serializers.CharField(required=False, allow_blank=True)
-    content = serializers.CharField()
-    parallel_group = serializers.CharField(required=False, allow_blank=True)
+    model_id = StrictCharField()
+    system_prompt = StrictCharField(required=False, allow_blank=True)
+    content = StrictCharField()
+    parallel_group = StrictCharField(required=False, allow_blank=True)
 
 
 class ToolWriteSerializer(serializers.Serializer):
     """POST/PATCH /architect/tools (documentation; the service validates field by field)."""
 
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True)
-    status = serializers.CharField(required=False, help_text="draft | published | archived")
+    name = StrictCharField(max_length=200)
+    description = StrictCharField(required=False, allow_blank=True)
+    status = StrictCharField(required=False, help_text="draft | published | archived")
     workspace_id = serializers.UUIDField(required=False, allow_null=True)
     input_fields = InputFieldWriteSerializer(many=True, required=False)
     prompts = PromptWriteSerializer(many=True, required=False)
@@ -95,13 +97,13 @@ class ExecuteRequestSerializer(serializers.Serializer):
     conversation_id = serializers.UUIDField(required=False, allow_null=True)
 
 
-class ExecutionSerializer(serializers.ModelSerializer):
+class ExecutionSerializer(ModelSerializer):
     """An execution with its status and per-prompt results."""
 
     tool_id = serializers.UUIDField(read_only=True, allow_null=True)
     duration_ms = serializers.IntegerField(read_only=True, allow_null=True)
     cost = serializers.FloatField(read_only=True)
-    status = serializers.CharField(read_only=True, help_text="pending | running | completed | failed | cancelled")
+    status = StrictCharField(read_only=True, help_text="pending | running | completed | failed | cancelled")
     results = serializers.SerializerMethodField()
 
     class Meta:

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from apps.accounts.limits import rate_check
 from apps.accounts.permissions import HasTool
 from apps.core.errors import ValidationError
+from apps.core.serializers import StrictCharField
 from apps.core.sse import sse_run_response
 from apps.core.viewsets import ScopedModelViewSet, ScopedReadOnlyViewSet
 
@@ -146,7 +147,7 @@ class ExecutionCancelApi(APIView):
         """`{execution_id, status: cancelled|cancelling}`."""
 
         execution_id = serializers.UUIDField()
-        status = serializers.CharField()
+        status = StrictCharField()
 
     @extend_schema(operation_id="architect_execution_cancel", request=None, responses={202: ExecutionCancelOutputSerializer})
     def post(self, request: Request, pk: str) -> Response:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.serializers import ModelSerializer, StrictCharField
+
 from ..models import CreditTransaction
 
 
@@ -11,7 +13,7 @@ def credit_field(**kwargs: object) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=18, decimal_places=6, coerce_to_string=False, **kwargs)  # type: ignore[arg-type]
 
 
-class CreditTransactionSerializer(serializers.ModelSerializer):
+class CreditTransactionSerializer(ModelSerializer):
     """One ledger row."""
 
     amount = credit_field()
@@ -26,8 +28,8 @@ class CreditTransactionSerializer(serializers.ModelSerializer):
 class SubscriptionSerializer(serializers.Serializer):
     """The caller's Stripe subscription, when they have one."""
 
-    status = serializers.CharField(allow_null=True)
-    tier = serializers.CharField(allow_null=True)
+    status = StrictCharField(allow_null=True)
+    tier = StrictCharField(allow_null=True)
     current_period_end = serializers.DateTimeField(allow_null=True)
 
 
@@ -42,8 +44,8 @@ class BalanceSerializer(serializers.Serializer):
     total_earned = credit_field()
     total_spent = credit_field()
     total_purchased = credit_field()
-    tier = serializers.CharField()
-    period = serializers.CharField()
+    tier = StrictCharField()
+    period = StrictCharField()
     subscription = SubscriptionSerializer(allow_null=True)
 
 
@@ -60,7 +62,7 @@ class UsageDaySerializer(serializers.Serializer):
 class UsageSerializer(serializers.Serializer):
     """`GET /billing/usage`."""
 
-    period = serializers.CharField()
+    period = StrictCharField()
     daily = UsageDaySerializer(many=True)
     total_spent = credit_field()
     total_earned = credit_field()
@@ -70,21 +72,21 @@ class UsageSerializer(serializers.Serializer):
 class TierPlanSerializer(serializers.Serializer):
     """A tier in the plan list."""
 
-    id = serializers.CharField()
-    name = serializers.CharField()
+    id = StrictCharField()
+    name = StrictCharField()
     monthly_credits = serializers.IntegerField()
     price_cents = serializers.IntegerField()
-    currency = serializers.CharField()
+    currency = StrictCharField()
 
 
 class PackagePlanSerializer(serializers.Serializer):
     """A credit package in the plan list."""
 
-    id = serializers.CharField()
-    name = serializers.CharField()
+    id = StrictCharField()
+    name = StrictCharField()
     credits = serializers.IntegerField()
     price_cents = serializers.IntegerField()
-    currency = serializers.CharField()
+    currency = StrictCharField()
 
 
 class PlansSerializer(serializers.Serializer):
@@ -97,15 +99,15 @@ class PlansSerializer(serializers.Serializer):
 class InvoiceSerializer(serializers.Serializer):
     """A Stripe invoice of the caller."""
 
-    id = serializers.CharField()
-    number = serializers.CharField(allow_null=True)
+    id = StrictCharField()
+    number = StrictCharField(allow_null=True)
     amount = serializers.IntegerField(allow_null=True, help_text="cents")
-    currency = serializers.CharField(allow_null=True)
-    status = serializers.CharField(allow_null=True)
+    currency = StrictCharField(allow_null=True)
+    status = StrictCharField(allow_null=True)
     date = serializers.DateTimeField(allow_null=True)
-    invoice_url = serializers.CharField(allow_null=True)
-    invoice_pdf = serializers.CharField(allow_null=True)
-    description = serializers.CharField(allow_null=True)
+    invoice_url = StrictCharField(allow_null=True)
+    invoice_pdf = StrictCharField(allow_null=True)
+    description = StrictCharField(allow_null=True)
 
 
 class UrlSerializer(serializers.Serializer):

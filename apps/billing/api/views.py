@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.pagination import LimitOffsetPagination
+from apps.core.serializers import StrictCharField, StrictChoiceField
 
 from .. import payments, selectors, services
 from ..errors import InvalidCronSecret
@@ -86,9 +87,9 @@ class BillingCheckoutApi(APIView):
         class Meta:
             ref_name = "BillingCheckoutInput"
 
-        package_id = serializers.CharField(max_length=100, required=False)
-        price_id = serializers.CharField(max_length=100, required=False)
-        mode = serializers.ChoiceField(choices=payments.CHECKOUT_MODES, required=False)
+        package_id = StrictCharField(max_length=100, required=False)
+        price_id = StrictCharField(max_length=100, required=False)
+        mode = StrictChoiceField(choices=payments.CHECKOUT_MODES, required=False)
 
         def validate(self, attrs: dict) -> dict:
             if not attrs.get("package_id") and not attrs.get("price_id"):
@@ -148,7 +149,7 @@ class CronResetCreditsApi(APIView):
     throttle_classes: list[type] = []
 
     @extend_schema(operation_id="cron_reset_credits", request=None,
-                   responses={200: inline_serializer("CreditResetDone", {"message": serializers.CharField(),
+                   responses={200: inline_serializer("CreditResetDone", {"message": StrictCharField(),
                                                                          "reset_count": serializers.IntegerField()})})
     def post(self, request: Request) -> Response:
         expected = settings.CRON_SECRET

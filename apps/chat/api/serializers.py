@@ -5,10 +5,12 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.serializers import ModelSerializer, StrictCharField, StrictChoiceField
+
 from ..models import Comparison, Conversation, Folder, Message
 
 
-class FolderSerializer(serializers.ModelSerializer):
+class FolderSerializer(ModelSerializer):
     """A folder."""
 
     class Meta:
@@ -17,10 +19,10 @@ class FolderSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
-class ConversationSerializer(serializers.ModelSerializer):
+class ConversationSerializer(ModelSerializer):
     """A conversation as listed."""
 
-    model_used = serializers.CharField(source="model_name", read_only=True)
+    model_used = StrictCharField(source="model_name", read_only=True)
     folder_id = serializers.UUIDField(allow_null=True, required=False)
     workspace_id = serializers.UUIDField(allow_null=True, required=False)
 
@@ -34,8 +36,8 @@ class ConversationSerializer(serializers.ModelSerializer):
 class ConversationCreateSerializer(serializers.Serializer):
     """POST /conversations."""
 
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    model_id = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    title = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
+    model_id = StrictCharField(max_length=120, required=False, allow_blank=True, default="")
     folder_id = serializers.UUIDField(required=False, allow_null=True, default=None)
     workspace_id = serializers.UUIDField(required=False, allow_null=True, default=None)
 
@@ -43,15 +45,15 @@ class ConversationCreateSerializer(serializers.Serializer):
 class ConversationUpdateSerializer(serializers.Serializer):
     """PATCH /conversations/{id}: rename, move, share."""
 
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    title = StrictCharField(max_length=200, required=False, allow_blank=True)
     folder_id = serializers.UUIDField(required=False, allow_null=True)
     workspace_id = serializers.UUIDField(required=False, allow_null=True)
 
 
-class MessageSerializer(serializers.ModelSerializer):
+class MessageSerializer(ModelSerializer):
     """A stored message."""
 
-    model = serializers.CharField(source="model_name", read_only=True)
+    model = StrictCharField(source="model_name", read_only=True)
 
     class Meta:
         model = Message
@@ -62,7 +64,7 @@ class MessageSerializer(serializers.ModelSerializer):
 class ChatMessageSerializer(serializers.Serializer):
     """One `{role, content}` of a chat request (deeper checks happen in the LLM client)."""
 
-    role = serializers.CharField()
+    role = StrictCharField()
     content = serializers.JSONField()
 
 
@@ -70,9 +72,9 @@ class ChatRequestSerializer(serializers.Serializer):
     """POST /chat (documentation; the view passes the body to the service as is)."""
 
     messages = ChatMessageSerializer(many=True)
-    model_id = serializers.CharField()
+    model_id = StrictCharField()
     conversation_id = serializers.UUIDField(required=False)
-    system_prompt = serializers.CharField(required=False)
+    system_prompt = StrictCharField(required=False)
     temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
     max_tokens = serializers.IntegerField(required=False, min_value=1)
     repository_ids = serializers.ListField(child=serializers.UUIDField(), required=False)
@@ -82,10 +84,10 @@ class ChatRequestSerializer(serializers.Serializer):
 class CompareRequestSerializer(serializers.Serializer):
     """POST /compare."""
 
-    prompt = serializers.CharField(max_length=100_000)
-    model1_id = serializers.CharField(max_length=120)
-    model2_id = serializers.CharField(max_length=120)
-    system_prompt = serializers.CharField(required=False, allow_blank=True, default="")
+    prompt = StrictCharField(max_length=100_000)
+    model1_id = StrictCharField(max_length=120)
+    model2_id = StrictCharField(max_length=120)
+    system_prompt = StrictCharField(required=False, allow_blank=True, default="")
 
 
 class CompareUsageSerializer(serializers.Serializer):
@@ -99,13 +101,13 @@ class CompareUsageSerializer(serializers.Serializer):
 class CompareSideSerializer(serializers.Serializer):
     """One model's answer in a comparison: `tokens` is the total (API.md), `usage` the breakdown."""
 
-    model = serializers.CharField()
-    response = serializers.CharField(allow_blank=True)
+    model = StrictCharField()
+    response = StrictCharField(allow_blank=True)
     tokens = serializers.IntegerField(allow_null=True)
     usage = CompareUsageSerializer(allow_null=True, required=False)
     duration_ms = serializers.IntegerField(allow_null=True)
     cost = serializers.FloatField(allow_null=True)
-    status = serializers.ChoiceField(choices=["complete", "failed"])
+    status = StrictChoiceField(choices=["complete", "failed"])
     error = serializers.DictField(allow_null=True)
 
     def to_representation(self, instance: Any) -> Any:
@@ -117,7 +119,7 @@ class CompareSideSerializer(serializers.Serializer):
         return {key: side.get(key) for key in self.fields}
 
 
-class ComparisonSerializer(serializers.ModelSerializer):
+class ComparisonSerializer(ModelSerializer):
     """A stored comparison."""
 
     comparison_id = serializers.UUIDField(source="id", read_only=True)

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.health import health_report
+from apps.core.serializers import StrictCharField, StrictChoiceField
 
 
 class HealthApi(APIView):
@@ -23,8 +24,8 @@ class HealthApi(APIView):
             200: inline_serializer(
                 "Health",
                 {
-                    "status": serializers.ChoiceField(choices=["healthy", "degraded", "unhealthy"]),
-                    "version": serializers.CharField(),
+                    "status": StrictChoiceField(choices=["healthy", "degraded", "unhealthy"]),
+                    "version": StrictCharField(),
                     "timestamp": serializers.DateTimeField(),
                     "services": serializers.DictField(),
                 },

@@ -5,10 +5,12 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.serializers import ModelSerializer, StrictCharField
+
 from ..models import Document, Repository
 
 
-class RepositorySerializer(serializers.ModelSerializer):
+class RepositorySerializer(ModelSerializer):
     """A repository with its counts; `name`, `description` and `workspace_id` are writable."""
 
     workspace_id = serializers.UUIDField(required=False, allow_null=True)
@@ -46,7 +48,7 @@ class RepositorySerializer(serializers.ModelSerializer):
         return value.strip()
 
 
-class DocumentSerializer(serializers.ModelSerializer):
+class DocumentSerializer(ModelSerializer):
     """A document and where its ingestion stands."""
 
     repository_id = serializers.UUIDField(read_only=True)
@@ -75,7 +77,7 @@ class SearchResultSerializer(serializers.Serializer):
     chunk_id = serializers.UUIDField()
     document_id = serializers.UUIDField()
     repository_id = serializers.UUIDField()
-    content = serializers.CharField()
+    content = StrictCharField()
     score = serializers.FloatField()
     metadata = serializers.DictField()
 

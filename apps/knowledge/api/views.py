@@ -15,6 +15,7 @@ from apps.accounts.limits import rate_check
 from apps.accounts.permissions import HasTool
 from apps.core.errors import ValidationError
 from apps.core.pagination import LimitOffsetPagination
+from apps.core.serializers import StrictCharField, StrictChoiceField
 from apps.core.viewsets import ScopedModelViewSet, ScopedViewSetMixin
 
 from .. import services, storage
@@ -68,8 +69,8 @@ class RepositoryDocumentsApi(KnowledgeToolMixin, APIView):
             ref_name = "RepositoryDocumentsOutput"
 
         document_id = serializers.UUIDField(source="id")
-        filename = serializers.CharField()
-        status = serializers.CharField()
+        filename = StrictCharField()
+        status = StrictCharField()
 
     @extend_schema(operation_id="knowledge_documents_list", responses=DocumentSerializer(many=True))
     def get(self, request: Request, repository_id: Any) -> Response:
@@ -136,8 +137,8 @@ class DocumentUploadUrlApi(KnowledgeToolMixin, APIView):
         class Meta:
             ref_name = "DocumentUploadUrlInput"
 
-        file_name = serializers.CharField(max_length=255)
-        file_type = serializers.CharField(max_length=100)
+        file_name = StrictCharField(max_length=255)
+        file_type = StrictCharField(max_length=100)
         file_size = serializers.IntegerField(min_value=1)
         repository_id = serializers.UUIDField()
 
@@ -145,9 +146,9 @@ class DocumentUploadUrlApi(KnowledgeToolMixin, APIView):
         class Meta:
             ref_name = "DocumentUploadUrlOutput"
 
-        presigned_url = serializers.CharField()
-        file_key = serializers.CharField()
-        fields = serializers.DictField(child=serializers.CharField())
+        presigned_url = StrictCharField()
+        file_key = StrictCharField()
+        fields = serializers.DictField(child=StrictCharField())
 
     @extend_schema(operation_id="documents_upload_url", request=InputSerializer, responses=OutputSerializer)
     def post(self, request: Request) -> Response:
@@ -172,9 +173,9 @@ class DocumentConfirmApi(KnowledgeToolMixin, APIView):
         class Meta:
             ref_name = "DocumentConfirmInput"
 
-        file_key = serializers.CharField(max_length=500)
-        file_name = serializers.CharField(max_length=255, required=False)
-        file_type = serializers.CharField(max_length=100, required=False)
+        file_key = StrictCharField(max_length=500)
+        file_name = StrictCharField(max_length=255, required=False)
+        file_type = StrictCharField(max_length=100, required=False)
         repository_id = serializers.UUIDField()
 
     class OutputSerializer(serializers.Serializer):
@@ -182,8 +183,8 @@ class DocumentConfirmApi(KnowledgeToolMixin, APIView):
             ref_name = "DocumentConfirmOutput"
 
         document_id = serializers.UUIDField(source="id")
-        filename = serializers.CharField()
-        status = serializers.CharField()
+        filename = StrictCharField()
+        status = StrictCharField()
 
     @extend_schema(operation_id="documents_confirm", request=InputSerializer, responses={202: OutputSerializer})
     def post(self, request: Request) -> Response:
@@ -209,10 +210,10 @@ class KnowledgeSearchApi(KnowledgeToolMixin, APIView):
         class Meta:
             ref_name = "KnowledgeSearchInput"
 
-        query = serializers.CharField(max_length=2000)
+        query = StrictCharField(max_length=2000)
         repository_ids = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True, max_length=200)
         limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=10)
-        mode = serializers.ChoiceField(choices=MODES, default="hybrid")
+        mode = StrictChoiceField(choices=MODES, default="hybrid")
 
     class OutputSerializer(serializers.Serializer):
         class Meta:

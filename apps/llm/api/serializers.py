@@ -5,17 +5,19 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.serializers import ModelSerializer, StrictCharField, StrictChoiceField
+
 from ..models import LlmModel, ProviderConnection, ProviderKind
 
 
-class ProviderSerializer(serializers.ModelSerializer):
+class ProviderSerializer(ModelSerializer):
     """A provider connection; `api_key` is accepted on writes and never shown, `api_key_set` says if one is stored."""
 
-    api_key = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=500, trim_whitespace=True,
+    api_key = StrictCharField(write_only=True, required=False, allow_blank=True, max_length=500, trim_whitespace=True,
                                     style={"input_type": "password"})
     api_key_set = serializers.BooleanField(source="has_api_key", read_only=True)
     usable = serializers.BooleanField(source="is_usable", read_only=True)
-    kind = serializers.ChoiceField(choices=ProviderKind.choices)
+    kind = StrictChoiceField(choices=ProviderKind.choices)
     timeout_seconds = serializers.FloatField(required=False, min_value=0.1, max_value=3600)
 
     class Meta:
@@ -31,8 +33,8 @@ class ProviderTestOutputSerializer(serializers.Serializer):
     """The outcome of a test connection."""
 
     ok = serializers.BooleanField()
-    models = serializers.ListField(child=serializers.CharField())
-    error = serializers.CharField(allow_null=True)
+    models = serializers.ListField(child=StrictCharField())
+    error = StrictCharField(allow_null=True)
 
 
 class CostField(serializers.DecimalField):
@@ -42,11 +44,11 @@ class CostField(serializers.DecimalField):
         super().__init__(max_digits=12, decimal_places=4, min_value=0, coerce_to_string=False, **kwargs)
 
 
-class ModelAdminSerializer(serializers.ModelSerializer):
+class ModelAdminSerializer(ModelSerializer):
     """A registry entry as admins see it; `provider` is the connection's name."""
 
     provider = serializers.SlugRelatedField(slug_field="name", queryset=ProviderConnection.objects.all())
-    capabilities = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=20)
+    capabilities = serializers.ListField(child=StrictCharField(max_length=32), required=False, max_length=20)
     tiers = serializers.ListField(child=serializers.SlugField(max_length=32), required=False, max_length=20)
     input_cost = CostField()
     output_cost = CostField()
@@ -83,9 +85,9 @@ class ModelPublicSerializer(serializers.Serializer):
     """A model as API.md lists it for callers: `{id, name, provider, capabilities, input_cost, output_cost, context_window}`."""
 
     id = serializers.UUIDField()
-    name = serializers.CharField()
-    provider = serializers.CharField(source="provider_name")
-    capabilities = serializers.ListField(child=serializers.CharField())
+    name = StrictCharField()
+    provider = StrictCharField(source="provider_name")
+    capabilities = serializers.ListField(child=StrictCharField())
     input_cost = serializers.DecimalField(max_digits=12, decimal_places=4, coerce_to_string=False)
     output_cost = serializers.DecimalField(max_digits=12, decimal_places=4, coerce_to_string=False)
     context_window = serializers.IntegerField()
@@ -94,4 +96,4 @@ class ModelPublicSerializer(serializers.Serializer):
 class MetricsQuerySerializer(serializers.Serializer):
     """`?period=24h|7d|30d|90d` (default 7d)."""
 
-    period = serializers.ChoiceField(choices=["1h", "24h", "7d", "30d", "90d"], default="7d")
+    period = StrictChoiceField(choices=["1h", "24h", "7d", "30d", "90d"], default="7d")

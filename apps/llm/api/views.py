@@ -15,12 +15,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import ANY_KEY, IsAdminRole
+from apps.core.serializers import StrictCharField
 from apps.core.viewsets import ScopedModelViewSet
 
 from .. import gateway, services
 from ..models import LlmModel, ProviderConnection
 from ..selectors import model_list_admin, model_list_for_user, provider_list, usage_metrics
-from .serializers import MetricsQuerySerializer, ModelAdminSerializer, ModelPublicSerializer, ProviderSerializer, ProviderTestOutputSerializer
+from .serializers import (
+    MetricsQuerySerializer,
+    ModelAdminSerializer,
+    ModelPublicSerializer,
+    ProviderSerializer,
+    ProviderTestOutputSerializer,
+)
 
 PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 
@@ -95,7 +102,7 @@ class MetricsApi(APIView):
     required_scope = "admin"
 
     class OutputSerializer(serializers.Serializer):
-        period = serializers.CharField()
+        period = StrictCharField()
         since = serializers.DateTimeField()
         until = serializers.DateTimeField()
         totals = serializers.DictField()
