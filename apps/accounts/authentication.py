@@ -14,8 +14,8 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import Token
 
 from .errors import InvalidApiKey
+from .keycache import api_key_cache_note_used, api_key_lookup
 from .models import ApiKey
-from .selectors import api_key_for_raw
 from .services import api_key_touch
 
 KEY_PREFIX = "nxk_"
@@ -33,16 +33,23 @@ def raw_api_key(request: Request) -> str | None:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """`nxk_` keys: one indexed SHA-256 digest lookup; revoked, expired or unknown keys answer 401."""
+    """`nxk_` keys: one indexed SHA-256 digest lookup; revoked, expired or unknown keys answer 401.
+
+    The lookup (key, user, the user's roles) is cached in the process for `API_KEY_CACHE_SECONDS`
+    (see `keycache`); expiry and the active flags are checked on every request, hit or miss.
+    """
 
     def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
         raw = raw_api_key(request)
         if raw is None:
             return None
-        key = api_key_for_raw(raw) if raw.startswith(KEY_PREFIX) else None
+        key = api_key_lookup(raw) if raw.startswith(KEY_PREFIX) else None
         if key is None or not key.is_active or not key.user.is_active:
             raise InvalidApiKey()
+        last_used = key.last_used_at
         api_key_touch(key=key)
+        if key.last_used_at != last_used:
+            api_key_cache_note_used(key)
         return key.user, key
 
     def authenticate_header(self, request: Request) -> str:

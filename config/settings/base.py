@@ -327,6 +327,10 @@ AUTH_RATE_PER_IP = env("AUTH_RATE_PER_IP", default="10/m")
 AUTH_RATE_PER_EMAIL = env("AUTH_RATE_PER_EMAIL", default="10/m")
 # Seconds a tier's policy is cached in each process (admin edits show up after at most this long).
 TIER_POLICY_CACHE_SECONDS = env.int("TIER_POLICY_CACHE_SECONDS", default=30)
+# Seconds an API-key lookup (key, user, roles) is cached in each process; 0 disables. Revoking a key or
+# changing its user applies at once in the process that made the change, in others within this time.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
+API_KEY_CACHE_MAX_ENTRIES = env.int("API_KEY_CACHE_MAX_ENTRIES", default=10_000)
 # A concurrency slot not released within this many seconds (a crashed process) frees itself.
 CONCURRENCY_SLOT_TTL_SECONDS = env.int("CONCURRENCY_SLOT_TTL_SECONDS", default=20 * 60)
 # Several apps have a `role` choice field; give the workspace one its own schema name.
