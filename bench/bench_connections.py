@@ -14,7 +14,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.harness import BenchContext, http_read_load, machine, percentiles
+from bench.harness import BenchContext, bench_user_code, http_read_load, machine, percentiles
 
 REQUESTS = 500
 CONCURRENCY = 64
@@ -28,13 +28,8 @@ CONFIGS = {
 
 
 def _make_key(ctx: BenchContext) -> str:
-    code = (
-        "from django.contrib.auth import get_user_model\n"
-        "from apps.accounts.models import Tier\n"
+    code = bench_user_code("conn@example.com") + (
         "from apps.accounts.services import api_key_create\n"
-        "Tier.objects.update(api_rpm=10**7)  # measure connections, not the per-user limit\n"
-        "U = get_user_model()\n"
-        "u = U.objects.filter(email='conn@example.com').first() or U.objects.create_user(email='conn@example.com', password='bench-pass-123456')\n"
         "_k, raw = api_key_create(user=u, name='conn', scopes=['*'], rate_limit=10**7); print('KEY=' + raw)\n"
     )
     out = ctx.django_shell(code)

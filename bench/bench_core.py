@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 
-from bench.harness import BenchContext, http_read_load, percentiles
+from bench.harness import BenchContext, bench_user_code, http_read_load, percentiles
 
 READ_SECONDS = 10.0
 READ_CONNECTIONS = 16
@@ -26,13 +26,9 @@ FANOUT_RATE = 20.0  # events per second
 
 
 def _make_session(ctx: BenchContext) -> str:
-    code = (
-        "from django.contrib.auth import get_user_model, SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY\n"
+    code = bench_user_code("bench@example.com") + (
+        "from django.contrib.auth import SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY\n"
         "from django.contrib.sessions.backends.db import SessionStore\n"
-        "from apps.accounts.models import Tier\n"
-        "Tier.objects.update(api_rpm=10**7)  # measure the server, not the per-user limit\n"
-        "U = get_user_model()\n"
-        "u = U.objects.filter(email='bench@example.com').first() or U.objects.create_user(email='bench@example.com', password='bench-pass-123456')\n"
         "s = SessionStore(); s[SESSION_KEY] = str(u.pk); s[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
         "s[HASH_SESSION_KEY] = u.get_session_auth_hash(); s.create(); print('SESSION=' + s.session_key)\n"
     )

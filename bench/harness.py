@@ -27,6 +27,17 @@ sys.path.insert(0, str(ROOT))
 from apps.core.runtime.embedded import EmbeddedPostgres, EmbeddedRedis, free_port, remove_tree  # noqa: E402
 
 
+def bench_user_code(email: str) -> str:
+    """Shell code that leaves `u`: a bench user whose tier limit does not throttle the load (measure the server)."""
+    return (
+        "from django.contrib.auth import get_user_model\n"
+        "from apps.accounts.models import Tier\n"
+        "Tier.objects.update(api_rpm=10**7)\n"
+        "U = get_user_model()\n"
+        f"u = U.objects.filter(email={email!r}).first() or U.objects.create_user(email={email!r}, password='bench-pass-123456')\n"
+    )
+
+
 def percentiles(samples_seconds: Iterable[float]) -> dict[str, float]:
     """p50/p95/p99/mean/max in milliseconds of a list of durations in seconds."""
     values = sorted(samples_seconds)
