@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("apps.billing.api.urls")),
     path("", include("apps.chat.api.urls")),
     path("", include("apps.architect.api.urls")),
+    path("", include("apps.gateway.api.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -13,22 +13,20 @@ platform and must not take it down.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
-import weakref
 from types import TracebackType
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.request import Request
 
 from apps.core.errors import RateLimited
 from apps.core.ratelimit import RateLimitState, ratelimit_hit
+from apps.core.redis_client import redis_async, redis_sync
 
 from .policy import tier_policy
 
@@ -54,25 +52,8 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-_sync_client: redis.Redis | None = None
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
-
-
-def _redis() -> redis.Redis:
-    global _sync_client
-    if _sync_client is None:
-        _sync_client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-    return _sync_client
-
-
-def _aredis() -> aioredis.Redis:
-    # One client per event loop: an asyncio connection cannot move between loops.
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
-    if client is None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-        _async_clients[loop] = client
-    return client
+_redis = redis_sync
+_aredis = redis_async
 
 
 def slot_key(*, user: Any, kind: str) -> str:

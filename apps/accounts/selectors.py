@@ -10,7 +10,10 @@ import hashlib
 from typing import Any, TypeVar
 from uuid import UUID
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Case, Count, Model, OuterRef, Q, QuerySet, Subquery, Value, When
+
+from apps.core.errors import ValidationError
 
 from .models import TOOLS, WORKSPACE_WRITERS, ApiKey, Role, User, Workspace, WorkspaceMember
 
@@ -66,6 +69,21 @@ def user_workspace_role(*, user: Any, workspace_id: UUID | str) -> str | None:
     if not getattr(user, "is_authenticated", False):
         return None
     return WorkspaceMember.objects.filter(user_id=user.pk, workspace_id=workspace_id).values_list("role", flat=True).first()
+
+
+def workspace_for_sharing(*, user: Any, workspace_id: Any) -> Any:
+    """The workspace id to share a resource with (None or "": private); 400 unless the caller is a member."""
+    if workspace_id in (None, ""):
+        return None
+    try:
+        role = user_workspace_role(user=user, workspace_id=workspace_id)
+    except (ValueError, TypeError, DjangoValidationError):  # not a UUID: names no workspace of theirs
+        role = None
+    if role is None:
+        raise ValidationError(
+            "You can only share with a workspace you belong to.", details={"workspace_id": ["Not a workspace you belong to."]}
+        )
+    return workspace_id
 
 
 def visible_to(*, user: Any, queryset: QuerySet[M], owner_field: str = "owner", workspace_field: str | None = "workspace") -> QuerySet[M]:

@@ -3,45 +3,46 @@
 Idempotent per execution: a worker first *claims* the execution (pending, or running with a stale
 heartbeat), so a redelivered or re-queued task never runs beside a live one. Prompts whose result
 is already `completed` are skipped and their outputs reused, so nothing is run or charged twice.
-While it runs, a watcher renews the heartbeat, polls the cancel flag, and enforces the deadline;
-cancelling the chain closes the running provider streams (they meter what they produced).
+While it runs, `apps.core.runs.run_watch` renews the heartbeat (the lease), polls the cancel flag,
+and enforces the deadline; cancelling the chain closes the running provider streams (they meter
+what they produced). Executions whose worker vanished are re-queued or failed by `stale_reap`.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import redis.asyncio as aioredis
 from asgiref.sync import async_to_sync, sync_to_async
-from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.billing.metering import call_hold, hold_settle
 from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
+from apps.core.runs import cancel_clear, run_watch, shielded, worker_id
 from apps.core.streams import apublish, publish
 from apps.llm.client import achat_prepare, stream_prepared
-from apps.llm.models import UsageRecord
+from apps.llm.selectors import usage_record_for_request, usage_summary
 
 from .chain import positions, render
-from .models import Execution, ExecutionStatus, PromptResult, ResultStatus
-from .services import cancel_flag_key, execution_stream_key, new_request_id
+from .models import FINAL_STATUSES, Execution, ExecutionStatus, PromptResult, ResultStatus
+from .selectors import execution_cancel_key, execution_stream_key
 
 logger = logging.getLogger("nexus.architect")
 
 
-def worker_name() -> str:
-    """host:pid of this process, recorded on the executions it runs."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def new_request_id(execution_id: Any, prompt_id: Any) -> str:
+    """The llm request id of one prompt of one execution (usage records are found by it)."""
+    return f"architect.{execution_id}.{prompt_id}.{uuid.uuid4().hex[:8]}"
 
 
 class PromptFailed(Exception):
@@ -83,7 +84,7 @@ def _claim(execution_id: Any, worker: str) -> tuple[Execution, bool] | None:
 
 def execution_run(*, execution_id: Any) -> str:
     """Run an execution to its end on this worker (or do nothing when it is not ours to run); returns its status."""
-    worker = worker_name()
+    worker = worker_id()
     claim = _claim(execution_id, worker)
     if claim is None:
         return "skipped"
@@ -101,7 +102,11 @@ def execution_run(*, execution_id: Any) -> str:
 async def _run(run: Run) -> str:
     execution = run.execution
     main = asyncio.ensure_future(_positions(run))
-    watcher = asyncio.ensure_future(_watch(run, main))
+    deadline = execution.deadline_at.timestamp()
+    watcher = asyncio.ensure_future(run_watch(
+        execution_cancel_key(execution.pk), main, beat=lambda: _beat(run), beat_every=settings.ARCHITECT_HEARTBEAT_SECONDS,
+        check=lambda: "timeout" if time.time() >= deadline else None,
+    ))
     failure: PromptFailed | None = None
     unexpected = False
     try:
@@ -115,6 +120,8 @@ async def _run(run: Run) -> str:
         logger.exception("Execution %s failed", execution.pk)
         unexpected = True
     finally:
+        if watcher.done() and not watcher.cancelled() and watcher.exception() is None:
+            run.stop_reason = watcher.result()
         watcher.cancel()
     return await _finish(run, failure=failure, unexpected=unexpected)
 
@@ -138,15 +145,6 @@ async def _positions(run: Run) -> None:
             positional[int(group[0]["position"])] = got[0]
 
 
-async def _shielded(awaitable: Any) -> Any:
-    # Runs to the end even when the task awaiting it is being cancelled (the cancel path must settle).
-    task = asyncio.ensure_future(awaitable)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        return await task
-
-
 async def _prompt(run: Run, prompt: dict[str, Any], outputs: dict[str, str], positional: dict[int, str]) -> str:
     prompt_id = prompt["id"]
     earlier = run.done.get(prompt_id)
@@ -165,7 +163,7 @@ async def _prompt(run: Run, prompt: dict[str, Any], outputs: dict[str, str], pos
         )
         reservation = await _reserve(run, prompt, prepared)
     except asyncio.CancelledError:
-        await _shielded(_result_end(run, prompt, status=ResultStatus.CANCELLED, output="", usage=None, started=started,
+        await shielded(_result_end(run, prompt, status=ResultStatus.CANCELLED, output="", usage=None, started=started,
                                     error=None, reservation=None))
         raise
     except ApplicationError as exc:
@@ -184,13 +182,13 @@ async def _prompt(run: Run, prompt: dict[str, Any], outputs: dict[str, str], pos
                 usage = {**event.usage.as_dict(), "usage_record_id": event.usage_record_id}
     except asyncio.CancelledError:
         # Close the provider stream first (it meters the stop), then charge what was produced.
-        await _shielded(stream.aclose())
-        await _shielded(_result_end(run, prompt, status=ResultStatus.CANCELLED, output="".join(text),
-                                    usage=await _shielded(_usage_of(prepared.request_id)), started=started, error=None,
+        await shielded(stream.aclose())
+        await shielded(_result_end(run, prompt, status=ResultStatus.CANCELLED, output="".join(text),
+                                    usage=await shielded(_usage_of(prepared.request_id)), started=started, error=None,
                                     reservation=reservation))
         raise
     except ApplicationError as exc:
-        await _shielded(stream.aclose())
+        await shielded(stream.aclose())
         await _result_end(run, prompt, status=ResultStatus.FAILED, output="".join(text), usage=await _usage_of(prepared.request_id),
                           started=started, error={"code": exc.code, "message": exc.message}, reservation=reservation)
         raise PromptFailed(prompt, exc) from exc
@@ -212,29 +210,13 @@ def _result_begin(run: Run, prompt: dict[str, Any]) -> None:
 
 @sync_to_async
 def _reserve(run: Run, prompt: dict[str, Any], prepared: Any) -> Any:
-    """Hold the most this prompt can cost; the same key on a re-run finds the same hold (never two)."""
-    if not django_apps.is_installed("apps.billing"):
-        return None
-    from apps.billing import services as billing
-    from apps.billing.metering import apply_budget
-
-    reservation = billing.credit_reserve(
-        user=run.execution.owner, model=prepared.model, prompt_tokens_estimate=prepared.estimated_prompt_tokens,
-        max_tokens=prepared.request.max_tokens or prepared.model.max_output_tokens,
-        reference=f"architect:{run.execution.pk}:{prompt['id']}", idempotency_key=f"architect-reserve:{run.execution.pk}:{prompt['id']}",
-    )
-    apply_budget(prepared=prepared, reservation=reservation)
-    return reservation
+    """Hold the most this prompt can cost; the same ref on a re-run finds the same hold (never two)."""
+    return call_hold(user=run.execution.owner, prepared=prepared, origin="architect", ref=f"{run.execution.pk}:{prompt['id']}")
 
 
 @db_sync_to_async
 def _usage_of(request_id: str) -> dict[str, Any] | None:
-    record = UsageRecord.objects.filter(request_id=request_id).order_by("-created_at").first()
-    if record is None:
-        return None
-    return {"prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
-            "total_tokens": record.prompt_tokens + record.completion_tokens, "cost": float(record.cost),
-            "usage_record_id": str(record.pk)}
+    return usage_summary(usage_record_for_request(request_id=request_id))
 
 
 @sync_to_async
@@ -250,10 +232,7 @@ def _result_end(run: Run, prompt: dict[str, Any], *, status: str, output: str, u
             completion_tokens=(usage or {}).get("completion_tokens") or 0, cost=cost, duration_ms=duration_ms,
             usage_record_id=record_id, error=error, finished_at=timezone.now(),
         )
-        if reservation is not None:
-            from apps.billing import services as billing
-
-            billing.credit_settle(reservation=reservation, cost=cost, usage_record_id=record_id)
+        hold_settle(reservation=reservation, usage=usage)
     return {"model": prompt["model_name"], "tokens": {"prompt": (usage or {}).get("prompt_tokens") or 0,
                                                       "completion": (usage or {}).get("completion_tokens") or 0,
                                                       "total": (usage or {}).get("total_tokens") or 0},
@@ -265,34 +244,6 @@ def _beat(run: Run) -> bool:
     """Renew the heartbeat; False when the execution is no longer ours (re-queued elsewhere, reaped)."""
     return bool(Execution.objects.filter(pk=run.execution.pk, worker=run.worker, status=ExecutionStatus.RUNNING)
                 .update(heartbeat_at=timezone.now()))
-
-
-async def _watch(run: Run, main: asyncio.Future[Any]) -> None:
-    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-    deadline = run.execution.deadline_at.timestamp()
-    last_beat = time.monotonic()
-    try:
-        while not main.done():
-            try:
-                if await client.exists(cancel_flag_key(run.execution.pk)):
-                    run.stop_reason = "cancelled"
-                    main.cancel()
-                    return
-            except Exception:  # a Redis hiccup: keep running, look again
-                logger.warning("Could not read the cancel flag of %s", run.execution.pk)
-            if time.time() >= deadline:
-                run.stop_reason = "timeout"
-                main.cancel()
-                return
-            if time.monotonic() - last_beat >= settings.ARCHITECT_HEARTBEAT_SECONDS:
-                last_beat = time.monotonic()
-                if not await _beat(run):
-                    run.stop_reason = "lost"
-                    main.cancel()
-                    return
-            await asyncio.sleep(settings.ARCHITECT_CANCEL_POLL_SECONDS)
-    finally:
-        await client.aclose()
 
 
 def results_payload(execution: Execution) -> list[dict[str, Any]]:
@@ -348,10 +299,51 @@ async def _finish(run: Run, *, failure: PromptFailed | None, unexpected: bool) -
     else:
         event = {"type": "execution_failed", "execution_id": execution_id, "error": error}
     await apublish(run.key, event, final=True)
-    try:
-        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-        await client.delete(cancel_flag_key(execution_id))
-        await client.aclose()
-    except Exception:
-        pass
+    await cancel_clear(execution_cancel_key(execution_id))
     return str(status)
+
+
+# ------------------------------------------------------------------------------------------------
+# Ending executions from outside their run: the reaper of vanished workers, and timeouts
+# ------------------------------------------------------------------------------------------------
+
+def execution_fail(*, execution_id: Any, code: str, message: str, only_if: dict[str, Any] | None = None) -> bool:
+    """End a non-final execution as failed (reaper, timeouts); publishes `execution_failed`. False if it had ended."""
+    error = {"code": code, "message": message}
+    filters = {"pk": execution_id, **(only_if or {})}
+    updated = Execution.objects.filter(**filters).exclude(status__in=FINAL_STATUSES).update(
+        status=ExecutionStatus.FAILED, error=error, finished_at=timezone.now())
+    if updated:
+        publish(execution_stream_key(execution_id), {"type": "execution_failed", "execution_id": str(execution_id), "error": error},
+                final=True)
+    return bool(updated)
+
+
+def stale_reap(*, now: datetime | None = None) -> tuple[dict[str, int], list[Any]]:
+    """Fail overdue executions; put those whose worker vanished back to pending (or fail them after the last attempt).
+
+    Returns the counts and the ids put back to pending, which the caller queues again; prompts
+    that completed are skipped by the next run, so nothing is run or charged twice.
+    """
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.ARCHITECT_STALE_SECONDS)
+    counts = {"requeued": 0, "failed": 0, "timed_out": 0}
+    requeue: list[Any] = []
+    overdue = Execution.objects.exclude(status__in=FINAL_STATUSES).filter(deadline_at__lt=stale_before)
+    for execution_id in overdue.values_list("pk", flat=True):
+        if execution_fail(execution_id=execution_id, code="EXECUTION_TIMEOUT",
+                          message=f"The execution did not finish within {settings.ARCHITECT_EXECUTION_TIMEOUT_SECONDS} seconds."):
+            counts["timed_out"] += 1
+    stale = Execution.objects.filter(status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_before)
+    for execution_id, attempts in stale.values_list("pk", "attempts"):
+        if attempts < settings.ARCHITECT_MAX_ATTEMPTS:
+            # Back to pending only if still stale: the worker may have come back.
+            if Execution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_before).update(
+                    status=ExecutionStatus.PENDING, worker=""):
+                requeue.append(execution_id)
+                counts["requeued"] += 1
+        elif execution_fail(execution_id=execution_id, code="WORKER_LOST",
+                            message="The worker running this execution stopped, and it was retried already.",
+                            only_if={"status": ExecutionStatus.RUNNING, "heartbeat_at__lt": stale_before}):
+            counts["failed"] += 1
+    return counts, requeue

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, Q, QuerySet
 
 from apps.accounts.selectors import can_write, user_workspace_ids
-from apps.core.errors import Forbidden, NotFound
+from apps.core.errors import Forbidden
+from apps.core.runs import cancel_key
+from apps.core.selectors import get_or_404
+from apps.core.streams import stream_key
 
 from .models import Execution, InputField, Prompt, PromptResult, Tool, ToolStatus
 
@@ -35,16 +37,10 @@ def tool_list(*, user: Any, status: str | None = None, mine: bool = False) -> Qu
     )
 
 
-def _get_or_404(queryset: QuerySet[Any], pk: Any, message: str) -> Any:
-    try:
-        return queryset.get(pk=pk)
-    except (queryset.model.DoesNotExist, DjangoValidationError, ValueError, TypeError):
-        raise NotFound(message) from None
-
 
 def tool_get(*, user: Any, tool_id: Any) -> Tool:
     """A tool the caller may see, else 404."""
-    return _get_or_404(tool_list(user=user), tool_id, "Tool not found.")
+    return get_or_404(tool_list(user=user), "Tool not found.", pk=tool_id)
 
 
 def tool_can_write(*, user: Any, tool: Tool) -> bool:
@@ -74,9 +70,19 @@ def execution_list(*, user: Any, tool_id: Any = None, status: str | None = None)
 
 def execution_get(*, user: Any, execution_id: Any) -> Execution:
     """One of the caller's executions, else 404."""
-    return _get_or_404(execution_list(user=user), execution_id, "Execution not found.")
+    return get_or_404(execution_list(user=user), "Execution not found.", pk=execution_id)
 
 
 def running_count(*, user: Any) -> int:
     """How many of the caller's executions are pending or running."""
     return Execution.objects.filter(owner_id=user.pk, status__in=["pending", "running"]).count()
+
+
+def execution_stream_key(execution_id: Any) -> str:
+    """The Redis stream of an execution's events."""
+    return stream_key("architect", execution_id)
+
+
+def execution_cancel_key(execution_id: Any) -> str:
+    """The cancel flag (apps.core.runs) that asks the worker running an execution to stop."""
+    return cancel_key("architect", execution_id)

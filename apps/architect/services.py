@@ -2,22 +2,22 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import redis
-from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.limits import hourly_quota_add, hourly_quota_check
 from apps.accounts.policy import tier_policy
-from apps.accounts.selectors import user_workspace_ids
+from apps.accounts.selectors import workspace_for_sharing
+from apps.billing.metering import credits_require
 from apps.core.errors import ApplicationError, NotFound, RateLimited, ValidationError
-from apps.core.streams import publish, stream_key
+from apps.core.queues import enqueue
+from apps.core.runs import cancel_request
+from apps.core.streams import publish
 from apps.llm.selectors import model_resolve_for_user
 from apps.llm.tokens import estimate_tokens
 
@@ -33,21 +33,12 @@ from .models import (
     Tool,
     ToolStatus,
 )
-from .selectors import running_count
+from .runner import stale_reap
+from .selectors import execution_cancel_key, execution_stream_key, running_count
 
 MAX_FIELDS = 50
 MAX_PROMPTS = 50
 MAX_CONTENT_CHARS = 100_000
-
-
-def execution_stream_key(execution_id: Any) -> str:
-    """The Redis stream of an execution's events."""
-    return stream_key("architect", execution_id)
-
-
-def cancel_flag_key(execution_id: Any) -> str:
-    """Set to ask the worker running an execution to stop."""
-    return f"nexus:architect:cancel:{execution_id}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -127,13 +118,6 @@ def _clean_prompts(raw: Any, errors: dict[str, list[str]], *, owner: Any) -> lis
     return clean
 
 
-def _check_workspace(*, user: Any, workspace_id: Any) -> Any:
-    if workspace_id in (None, ""):
-        return None
-    if not user_workspace_ids(user).filter(workspace_id=workspace_id).exists():
-        raise ValidationError("You are not a member of that workspace.", details={"workspace_id": ["Not a workspace you belong to."]})
-    return workspace_id
-
 
 def _validated(*, owner: Any, name: Any, status: Any, input_fields: Any, prompts: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     errors: dict[str, list[str]] = {}
@@ -168,7 +152,7 @@ def tool_create(*, user: Any, name: Any, description: str = "", status: str = To
     """A new tool owned by the caller; every reference and model is checked first (400 with field details)."""
     fields, clean_prompts = _validated(owner=user, name=name, status=status, input_fields=input_fields, prompts=prompts)
     tool = Tool.objects.create(owner=user, name=name.strip(), description=description or "", status=status,
-                               workspace_id=_check_workspace(user=user, workspace_id=workspace_id))
+                               workspace_id=workspace_for_sharing(user=user, workspace_id=workspace_id))
     _write_parts(tool, fields, clean_prompts)
     return tool
 
@@ -201,7 +185,7 @@ def tool_update(*, user: Any, tool: Tool, name: Any = _UNSET, description: Any =
     if description is not _UNSET:
         tool.description = description or ""
     if workspace_id is not _UNSET:
-        tool.workspace_id = _check_workspace(user=user, workspace_id=workspace_id)
+        tool.workspace_id = workspace_for_sharing(user=user, workspace_id=workspace_id)
     tool.save()
     if input_fields is not _UNSET or prompts is not _UNSET:
         _write_parts(tool, fields, clean_prompts)
@@ -297,20 +281,6 @@ def _minimum_cost(*, user: Any, snapshot: dict[str, Any], inputs: dict[str, Any]
     return total
 
 
-def _check_credits(*, user: Any, minimum: Decimal) -> None:
-    if not django_apps.is_installed("apps.billing"):
-        return
-    from apps.billing.selectors import balance_for
-    from apps.core.errors import InsufficientCredits
-
-    available = Decimal(str(balance_for(user=user)["available"]))
-    if minimum > available:
-        raise InsufficientCredits(
-            f"This chain needs at least {minimum:.6f} credits; {max(available, Decimal(0)):f} are available.",
-            details={"required": [f"{minimum:.6f}"], "available": [str(max(available, Decimal(0)))]},
-        )
-
-
 def execution_start(*, user: Any, tool: Tool, inputs: Any, conversation_id: Any = None) -> Execution:
     """Check inputs, limits and credits; create the execution and queue it on the `llm` queue after commit."""
     if tool.status == ToolStatus.ARCHIVED:
@@ -332,7 +302,7 @@ def execution_start(*, user: Any, tool: Tool, inputs: Any, conversation_id: Any 
     if running_count(user=user) >= policy.architect_concurrent:
         raise RateLimited(f"You already have {policy.architect_concurrent} execution(s) running; wait for one to finish.",
                           retry_after=5, details={"kind": ["architect"], "limit": [str(policy.architect_concurrent)]})
-    _check_credits(user=user, minimum=_minimum_cost(user=user, snapshot=snapshot, inputs=clean))
+    credits_require(user=user, minimum=_minimum_cost(user=user, snapshot=snapshot, inputs=clean), what="This chain")
     with transaction.atomic():
         execution = Execution.objects.create(
             tool=tool, owner=user, tool_name=tool.name, snapshot=snapshot, inputs=clean, conversation_id=conversation_id or None,
@@ -346,20 +316,14 @@ def execution_start(*, user: Any, tool: Tool, inputs: Any, conversation_id: Any 
 
 def execution_enqueue(*, execution_id: Any) -> None:
     """Send an execution to the workers."""
-    from .tasks import execution_run
-
-    execution_run.delay(str(execution_id))
-
-
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
+    enqueue("apps.architect.tasks.execution_run", str(execution_id), on_commit=False)
 
 
 def execution_cancel(*, execution: Execution) -> str:
     """Stop an execution: a queued one ends now; a running one is stopped by its worker within the poll interval."""
     if execution.status in FINAL_STATUSES:
         raise ExecutionFinished()
-    _redis().set(cancel_flag_key(execution.pk), "1", ex=settings.ARCHITECT_EXECUTION_TIMEOUT_SECONDS + 600)
+    cancel_request(execution_cancel_key(execution.pk), ttl=settings.ARCHITECT_EXECUTION_TIMEOUT_SECONDS + 600)
     ended = Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.PENDING).update(
         status=ExecutionStatus.CANCELLED, finished_at=timezone.now())
     if ended:
@@ -368,44 +332,9 @@ def execution_cancel(*, execution: Execution) -> str:
     return "cancelling"
 
 
-def execution_fail(*, execution_id: Any, code: str, message: str, only_if: dict[str, Any] | None = None) -> bool:
-    """End a non-final execution as failed (reaper, timeouts); publishes `execution_failed`. False if it had ended."""
-    error = {"code": code, "message": message}
-    filters = {"pk": execution_id, **(only_if or {})}
-    updated = Execution.objects.filter(**filters).exclude(status__in=FINAL_STATUSES).update(
-        status=ExecutionStatus.FAILED, error=error, finished_at=timezone.now())
-    if updated:
-        publish(execution_stream_key(execution_id), {"type": "execution_failed", "execution_id": str(execution_id), "error": error},
-                final=True)
-    return bool(updated)
-
-
-def execution_reap_stale(*, now: Any = None) -> dict[str, int]:
-    """Re-queue executions whose worker vanished (stale heartbeat), or fail them after the last attempt; fail overdue ones."""
-    now = now or timezone.now()
-    stale_before = now - timedelta(seconds=settings.ARCHITECT_STALE_SECONDS)
-    counts = {"requeued": 0, "failed": 0, "timed_out": 0}
-    overdue = Execution.objects.exclude(status__in=FINAL_STATUSES).filter(deadline_at__lt=stale_before)
-    for execution_id in overdue.values_list("pk", flat=True):
-        if execution_fail(execution_id=execution_id, code="EXECUTION_TIMEOUT",
-                          message=f"The execution did not finish within {settings.ARCHITECT_EXECUTION_TIMEOUT_SECONDS} seconds."):
-            counts["timed_out"] += 1
-    stale = Execution.objects.filter(status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_before)
-    for execution_id, attempts in stale.values_list("pk", "attempts"):
-        if attempts < settings.ARCHITECT_MAX_ATTEMPTS:
-            # Back to pending (only if still stale: the worker may have come back), then run again;
-            # prompts that completed are skipped, so nothing is run or charged twice.
-            if Execution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_before).update(
-                    status=ExecutionStatus.PENDING, worker=""):
-                execution_enqueue(execution_id=execution_id)
-                counts["requeued"] += 1
-        elif execution_fail(execution_id=execution_id, code="WORKER_LOST",
-                            message="The worker running this execution stopped, and it was retried already.",
-                            only_if={"status": ExecutionStatus.RUNNING, "heartbeat_at__lt": stale_before}):
-            counts["failed"] += 1
+def execution_reap_stale() -> dict[str, int]:
+    """Re-queue executions whose worker vanished (or fail them after the last attempt); fail overdue ones."""
+    counts, requeue = stale_reap()
+    for execution_id in requeue:
+        execution_enqueue(execution_id=execution_id)
     return counts
-
-
-def new_request_id(execution_id: Any, prompt_id: Any) -> str:
-    """The llm request id of one prompt of one execution (usage records are found by it)."""
-    return f"architect.{execution_id}.{prompt_id}.{uuid.uuid4().hex[:8]}"

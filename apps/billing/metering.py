@@ -1,10 +1,17 @@
-"""Credits for one model call prepared by `apps.llm.client`: reserve before, settle after (one call each side).
+"""The one metering seam: every feature that makes a model call holds and settles credits here, and only here.
 
-    reservation = call_reserve(user=user, prepared=prepared, origin="gateway")   # 402 before any provider call
-    ...
-    await call_settle(reservation=reservation, prepared=prepared, finish=finish)   # the finish event, or the Completion
+    hold = call_hold(user=user, prepared=prepared, origin="chat", ref=reply_id)   # 402 before any provider call
+    ... stream or complete the call (the hold may have lowered prepared.request.max_tokens) ...
+    hold_settle(reservation=hold, usage=usage)                 # sync: inside the caller's own transaction
+    await call_settle(reservation=hold, prepared=prepared, finish=finish)   # async: from the finish event
 
-Settling without `usage` (a stopped or failed stream, where no `finish` event came) charges the
+The seam owns the reference and idempotency keys of a hold and the affordability rule of API.md
+(`credit_reserve`: cap the output budget to what the balance covers; 402 only when the prompt and
+a 16-token reply are unaffordable). A hold with a stable `ref` (a reply id, an execution and
+prompt) is found again by a re-run, so a redelivered job never holds or charges twice; without
+one (gateway, compare) every call is its own hold.
+
+Settling without usage (a stopped or failed stream, where no `finish` event came) charges the
 cost of the call's usage record (the LLM client writes one however the call ends), found by the
 call's request id once pending metering writes are flushed; no record means nothing was produced.
 """
@@ -13,12 +20,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from apps.core.db import db_sync_to_async
+from apps.llm.selectors import usage_record_for_request
 
+from .errors import InsufficientCredits
 from .models import CreditReservation
-from .services import acredit_release, acredit_settle, credit_reserve
+from .selectors import balance_for
+from .services import acredit_release, acredit_settle, credit_release, credit_reserve, credit_settle
 
 logger = logging.getLogger("nexus.billing")
 
@@ -26,14 +37,51 @@ logger = logging.getLogger("nexus.billing")
 _pending: set[asyncio.Task[Any]] = set()
 
 
-def call_reserve(*, user: Any, prepared: Any, origin: str) -> CreditReservation:
-    """Hold the most a prepared call can cost (402 INSUFFICIENT_CREDITS when it cannot be covered)."""
-    # A fresh key per call: the request id can come from the client and must not make two calls one.
-    reservation = credit_reserve(user=user, model=prepared.model, prompt_tokens_estimate=prepared.estimated_prompt_tokens,
-                                 max_tokens=prepared.request.max_tokens, reference=f"{origin}:{prepared.request_id}",
-                                 idempotency_key=f"{origin}:{uuid.uuid4().hex}")
+def _keys(origin: str, ref: Any, request_id: str) -> tuple[str, str]:
+    if ref is None:
+        # A fresh key per call: the request id can come from the client and must not make two calls one.
+        return f"{origin}:{request_id}", f"{origin}:{uuid.uuid4().hex}"
+    return f"{origin}:{ref}", f"{origin}-reserve:{ref}"
+
+
+def call_hold(*, user: Any, prepared: Any, origin: str, ref: Any = None) -> CreditReservation:
+    """Hold the most a prepared call can cost, lowering its `max_tokens` to what the balance covers (402 below 16 tokens).
+
+    `ref` makes the hold idempotent: the same origin and ref find the same hold (a re-run never holds twice).
+    """
+    reference, key = _keys(origin, ref, prepared.request_id)
+    reservation = credit_reserve(
+        user=user, model=prepared.model, prompt_tokens_estimate=prepared.estimated_prompt_tokens,
+        max_tokens=prepared.request.max_tokens or prepared.model.max_output_tokens, reference=reference, idempotency_key=key,
+    )
     apply_budget(prepared=prepared, reservation=reservation)
     return reservation
+
+
+acall_hold = db_sync_to_async(call_hold)
+
+
+def hold_find(*, origin: str, ref: Any) -> CreditReservation | None:
+    """The hold `call_hold(origin=..., ref=...)` made, if any (reapers settle what a dead process held)."""
+    return CreditReservation.objects.filter(idempotency_key=_keys(origin, ref, "")[1]).first()
+
+
+def hold_settle(*, reservation: CreditReservation | None, usage: dict[str, Any] | None) -> None:
+    """Charge a run's metered usage (`{"cost", "usage_record_id", ...}`; None: nothing produced) and release the rest."""
+    if reservation is None:
+        return
+    usage = usage or {}
+    credit_settle(reservation=reservation, cost=Decimal(str(usage.get("cost") or 0)), usage_record_id=usage.get("usage_record_id"))
+
+
+def credits_require(*, user: Any, minimum: Decimal, what: str) -> None:
+    """402 before any work when `minimum` credits are not available (a chain's cheapest possible run, say)."""
+    available = Decimal(str(balance_for(user=user)["available"]))
+    if minimum > available:
+        raise InsufficientCredits(
+            f"{what} needs at least {minimum:.6f} credits; {max(available, Decimal(0)):f} are available.",
+            details={"required": [f"{minimum:.6f}"], "available": [str(max(available, Decimal(0)))]},
+        )
 
 
 def apply_budget(*, prepared: Any, reservation: CreditReservation | None) -> None:
@@ -48,15 +96,7 @@ def max_tokens_header(*reservations: CreditReservation | None) -> dict[str, str]
     return {"X-Nexus-Max-Tokens": str(min(capped))} if capped else {}
 
 
-def _recorded_usage(*, request_id: str, user_id: Any, since: Any) -> tuple[Any, Any] | None:
-    from apps.llm.models import UsageRecord
-
-    row = (UsageRecord.objects.filter(request_id=request_id, user_id=user_id, created_at__gte=since)
-           .order_by("-created_at").values_list("cost", "pk").first())
-    return (row[0], row[1]) if row else None
-
-
-_arecorded_usage = db_sync_to_async(_recorded_usage)
+_arecorded_usage = db_sync_to_async(usage_record_for_request)
 
 
 async def _settle(*, reservation: CreditReservation, prepared: Any, finish: Any) -> None:
@@ -67,14 +107,12 @@ async def _settle(*, reservation: CreditReservation, prepared: Any, finish: Any)
             return
         from apps.llm import client
 
-        flush = getattr(client, "usage_flush", None)  # records may be written behind the answer
-        if flush is not None:
-            await flush()
-        recorded = await _arecorded_usage(request_id=prepared.request_id, user_id=prepared.user_id, since=reservation.created_at)
-        if recorded is None:
+        await client.usage_flush()  # records may be written behind the answer
+        record = await _arecorded_usage(request_id=prepared.request_id, user_id=prepared.user_id, since=reservation.created_at)
+        if record is None:
             await acredit_release(reservation=reservation)
         else:
-            await acredit_settle(reservation=reservation, cost=recorded[0], usage_record_id=recorded[1])
+            await acredit_settle(reservation=reservation, cost=record.cost, usage_record_id=record.pk)
     except Exception:  # the hold expires by itself (credit_reservations_expire); the answer is not failed for it
         logger.exception("Could not settle reservation %s", reservation.pk)
 
@@ -100,7 +138,13 @@ async def settlements_flush() -> None:
         await asyncio.gather(*list(_pending), return_exceptions=True)
 
 
-async def call_release(*, reservation: CreditReservation | None) -> None:
+def hold_release(*, reservation: CreditReservation | None) -> None:
     """Give the whole hold back (the call never reached a provider)."""
+    if reservation is not None:
+        credit_release(reservation=reservation)
+
+
+async def call_release(*, reservation: CreditReservation | None) -> None:
+    """Give the whole hold back from async code."""
     if reservation is not None:
         await acredit_release(reservation=reservation)

@@ -9,7 +9,7 @@ from typing import Any
 
 from apps.accounts.limits import concurrency_slot
 from apps.accounts.policy import tier_policy
-from apps.billing.metering import call_reserve, call_settle
+from apps.billing.metering import call_hold, call_settle
 from apps.billing.services import credit_release
 from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
@@ -41,7 +41,7 @@ def compare_start(*, user: Any, api_key: Any, prompt: str, model1_id: str, model
     reservations: list[Any] = []
     try:
         for one in prepared:
-            reservations.append(call_reserve(user=user, prepared=one, origin="compare"))
+            reservations.append(call_hold(user=user, prepared=one, origin="compare"))
         slot = concurrency_slot(user=user, kind="compare", limit=tier_policy(user).compare_concurrent)
         slot.__enter__()
     except BaseException:

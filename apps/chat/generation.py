@@ -3,53 +3,40 @@
 `reply_spawn(start)` runs `reply_generate` as a task of the web process's event loop. It streams
 from the provider, publishes every event to the reply's `core.streams` stream (which the response,
 and any client that re-attaches later, reads), and saves the reply as it grows (at least once a
-second, which is also the heartbeat the orphan reaper looks at). A client that goes away loses
-nothing; `POST /conversations/{id}/stop` sets a flag in Redis that the generation, in whichever
-process it runs, sees within a quarter of a second, and cancelling it closes the upstream call.
+second, and every few seconds while the provider is silent: the lease the orphan reaper looks at).
+A client that goes away loses nothing; `POST /conversations/{id}/stop` sets the reply's cancel
+flag (`apps.core.runs`), which the generation, in whichever process it runs, sees within
+RUN_CANCEL_POLL_SECONDS, and cancelling it closes the upstream call.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-from decimal import Decimal
 from typing import Any
 
-import redis
-import redis.asyncio as aioredis
-from django.conf import settings
 from django.utils import timezone
 
 from apps.accounts.limits import hourly_quota_add
+from apps.billing.metering import hold_settle
 from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
-from apps.core.streams import apublish, stream_key
+from apps.core.runs import cancel_key, run_watch, worker_id
+from apps.core.streams import apublish
 from apps.llm.client import stream_prepared
-from apps.llm.models import UsageRecord
+from apps.llm.selectors import usage_record_for_request, usage_summary
 
 from .models import Conversation, Message, MessageStatus
-from .services import ChatStart
+from .selectors import reply_stream_key
+from .services import CANCEL_KIND, ChatStart
+from .tasks import conversation_title_generate
 
 logger = logging.getLogger("nexus.chat")
 
 SAVE_INTERVAL = 1.0
-STOP_POLL_INTERVAL = 0.25
-GENERATOR_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 # Strong references: a task nobody awaits must not be garbage-collected mid-reply.
 _running: set[asyncio.Task[None]] = set()
-
-
-def reply_stream_key(message_id: Any) -> str:
-    """The core.streams key of a reply's events."""
-    return stream_key("chat", message_id)
-
-
-def stop_flag_key(message_id: Any) -> str:
-    """The Redis key that asks a reply to stop."""
-    return f"nexus:chat:stop:{message_id}"
 
 
 def reply_spawn(start: ChatStart) -> asyncio.Task[None]:
@@ -61,15 +48,15 @@ def reply_spawn(start: ChatStart) -> asyncio.Task[None]:
 
 
 @db_sync_to_async
-def _save_partial(message_id: Any, content: str, reasoning: str) -> None:
-    Message.objects.filter(pk=message_id, status=MessageStatus.STREAMING).update(
-        content=content, reasoning=reasoning, generator=GENERATOR_ID, updated_at=timezone.now()
-    )
+def _save_partial(message_id: Any, content: str, reasoning: str) -> bool:
+    return bool(Message.objects.filter(pk=message_id, status=MessageStatus.STREAMING).update(
+        content=content, reasoning=reasoning, generator=worker_id(), updated_at=timezone.now()
+    ))
 
 
 @db_sync_to_async
-def _usage_for(request_id: str) -> UsageRecord | None:
-    return UsageRecord.objects.filter(request_id=request_id).order_by("-created_at").first()
+def _usage_for(request_id: str) -> dict[str, Any] | None:
+    return usage_summary(usage_record_for_request(request_id=request_id))
 
 
 @db_sync_to_async
@@ -80,48 +67,11 @@ def _finish(start: ChatStart, *, content: str, reasoning: str, status: str, usag
         error=error, tool_calls=tool_calls or None, updated_at=timezone.now(),
     )
     Conversation.objects.filter(pk=start.conversation.pk).update(last_message_at=timezone.now(), updated_at=timezone.now())
-    _settle_credits(start, usage)
+    hold_settle(reservation=start.reservation, usage=usage)  # what was produced; the rest of the hold goes back
     if usage and usage.get("total_tokens"):
         hourly_quota_add(user=start.user, kind="chat_tokens", amount=int(usage["total_tokens"]))
     if start.created:
-        from .tasks import conversation_title_generate
-
         conversation_title_generate.delay(str(start.conversation.pk))
-
-
-def _settle_credits(start: ChatStart, usage: dict[str, Any] | None) -> None:
-    """Charge what was produced and release the rest of the hold (billing's one seam)."""
-    if start.reservation is None:
-        return
-    from apps.billing import services as billing
-
-    cost = Decimal(str((usage or {}).get("cost") or 0))
-    billing.credit_settle(reservation=start.reservation, cost=cost, usage_record_id=(usage or {}).get("usage_record_id"))
-
-
-async def _watch_for_stop(message_id: Any, target: asyncio.Task[Any]) -> None:
-    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-    try:
-        while not target.done():
-            try:
-                if await client.exists(stop_flag_key(message_id)):
-                    target.cancel()
-                    return
-            except Exception:  # Redis hiccup: keep generating, look again
-                logger.warning("Could not read the stop flag of %s", message_id)
-            await asyncio.sleep(STOP_POLL_INTERVAL)
-    finally:
-        await client.aclose()
-
-
-def _usage_dict(record: UsageRecord | None) -> dict[str, Any] | None:
-    if record is None:
-        return None
-    return {
-        "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
-        "reasoning_tokens": record.reasoning_tokens, "total_tokens": record.total_tokens,
-        "cost": float(record.cost), "usage_record_id": str(record.pk),
-    }
 
 
 async def reply_generate(start: ChatStart) -> None:
@@ -166,28 +116,25 @@ async def reply_generate(start: ChatStart) -> None:
                 await _save_partial(start.reply.id, "".join(text), "".join(reasoning))
                 last_save = time.monotonic()
 
-    async def heartbeat() -> None:
+    async def beat() -> bool:
         # Keeps `updated_at` fresh while a slow provider sends nothing, so the reaper leaves us be.
-        while True:
-            await asyncio.sleep(SAVE_INTERVAL * 5)
-            await _save_partial(start.reply.id, "".join(text), "".join(reasoning))
+        await _save_partial(start.reply.id, "".join(text), "".join(reasoning))
+        return True  # a reply is never re-run elsewhere: its lease cannot be lost
 
     consumer = asyncio.ensure_future(consume())
-    watcher = asyncio.ensure_future(_watch_for_stop(start.reply.id, consumer))
-    pulse = asyncio.ensure_future(heartbeat())
+    watcher = asyncio.ensure_future(run_watch(cancel_key(CANCEL_KIND, start.reply.id), consumer, beat=beat,
+                                              beat_every=SAVE_INTERVAL * 5))
     try:
         await consumer
     except asyncio.CancelledError:
         if not consumer.cancelled():
             raise  # this task itself is being cancelled (process shutdown)
         status = MessageStatus.INCOMPLETE
-        record = await _usage_for(start.prepared.request_id)
-        usage = _usage_dict(record)
+        usage = await _usage_for(start.prepared.request_id)
     except ApplicationError as exc:
         status = MessageStatus.FAILED
         error = {"code": exc.code, "message": exc.message}
-        record = await _usage_for(start.prepared.request_id)
-        usage = _usage_dict(record)
+        usage = await _usage_for(start.prepared.request_id)
         final_event = {"type": "error", "error": error}
     except Exception:
         logger.exception("Reply %s failed", start.reply.id)
@@ -196,7 +143,6 @@ async def reply_generate(start: ChatStart) -> None:
         final_event = {"type": "error", "error": error}
     finally:
         watcher.cancel()
-        pulse.cancel()
         try:
             await _finish(start, content="".join(text), reasoning="".join(reasoning), status=status, usage=usage,
                           usage_record_id=(usage or {}).get("usage_record_id"), error=error, tool_calls=tool_calls)
@@ -208,14 +154,3 @@ async def reply_generate(start: ChatStart) -> None:
             final_event = {"type": "finish", "status": status, "usage": usage}
         final_event["message_id"] = str(start.reply.id)
         await apublish(key, final_event, final=True)
-
-
-def reply_stop(*, message: Message) -> None:
-    """Ask the generation of `message` to stop, wherever it runs."""
-    redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2).set(stop_flag_key(message.pk), "1", ex=600)
-
-
-def orphan_cutoff() -> Any:
-    """Replies not saved since this moment have lost their process."""
-    return timezone.now() - timezone.timedelta(seconds=settings.CHAT_ORPHAN_SECONDS)
-

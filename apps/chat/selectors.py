@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 
 from apps.accounts.selectors import can_write, visible_to
-from apps.core.errors import Forbidden, NotFound
+from apps.core.errors import Forbidden
+from apps.core.selectors import get_or_404
+from apps.core.streams import stream_key
 
 from .models import Comparison, Conversation, Folder, Message, MessageStatus
 
@@ -17,16 +18,10 @@ def folder_list(*, user: Any) -> QuerySet[Folder]:
     return Folder.objects.filter(owner=user)
 
 
-def _get_or_404(queryset: QuerySet[Any], pk: Any, message: str) -> Any:
-    try:
-        return queryset.get(pk=pk)
-    except (queryset.model.DoesNotExist, DjangoValidationError, ValueError, TypeError):
-        raise NotFound(message) from None
-
 
 def folder_get(*, user: Any, folder_id: Any) -> Folder:
     """One of the caller's folders, else 404."""
-    return _get_or_404(folder_list(user=user), folder_id, "Folder not found.")
+    return get_or_404(folder_list(user=user), "Folder not found.", pk=folder_id)
 
 
 def conversation_list(*, user: Any, folder_id: str | None = None, search: str | None = None) -> QuerySet[Conversation]:
@@ -41,7 +36,7 @@ def conversation_list(*, user: Any, folder_id: str | None = None, search: str | 
 
 def conversation_get(*, user: Any, conversation_id: Any) -> Conversation:
     """A conversation the caller may read, else 404."""
-    return _get_or_404(visible_to(user=user, queryset=Conversation.objects.all()), conversation_id, "Conversation not found.")
+    return get_or_404(visible_to(user=user, queryset=Conversation.objects.all()), "Conversation not found.", pk=conversation_id)
 
 
 def conversation_get_for_write(*, user: Any, conversation_id: Any) -> Conversation:
@@ -69,3 +64,8 @@ def message_streaming(*, conversation: Conversation) -> Message | None:
 def comparison_list(*, user: Any) -> QuerySet[Comparison]:
     """The caller's comparisons, newest first."""
     return Comparison.objects.filter(owner=user)
+
+
+def reply_stream_key(message_id: Any) -> str:
+    """The core.streams key of a reply's events (the reply's own stream, replayable by any reader)."""
+    return stream_key("chat", message_id)

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -14,14 +13,21 @@ from django.utils import timezone
 
 from apps.accounts.limits import concurrency_slot, hourly_quota_check
 from apps.accounts.policy import tier_policy
-from apps.accounts.selectors import user_workspace_ids
+from apps.accounts.selectors import workspace_for_sharing
+from apps.billing.metering import call_hold, hold_find, hold_settle
+from apps.billing.models import CreditReservation
 from apps.core.errors import ValidationError
 from apps.core.request_context import get_request_id
+from apps.core.runs import cancel_key, cancel_request
+from apps.core.streams import publish
 from apps.llm.client import PreparedChat, chat_prepare
 
 from .errors import MessageTooLarge
 from .models import Conversation, Folder, Message, MessageStatus
-from .selectors import conversation_get_for_write, folder_get
+from .selectors import conversation_get_for_write, folder_get, reply_stream_key
+
+# The kind of run a reply is, for its cancel flag (apps.core.runs).
+CANCEL_KIND = "chat"
 
 # ------------------------------------------------------------------------------------------------
 # Folders and conversations
@@ -44,20 +50,13 @@ def folder_delete(*, folder: Folder) -> None:
     folder.delete()
 
 
-def _check_workspace(*, user: Any, workspace_id: Any) -> Any:
-    if workspace_id in (None, ""):
-        return None
-    if not user_workspace_ids(user).filter(workspace_id=workspace_id).exists():
-        raise ValidationError("You are not a member of that workspace.", details={"workspace_id": ["Not a workspace you belong to."]})
-    return workspace_id
-
 
 def conversation_create(*, user: Any, title: str = "", model_name: str = "", folder_id: Any = None, workspace_id: Any = None) -> Conversation:
     """A new, empty conversation."""
     folder = folder_get(user=user, folder_id=folder_id) if folder_id else None
     return Conversation.objects.create(
         owner=user, title=(title or "").strip()[:200], model_name=model_name, folder=folder,
-        workspace_id=_check_workspace(user=user, workspace_id=workspace_id),
+        workspace_id=workspace_for_sharing(user=user, workspace_id=workspace_id),
     )
 
 
@@ -76,7 +75,7 @@ def conversation_update(*, user: Any, conversation: Conversation, title: Any = _
         conversation.folder = folder_get(user=user, folder_id=folder_id) if folder_id else None
         fields.append("folder")
     if workspace_id is not _UNSET:
-        conversation.workspace_id = _check_workspace(user=user, workspace_id=workspace_id)
+        conversation.workspace_id = workspace_for_sharing(user=user, workspace_id=workspace_id)
         fields.append("workspace")
     conversation.save(update_fields=fields)
     return conversation
@@ -103,7 +102,7 @@ class ChatStart:
     slot: concurrency_slot
     user: Any
     sources: list[dict[str, Any]] = field(default_factory=list)
-    reservation: Any = None
+    reservation: CreditReservation | None = None
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -124,41 +123,39 @@ def _check_sizes(messages: Any) -> None:
                 )
 
 
-def _rag(*, user: Any, query: str, repository_ids: Any, document_ids: Any) -> tuple[str, list[dict[str, Any]]]:
+def _rag(*, user: Any, query: str, repository_ids: list[uuid.UUID] | None,
+         document_ids: list[uuid.UUID] | None) -> tuple[str, list[dict[str, Any]]]:
     """Context and sources from the knowledge app, scoped to what the caller may read."""
     if not repository_ids and not document_ids:
         return "", []
-    for name, value in (("repository_ids", repository_ids), ("document_ids", document_ids)):
-        if value is not None and not isinstance(value, list):
-            raise ValidationError(f"`{name}` must be a list of ids.", details={name: ["Must be a list of ids."]})
     from apps.knowledge.search import rag_context
 
     return rag_context(user=user, query=query, repository_ids=repository_ids or None, document_ids=document_ids or None)
 
 
-def chat_start(*, user: Any, api_key: Any, data: dict[str, Any]) -> ChatStart:
-    """Validate a chat request, take a stream slot, store the user message and a `streaming` reply.
+def chat_start(*, user: Any, api_key: Any, messages: list[dict[str, Any]], model_id: str, conversation_id: uuid.UUID | None = None,
+               system_prompt: str | None = None, temperature: float | None = None, max_tokens: int | None = None,
+               repository_ids: list[uuid.UUID] | None = None, document_ids: list[uuid.UUID] | None = None) -> ChatStart:
+    """Check a chat turn, take a stream slot, store the user message and a `streaming` reply.
 
     Everything that can refuse the request (bad input 400, unknown model 404, tier 403, size 413,
     limits 429, credits 402) happens here, before the response starts streaming.
     """
-    messages = data.get("messages")
     _check_sizes(messages)
     policy = tier_policy(user)
     reply_id = uuid.uuid4()
     prepared = chat_prepare(
-        user=user, model=data.get("model_id"), messages=messages, system_prompt=data.get("system_prompt"),
-        temperature=data.get("temperature"), max_tokens=data.get("max_tokens"), api_key=api_key,
+        user=user, model=model_id, messages=messages, system_prompt=system_prompt,
+        temperature=temperature, max_tokens=max_tokens, api_key=api_key,
         request_id=f"{get_request_id() or 'chat'}.{reply_id.hex}", origin="chat",
     )
     question = _last_user_text(prepared.request.messages)
-    context, sources = _rag(user=user, query=question, repository_ids=data.get("repository_ids"), document_ids=data.get("document_ids"))
+    context, sources = _rag(user=user, query=question, repository_ids=repository_ids, document_ids=document_ids)
     if context:
         # Retrieved passages go in the system prompt with citation markers; the user's text is untouched.
         prepared.request.system_prompt = ((prepared.request.system_prompt or "") + "\n\n" + context).strip()
     hourly_quota_check(user=user, kind="chat_tokens", limit=policy.chat_tokens_per_hour)
 
-    conversation_id = data.get("conversation_id")
     if conversation_id:
         conversation = conversation_get_for_write(user=user, conversation_id=conversation_id)
         created = False
@@ -191,20 +188,9 @@ def chat_start(*, user: Any, api_key: Any, data: dict[str, Any]) -> ChatStart:
                      slot=slot, user=user, sources=sources, reservation=reservation)
 
 
-def _reserve_credits(*, user: Any, prepared: PreparedChat, reply_id: uuid.UUID) -> Any:
+def _reserve_credits(*, user: Any, prepared: PreparedChat, reply_id: uuid.UUID) -> CreditReservation:
     """Hold the most this reply can cost (402 before any provider call when the balance is short)."""
-    if not django_apps.is_installed("apps.billing"):
-        return None
-    from apps.billing import services as billing
-    from apps.billing.metering import apply_budget
-
-    reservation = billing.credit_reserve(
-        user=user, model=prepared.model, prompt_tokens_estimate=prepared.estimated_prompt_tokens,
-        max_tokens=prepared.request.max_tokens or prepared.model.max_output_tokens,
-        reference=f"chat:{reply_id}", idempotency_key=f"chat-reserve:{reply_id}",
-    )
-    apply_budget(prepared=prepared, reservation=reservation)
-    return reservation
+    return call_hold(user=user, prepared=prepared, origin="chat", ref=reply_id)
 
 
 @transaction.atomic
@@ -215,8 +201,6 @@ def reply_orphan_settle(*, message_id: Any) -> dict[str, Any] | None:
     locally (prompt from the conversation before it), recorded as a `stopped` usage record, shown
     on the message and settled against the reply's credit hold; the rest of the hold is released.
     """
-    from apps.billing import services as billing
-    from apps.billing.models import CreditReservation
     from apps.llm.models import LlmModel, UsageSource, UsageStatus
     from apps.llm.providers.base import Usage
     from apps.llm.services import usage_cost, usage_record_create
@@ -244,7 +228,30 @@ def reply_orphan_settle(*, message_id: Any) -> dict[str, Any] | None:
                    "reasoning_tokens": reasoning, "total_tokens": usage.total_tokens, "cost": float(usage.cost),
                    "usage_record_id": str(record.pk)}
     Message.objects.filter(pk=message.pk).update(token_usage=token_usage, usage_record_id=record.pk)
-    reservation = CreditReservation.objects.filter(idempotency_key=f"chat-reserve:{message.pk}").first()
-    if reservation is not None:
-        billing.credit_settle(reservation=reservation, cost=usage.cost, usage_record_id=record.pk)
+    hold_settle(reservation=hold_find(origin="chat", ref=message.pk), usage=token_usage)
     return token_usage
+
+
+def reply_stop(*, message: Message) -> None:
+    """Ask the generation of `message` to stop, wherever it runs (it sees the flag within RUN_CANCEL_POLL_SECONDS)."""
+    cancel_request(cancel_key(CANCEL_KIND, message.pk), ttl=600)
+
+
+def orphan_cutoff() -> Any:
+    """Replies not saved since this moment have lost their process."""
+    return timezone.now() - timezone.timedelta(seconds=settings.CHAT_ORPHAN_SECONDS)
+
+
+def reply_orphans_reap() -> int:
+    """Mark replies whose process died (no save for CHAT_ORPHAN_SECONDS) `incomplete`, charge them, end their streams."""
+    orphans = list(Message.objects.filter(status=MessageStatus.STREAMING, updated_at__lt=orphan_cutoff()).values_list("pk", flat=True))
+    for message_id in orphans:
+        updated = Message.objects.filter(pk=message_id, status=MessageStatus.STREAMING).update(
+            status=MessageStatus.INCOMPLETE, error={"code": "INTERNAL_ERROR", "message": "The process generating this reply stopped."},
+            updated_at=timezone.now(),
+        )
+        if updated:
+            usage = reply_orphan_settle(message_id=message_id)  # the provider was paid for what was streamed
+            publish(reply_stream_key(message_id), {"type": "finish", "status": MessageStatus.INCOMPLETE, "usage": usage,
+                                                   "message_id": str(message_id)}, final=True)
+    return len(orphans)

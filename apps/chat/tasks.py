@@ -4,12 +4,11 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.utils import timezone
 
 from apps.core.queues import CeleryQueue
-from apps.core.streams import publish
 
-from .models import Conversation, Message, MessageStatus
+from .models import Conversation
+from .services import reply_orphans_reap
 
 logger = logging.getLogger("nexus.chat")
 
@@ -52,19 +51,7 @@ def conversation_title_generate(conversation_id: str) -> None:
 @shared_task(queue=CeleryQueue.DEFAULT.value)
 def chat_reap_orphans() -> int:
     """Mark replies whose process died (no save for CHAT_ORPHAN_SECONDS) `incomplete`, and end their streams."""
-    from .generation import orphan_cutoff, reply_stream_key
-    from .services import reply_orphan_settle
-
-    orphans = list(Message.objects.filter(status=MessageStatus.STREAMING, updated_at__lt=orphan_cutoff()).values_list("pk", flat=True))
-    for message_id in orphans:
-        updated = Message.objects.filter(pk=message_id, status=MessageStatus.STREAMING).update(
-            status=MessageStatus.INCOMPLETE, error={"code": "INTERNAL_ERROR", "message": "The process generating this reply stopped."},
-            updated_at=timezone.now(),
-        )
-        if updated:
-            usage = reply_orphan_settle(message_id=message_id)  # the provider was paid for what was streamed
-            publish(reply_stream_key(message_id), {"type": "finish", "status": MessageStatus.INCOMPLETE, "usage": usage,
-                                                   "message_id": str(message_id)}, final=True)
-    if orphans:
-        logger.info("Marked %d orphaned replies incomplete", len(orphans))
-    return len(orphans)
+    reaped = reply_orphans_reap()
+    if reaped:
+        logger.info("Marked %d orphaned replies incomplete", reaped)
+    return reaped

@@ -3,7 +3,8 @@
 Django keeps one cache object per thread, and under ASGI each request's sync code runs in a
 fresh thread, so the stock backend opens a new Redis connection for nearly every request
 (rate limits touch the cache on every authenticated call). Sharing the pool per process (and
-per PID, so a forked Celery child builds its own) removes that connect on the hot path.
+per PID, so a forked Celery child builds its own) removes that connect on the hot path. The
+cache at REDIS_URL uses the pool of the process's one Redis client (`apps.core.redis_client`).
 """
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import os
 import threading
 from typing import Any
 
+from django.conf import settings
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+
+from .redis_client import redis_sync
 
 _pools: dict[tuple[int, str, bool], Any] = {}
 _lock = threading.Lock()
@@ -22,6 +26,8 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
 
     def _get_connection_pool(self, write: bool) -> Any:
         index = self._get_connection_pool_index(write)
+        if self._servers[index] == settings.REDIS_URL:
+            return redis_sync().connection_pool  # the process's one Redis client (apps.core.redis_client)
         key = (os.getpid(), self._servers[index], write)
         pool = _pools.get(key)
         if pool is None:

@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from .heartbeat import live_workers
+from .redis_client import redis_sync
 
 logger = logging.getLogger("nexus.health")
 
@@ -51,9 +52,7 @@ def check_database() -> dict[str, Any]:
 
 
 def _redis_client() -> Any:
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=1)
+    return redis_sync()
 
 
 def check_redis() -> dict[str, Any]:

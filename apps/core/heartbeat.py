@@ -13,10 +13,9 @@ HEARTBEAT_PREFIX = "nexus:worker:"
 
 
 def _redis() -> Any:
-    import redis
-    from django.conf import settings
+    from .redis_client import redis_sync
 
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
+    return redis_sync()
 
 
 def heartbeat_write(*, hostname: str, client: Any = None) -> None:

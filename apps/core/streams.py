@@ -23,6 +23,8 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from .redis_client import redis_async, redis_sync
+
 logger = logging.getLogger("nexus.streams")
 
 # INCR the counter, XADD with that number as the id, refresh both TTLs; atomic in Redis.
@@ -34,7 +36,6 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 return n
 """
 
-_sync_client: redis.Redis | None = None
 _publish_script: Any = None
 
 
@@ -67,11 +68,11 @@ def _counter_key(key: str) -> str:
 
 
 def _sync_redis() -> redis.Redis:
-    global _sync_client, _publish_script
-    if _sync_client is None:
-        _sync_client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
-        _publish_script = _sync_client.register_script(_PUBLISH_LUA)
-    return _sync_client
+    global _publish_script
+    client = redis_sync()
+    if _publish_script is None or _publish_script.registered_client is not client:
+        _publish_script = client.register_script(_PUBLISH_LUA)
+    return client
 
 
 def _encode(data: dict[str, Any]) -> str:
@@ -118,23 +119,12 @@ def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> StreamEvent:
 # Async side: publishing from async views and the shared per-process readers.
 # ------------------------------------------------------------------------------------------------
 
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
 _followers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Follower]] = weakref.WeakKeyDictionary()
 
 
 def _async_redis() -> aioredis.Redis:
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
-    if client is None:
-        # Every stream followed in this process holds one connection in a blocking XREAD, so the pool
-        # must be larger than the number of live runs (500 chats at once); a blocking pool makes a
-        # burst beyond that wait its turn instead of failing with "Too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL, socket_connect_timeout=2, max_connections=settings.STREAM_REDIS_MAX_CONNECTIONS, timeout=20
-        )
-        client = aioredis.Redis(connection_pool=pool)
-        _async_clients[loop] = client
-    return client
+    # The process's async client: its blocking pool is sized for one XREAD per followed stream.
+    return redis_async()
 
 
 async def apublish(key: str, data: dict[str, Any], *, final: bool = False) -> int:

@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
 from rest_framework import mixins, viewsets
 
-from .errors import NotFound
+from .selectors import get_or_404
 
 Selector = Callable[..., QuerySet[Any]]
 
@@ -39,10 +38,7 @@ class ScopedViewSetMixin:
     def get_object(self) -> Model:
         queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
         lookup = self.kwargs[self.lookup_field]  # type: ignore[attr-defined]
-        try:
-            obj = queryset.get(**{self.lookup_field: lookup})  # type: ignore[attr-defined]
-        except (queryset.model.DoesNotExist, DjangoValidationError, ValueError, TypeError):
-            raise NotFound() from None
+        obj = get_or_404(queryset, **{self.lookup_field: lookup})  # type: ignore[attr-defined]
         self.check_object_permissions(self.request, obj)  # type: ignore[attr-defined]
         return obj
 

@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 
 from apps.accounts.selectors import can_write, visible_to
 from apps.core.errors import NotFound
+from apps.core.selectors import get_or_404
 
 from .models import Document, Repository
 
@@ -36,11 +37,7 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
 
 def repository_get_for_user(*, user: Any, repository_id: Any) -> Repository:
     """One readable repository, or NotFound (also for another user's id)."""
-    pk = _as_uuid(repository_id)
-    repository = _visible_repositories(user=user).filter(pk=pk).first() if pk else None
-    if repository is None:
-        raise NotFound("Repository not found.")
-    return repository
+    return get_or_404(_visible_repositories(user=user), "Repository not found.", pk=repository_id)
 
 
 def repository_can_write(*, user: Any, repository: Repository) -> bool:
@@ -75,11 +72,7 @@ def document_list_for_repository(*, user: Any, repository_id: Any) -> QuerySet[D
 
 def document_get_for_user(*, user: Any, document_id: Any) -> Document:
     """One readable document, or NotFound."""
-    pk = _as_uuid(document_id)
-    document = document_list_for_user(user=user).filter(pk=pk).first() if pk else None
-    if document is None:
-        raise NotFound("Document not found.")
-    return document
+    return get_or_404(document_list_for_user(user=user), "Document not found.", pk=document_id)
 
 
 def document_ids_for_user(*, user: Any, document_ids: Iterable[Any]) -> list[uuid.UUID]:

@@ -20,8 +20,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.accounts.policy import tier_policy
-from apps.accounts.selectors import user_workspace_role
+from apps.accounts.selectors import workspace_for_sharing
 from apps.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from apps.core.queues import enqueue
 
 from . import embeddings, storage
 from .chunking import chunk_sections
@@ -58,16 +59,6 @@ def _require_write(*, user: Any, repository: Repository) -> None:
         raise Forbidden("You can read this repository but not change it.")
 
 
-def _check_workspace(*, user: Any, workspace_id: Any) -> Any:
-    """The workspace id to share with, which must be one the caller belongs to (None: private)."""
-    if workspace_id is None:
-        return None
-    if user_workspace_role(user=user, workspace_id=workspace_id) is None:
-        raise ValidationError(
-            "You can only share with a workspace you belong to.", details={"workspace_id": ["Not a workspace you belong to."]}
-        )
-    return workspace_id
-
 
 _UNSET: Any = object()
 
@@ -79,7 +70,7 @@ def repository_create(*, user: Any, name: str, description: str = "", workspace_
         owner=user,
         name=name.strip(),
         description=description or "",
-        workspace_id=_check_workspace(user=user, workspace_id=workspace_id),
+        workspace_id=workspace_for_sharing(user=user, workspace_id=workspace_id),
     )
 
 
@@ -94,7 +85,7 @@ def repository_update(
     if description is not None:
         repository.description = description
     if workspace_id is not _UNSET:
-        repository.workspace_id = _check_workspace(user=user, workspace_id=workspace_id)
+        repository.workspace_id = workspace_for_sharing(user=user, workspace_id=workspace_id)
     repository.save()
     return repository
 
@@ -156,9 +147,7 @@ def _check_size(size: int, *, limit: int) -> None:
 
 
 def _enqueue_ingest(document_id: uuid.UUID) -> None:
-    from .tasks import document_ingest as document_ingest_task
-
-    transaction.on_commit(lambda: document_ingest_task.delay(str(document_id)))
+    enqueue("apps.knowledge.tasks.document_ingest", str(document_id))
 
 
 @transaction.atomic

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class LlmConfig(AppConfig):
-    """Provider connections, model registry, adapters, metering, the OpenAI-compatible gateway."""
+    """Provider connections, model registry, adapters, metering of usage."""
 
     name = "apps.llm"
     label = "llm"

@@ -30,6 +30,7 @@ from asgiref.sync import async_to_sync
 from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
 from apps.core.request_context import get_request_id
+from apps.core.runs import shielded
 
 from .errors import ChatInputInvalid, ContextWindowExceeded
 from .models import UsageSource, UsageStatus
@@ -285,23 +286,14 @@ async def stream_prepared(prepared: PreparedChat, *, write_behind: bool = False)
         # Close the upstream first (a stop must not keep paying for tokens), then meter the stop.
         await _close_quietly(upstream)
         if not meter.recorded:
-            await _shielded(meter.record(usage=meter.counted_usage(include_prompt=True), status=UsageStatus.STOPPED))
+            await shielded(meter.record(usage=meter.counted_usage(include_prompt=True), status=UsageStatus.STOPPED))
 
 
 async def _close_quietly(iterator: Any) -> None:
     try:
-        await asyncio.wait_for(_shielded(iterator.aclose()), timeout=1.0)
+        await asyncio.wait_for(shielded(iterator.aclose()), timeout=1.0)
     except Exception:  # a broken connection is closed either way
         pass
-
-
-async def _shielded(awaitable: Any) -> Any:
-    # Runs to the end even when the task that owns the stream is being cancelled (client gone).
-    task = asyncio.ensure_future(awaitable)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        return await task
 
 
 async def stream_chat(*, user: Any, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
@@ -328,7 +320,7 @@ async def complete_prepared(prepared: PreparedChat, *, write_behind: bool = Fals
         await meter.record(usage=Usage(source=UsageSource.ESTIMATED), status=UsageStatus.FAILED, error=exc)
         raise
     except asyncio.CancelledError:
-        await _shielded(meter.record(usage=Usage(prompt_tokens=prepared.estimated_prompt_tokens, source=UsageSource.ESTIMATED),
+        await shielded(meter.record(usage=Usage(prompt_tokens=prepared.estimated_prompt_tokens, source=UsageSource.ESTIMATED),
                                      status=UsageStatus.STOPPED))
         raise
     meter.first_token_at = time.monotonic()

@@ -234,3 +234,24 @@ def usage_metrics(*, user: Any, since: datetime, until: datetime) -> dict[str, A
 
 def _percentiles(row: dict[str, Any], prefix: str) -> dict[str, float | None]:
     return {f"p{q}": (round(row[f"{prefix}_p{q}"], 1) if row[f"{prefix}_p{q}"] is not None else None) for q in (50, 95, 99)}
+
+
+def usage_record_for_request(*, request_id: str, user_id: Any = None, since: datetime | None = None) -> UsageRecord | None:
+    """The newest usage record of one model call, found by the call's request id (and its caller, when given)."""
+    records = UsageRecord.objects.filter(request_id=request_id)
+    if user_id is not None:
+        records = records.filter(user_id=user_id)
+    if since is not None:
+        records = records.filter(created_at__gte=since)
+    return records.order_by("-created_at").first()
+
+
+def usage_summary(record: UsageRecord | None) -> dict[str, Any] | None:
+    """A usage record as runs save it on their rows and send it in their events."""
+    if record is None:
+        return None
+    return {
+        "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
+        "reasoning_tokens": record.reasoning_tokens, "total_tokens": record.total_tokens,
+        "cost": float(record.cost), "usage_record_id": str(record.pk),
+    }

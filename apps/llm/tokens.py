@@ -29,7 +29,7 @@ def message_text(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""
+    return "" if content is None else str(content)
 
 
 def estimate_prompt_tokens(messages: list[dict[str, Any]], system_prompt: str | None = None, tools: list[dict[str, Any]] | None = None) -> int:

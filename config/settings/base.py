@@ -55,6 +55,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # REDIS: broker, channel layer, cache and run event streams.
 # ------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:63790/0")
+# The one Redis client of each process (apps.core.redis_client): connect and read timeouts, and the
+# size of its async pool (one connection per run stream being followed, plus limits and replays).
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=1.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=5.0)
+REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=2000)
+# How often a running job (chat reply, chain execution, ...) looks at its cancel flag (apps.core.runs).
+RUN_CANCEL_POLL_SECONDS = env.float("RUN_CANCEL_POLL_SECONDS", default=0.2)
 
 CACHES = {
     "default": {
@@ -98,6 +105,7 @@ LOCAL_APPS = [
     "apps.billing",
     "apps.chat",
     "apps.architect",
+    "apps.gateway",
     "apps.dashboard",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -222,7 +230,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.openapi.add_error_responses",
-        "apps.llm.openapi.add_openai_gateway",
+        "apps.gateway.openapi.add_openai_gateway",
     ],
 }
 
@@ -257,8 +265,6 @@ WORKER_HEARTBEAT_TTL = env.int("WORKER_HEARTBEAT_TTL", default=30)
 STREAM_MAXLEN = env.int("STREAM_MAXLEN", default=10_000)
 STREAM_TTL_SECONDS = env.int("STREAM_TTL_SECONDS", default=24 * 3600)
 SSE_KEEPALIVE_SECONDS = env.float("SSE_KEEPALIVE_SECONDS", default=15.0)
-# Redis connections per process for run streams (one per stream being followed, plus replays).
-STREAM_REDIS_MAX_CONNECTIONS = env.int("STREAM_REDIS_MAX_CONNECTIONS", default=2000)
 
 # ------------------------------------------------------------------------------
 # SECURITY
@@ -448,7 +454,6 @@ ARCHITECT_HEARTBEAT_SECONDS = env.float("ARCHITECT_HEARTBEAT_SECONDS", default=1
 ARCHITECT_STALE_SECONDS = env.float("ARCHITECT_STALE_SECONDS", default=60.0)
 # Runs of one execution (first + re-queues by the reaper) before it is failed with WORKER_LOST.
 ARCHITECT_MAX_ATTEMPTS = env.int("ARCHITECT_MAX_ATTEMPTS", default=2)
-ARCHITECT_CANCEL_POLL_SECONDS = env.float("ARCHITECT_CANCEL_POLL_SECONDS", default=0.2)
 CELERY_BEAT_SCHEDULE["architect-reap-stale-executions"] = {
     "task": "apps.architect.tasks.execution_reap_stale",
     "schedule": 30.0,

@@ -13,8 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.errors import NotFound
 from apps.core.ratelimit import ratelimit_hit
+from apps.core.selectors import get_or_404
 from apps.core.serializers import StrictCharField, StrictChoiceField
 from apps.core.viewsets import ScopedModelViewSet, ScopedViewSetMixin
 
@@ -279,10 +279,7 @@ class WorkspaceViewSet(ScopedModelViewSet):
 
 def _workspace_for(request: Request, workspace_id: Any) -> Workspace:
     """The workspace if the caller belongs to it, else 404 (never 403: ids of others do not leak)."""
-    workspace = workspace_list(user=request.user).filter(pk=workspace_id).first()
-    if workspace is None:
-        raise NotFound()
-    return workspace
+    return get_or_404(workspace_list(user=request.user), pk=workspace_id)
 
 
 class WorkspaceMemberListApi(ListAPIView):
@@ -333,10 +330,7 @@ class AdminUserListApi(ListAPIView):
 
 
 def _admin_user(user_id: Any) -> User:
-    user = user_list_admin().filter(pk=user_id).first()
-    if user is None:
-        raise NotFound("No such user.")
-    return user
+    return get_or_404(user_list_admin(), "No such user.", pk=user_id)
 
 
 class AdminUserRoleAssignApi(APIView):
@@ -370,9 +364,7 @@ class AdminUserRoleRemoveApi(APIView):
     @extend_schema(operation_id="admin_user_role_remove", responses={204: None})
     def delete(self, request: Request, user_id: Any, role_id: Any) -> Response:
         user = _admin_user(user_id)
-        role = Role.objects.filter(pk=role_id).first()
-        if role is None:
-            raise NotFound("No such role.")
+        role = get_or_404(Role.objects.all(), "No such role.", pk=role_id)
         services.role_remove(user=user, role=role)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

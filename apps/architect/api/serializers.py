@@ -92,9 +92,10 @@ class ToolWriteSerializer(serializers.Serializer):
 class ExecuteRequestSerializer(serializers.Serializer):
     """POST /architect/execute."""
 
-    tool_id = serializers.UUIDField()
-    inputs = serializers.DictField(required=False)
-    conversation_id = serializers.UUIDField(required=False, allow_null=True)
+    tool_id = serializers.UUIDField(error_messages={"required": "Required."})
+    # Checked against the tool's own input fields by the service (per-field messages).
+    inputs = serializers.JSONField(required=False, allow_null=True, default=dict, help_text="An object: one value per input field of the tool.")
+    conversation_id = serializers.UUIDField(required=False, allow_null=True, default=None)
 
 
 class ExecutionSerializer(ModelSerializer):

@@ -96,12 +96,11 @@ class ExecutionStartApi(APIView):
     @extend_schema(operation_id="architect_execute", request=InputSerializer, responses={200: SSE_RESPONSE})
     def post(self, request: Request) -> Any:
         rate_check(request, kind="architect")
-        body = _body(request)
-        if not body.get("tool_id"):
-            raise ValidationError("`tool_id` is required.", details={"tool_id": ["Required."]})
-        tool = tool_get(user=request.user, tool_id=body.get("tool_id"))
-        execution = services.execution_start(user=request.user, tool=tool, inputs=body.get("inputs"),
-                                             conversation_id=body.get("conversation_id"))
+        body = self.InputSerializer(data=_body(request))
+        body.is_valid(raise_exception=True)
+        tool = tool_get(user=request.user, tool_id=body.validated_data["tool_id"])
+        execution = services.execution_start(user=request.user, tool=tool, inputs=body.validated_data["inputs"],
+                                             conversation_id=body.validated_data["conversation_id"])
         return sse_run_response(request._request, services.execution_stream_key(execution.pk), named=True,
                                 headers={"X-Execution-Id": str(execution.pk)})
 

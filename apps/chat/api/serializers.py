@@ -67,9 +67,14 @@ class ChatMessageSerializer(serializers.Serializer):
     role = StrictCharField()
     content = serializers.JSONField()
 
+    def to_internal_value(self, data: Any) -> Any:
+        validated = super().to_internal_value(data)
+        # Other OpenAI message keys (tool_calls, tool_call_id, name) go on to the LLM client, which checks them.
+        return {**data, **validated}
+
 
 class ChatRequestSerializer(serializers.Serializer):
-    """POST /chat (documentation; the view passes the body to the service as is)."""
+    """POST /chat: validated here; the service gets typed arguments."""
 
     messages = ChatMessageSerializer(many=True)
     model_id = StrictCharField()

@@ -26,8 +26,16 @@ from apps.llm.selectors import model_resolve_for_user
 from .. import selectors, services
 from ..compare import compare_run, compare_start, compare_stream
 from ..errors import NothingGenerating
-from ..generation import reply_spawn, reply_stop, reply_stream_key
-from ..selectors import comparison_list, conversation_get, conversation_get_for_write, conversation_list, folder_list
+from ..generation import reply_spawn
+from ..selectors import (
+    comparison_list,
+    conversation_get,
+    conversation_get_for_write,
+    conversation_list,
+    folder_list,
+    reply_stream_key,
+)
+from ..services import reply_stop
 from .serializers import (
     ChatRequestSerializer,
     CompareRequestSerializer,
@@ -61,7 +69,9 @@ class ChatApi(APIView):
     @extend_schema(operation_id="chat", request=ChatRequestSerializer, responses={200: SSE_RESPONSE})
     def post(self, request: Request) -> StreamingHttpResponse:
         rate_check(request, kind="chat")
-        start = services.chat_start(user=request.user, api_key=_api_key(request), data=_body(request))
+        body = ChatRequestSerializer(data=_body(request))
+        body.is_valid(raise_exception=True)
+        start = services.chat_start(user=request.user, api_key=_api_key(request), **body.validated_data)
 
         async def events() -> AsyncIterator[Any]:
             # The generation is its own task: this response only reads the reply's stream.

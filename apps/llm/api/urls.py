@@ -12,7 +12,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/providers/<uuid:provider_id>/test", views.ProviderTestApi.as_view(), name="admin-provider-test"),
     path("models", views.ModelListApi.as_view(), name="models"),
     path("metrics", views.MetricsApi.as_view(), name="metrics"),
-    path("openai/chat/completions", views.openai_chat_completions, name="openai-chat-completions"),
-    path("openai/models", views.openai_models, name="openai-models"),
     *router.urls,
 ]

@@ -1,12 +1,10 @@
-"""Views of the llm API: admin providers and models, the caller's models, metrics, the OpenAI gateway."""
+"""Views of the llm API: admin providers and models, the caller's models, metrics."""
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -15,10 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import ANY_KEY, IsAdminRole
+from apps.core.selectors import get_or_404
 from apps.core.serializers import StrictCharField
 from apps.core.viewsets import ScopedModelViewSet
 
-from .. import gateway, services
+from .. import services
 from ..models import LlmModel, ProviderConnection
 from ..selectors import model_list_admin, model_list_for_user, provider_list, usage_metrics
 from .serializers import (
@@ -59,11 +58,7 @@ class ProviderTestApi(APIView):
 
     @extend_schema(operation_id="admin_provider_test", request=None, responses={200: ProviderTestOutputSerializer})
     def post(self, request: Request, provider_id: Any) -> Response:
-        provider = ProviderViewSet.selector(user=request.user).filter(pk=provider_id).first()  # type: ignore[misc]
-        if provider is None:
-            from apps.core.errors import NotFound
-
-            raise NotFound("No such provider.")
+        provider = get_or_404(ProviderViewSet.selector(user=request.user), "No such provider.", pk=provider_id)  # type: ignore[misc]
         return Response(self.OutputSerializer(services.provider_test(provider=provider)).data)
 
 
@@ -116,18 +111,3 @@ class MetricsApi(APIView):
         until = timezone.now()
         data = usage_metrics(user=request.user, since=until - PERIODS[period], until=until)
         return Response(self.OutputSerializer({"period": period, **data}).data)
-
-
-# The gateway speaks OpenAI's wire format, so it lives outside DRF: async views (no thread hop
-# for the stream itself) that authenticate with the same DRF authenticators and permissions.
-@csrf_exempt
-async def openai_chat_completions(request: HttpRequest) -> HttpResponseBase:
-    """POST /api/v1/openai/chat/completions: OpenAI Chat Completions, streaming or not."""
-    return await gateway.chat_completions(request)
-
-
-@csrf_exempt
-async def openai_models(request: HttpRequest) -> HttpResponseBase:
-    """GET /api/v1/openai/models: the caller's models in OpenAI's list shape."""
-    return await gateway.models(request)
-

@@ -12,20 +12,24 @@ from typing import Any
 import anthropic
 import httpx2
 
-from ..tokens import estimate_tokens
-from .base import ChatRequest, Completion, LlmEvent, ProviderSettings, Usage, client_for_loop, finish, reasoning_delta, text_delta, tool_call
+from ..tokens import estimate_tokens, message_text
+from .base import (
+    ChatRequest,
+    Completion,
+    LlmEvent,
+    ProviderSettings,
+    Usage,
+    client_for_loop,
+    finish,
+    reasoning_delta,
+    text_delta,
+    tool_call,
+)
 from .errors import map_provider_error
 from .retry import open_with_retry
 
 STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls", "refusal": "content_filter"}
 
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return "" if content is None else str(content)
 
 
 def to_anthropic_messages(messages: list[dict[str, Any]], system_prompt: str | None) -> tuple[str, list[dict[str, Any]]]:
@@ -35,13 +39,13 @@ def to_anthropic_messages(messages: list[dict[str, Any]], system_prompt: str | N
     for message in messages:
         role = message["role"]
         if role == "system":
-            system.append(_text_of(message.get("content")))
+            system.append(message_text(message.get("content")))
         elif role == "tool":
-            block = {"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""), "content": _text_of(message.get("content"))}
+            block = {"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""), "content": message_text(message.get("content"))}
             out.append({"role": "user", "content": [block]})
         elif role == "assistant" and message.get("tool_calls"):
             blocks: list[dict[str, Any]] = []
-            text = _text_of(message.get("content"))
+            text = message_text(message.get("content"))
             if text:
                 blocks.append({"type": "text", "text": text})
             for call in message["tool_calls"]:
@@ -53,7 +57,7 @@ def to_anthropic_messages(messages: list[dict[str, Any]], system_prompt: str | N
                 blocks.append({"type": "tool_use", "id": call.get("id", ""), "name": function.get("name", ""), "input": arguments})
             out.append({"role": "assistant", "content": blocks})
         else:
-            out.append({"role": role, "content": _text_of(message.get("content"))})
+            out.append({"role": role, "content": message_text(message.get("content"))})
     return "\n\n".join(part for part in system if part), out
 
 

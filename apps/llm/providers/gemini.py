@@ -16,7 +16,19 @@ import httpx
 from google import genai
 from google.genai import types
 
-from .base import ChatRequest, Completion, LlmEvent, ProviderSettings, Usage, client_for_loop, finish, reasoning_delta, text_delta, tool_call
+from ..tokens import message_text
+from .base import (
+    ChatRequest,
+    Completion,
+    LlmEvent,
+    ProviderSettings,
+    Usage,
+    client_for_loop,
+    finish,
+    reasoning_delta,
+    text_delta,
+    tool_call,
+)
 from .errors import map_provider_error
 from .retry import open_with_retry
 
@@ -35,13 +47,6 @@ async def _track_response(response: httpx.Response) -> None:
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter"}
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return "" if content is None else str(content)
-
 
 def to_gemini_contents(messages: list[dict[str, Any]], system_prompt: str | None) -> tuple[str, list[dict[str, Any]]]:
     """OpenAI-style messages as (system instruction, Gemini contents with function call/response parts)."""
@@ -51,13 +56,13 @@ def to_gemini_contents(messages: list[dict[str, Any]], system_prompt: str | None
     for message in messages:
         role = message["role"]
         if role == "system":
-            system.append(_text_of(message.get("content")))
+            system.append(message_text(message.get("content")))
         elif role == "tool":
             name = names.get(message.get("tool_call_id", ""), message.get("name", "tool"))
-            contents.append({"role": "user", "parts": [{"function_response": {"name": name, "response": {"result": _text_of(message.get("content"))}}}]})
+            contents.append({"role": "user", "parts": [{"function_response": {"name": name, "response": {"result": message_text(message.get("content"))}}}]})
         elif role == "assistant":
             parts: list[dict[str, Any]] = []
-            text = _text_of(message.get("content"))
+            text = message_text(message.get("content"))
             if text:
                 parts.append({"text": text})
             for call in message.get("tool_calls") or ():
@@ -70,7 +75,7 @@ def to_gemini_contents(messages: list[dict[str, Any]], system_prompt: str | None
                 parts.append({"function_call": {"name": function.get("name", ""), "args": args}})
             contents.append({"role": "model", "parts": parts or [{"text": ""}]})
         else:
-            contents.append({"role": "user", "parts": [{"text": _text_of(message.get("content"))}]})
+            contents.append({"role": "user", "parts": [{"text": message_text(message.get("content"))}]})
     return "\n\n".join(part for part in system if part), contents
 
 

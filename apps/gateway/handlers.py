@@ -24,28 +24,14 @@ from rest_framework.settings import api_settings
 from apps.accounts.limits import concurrency_slot, rate_check
 from apps.accounts.permissions import HasTool
 from apps.accounts.policy import tier_policy
+from apps.billing.metering import call_hold, call_release, call_settle
 from apps.core.db import db_sync_to_async
-
-try:  # billing holds and settles credits around gateway calls once its app is installed
-    from apps.billing.metering import call_release, call_reserve, call_settle
-except ImportError:  # pragma: no cover - a tree without the billing app
-
-    def call_reserve(**_kwargs: Any) -> None:
-        """No credit hold without billing."""
-        return None
-
-    async def call_settle(**_kwargs: Any) -> None:
-        """Nothing to settle without billing."""
-
-    async def call_release(**_kwargs: Any) -> None:
-        """Nothing to release without billing."""
 from apps.core.errors import ApplicationError, MethodNotAllowed, RateLimited, Unauthorized, ValidationError, code_for_status
 from apps.core.parsers import json_loads_bounded
 from apps.core.sse import sse_response
-
-from .client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
-from .providers.base import Completion, LlmEvent
-from .selectors import model_list_for_user
+from apps.llm.client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
+from apps.llm.providers.base import Completion, LlmEvent
+from apps.llm.selectors import model_list_for_user
 
 # Used as given.
 SUPPORTED = {"model", "messages", "stream", "stream_options", "temperature", "max_tokens", "max_completion_tokens", "tools",
@@ -159,7 +145,7 @@ def _begin(request: HttpRequest, body: Any) -> GatewayCall:
                             max_tokens=max_tokens, tools=tools, api_key=api_key, origin="gateway")
     return GatewayCall(prepared=prepared, user=user, stream=stream, include_usage=bool((options or {}).get("include_usage")),
                        concurrent_limit=tier_policy(user).concurrent("chat"), dropped=dropped,
-                       reservation=call_reserve(user=user, prepared=prepared, origin="gateway"))
+                       reservation=call_hold(user=user, prepared=prepared, origin="gateway"))
 
 
 _abegin = db_sync_to_async(_begin)

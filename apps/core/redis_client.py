@@ -1,0 +1,67 @@
+"""The one Redis client of a process: `redis_sync()` for sync code, `redis_async()` for the running event loop.
+
+Limits, streams, cancel flags, heartbeats and /health all share them, so a process holds one
+connection pool per side instead of one client (and socket) per call site or per request.
+
+- The sync client is thread-safe (redis-py's pool hands each thread its own connection) and
+  fork-safe (the pool notices a new pid and starts over), so Celery's prefork children and the
+  web process's executor threads share one object.
+- An asyncio connection belongs to the loop that opened it, so there is one async client per
+  event loop (in practice one: daphne's; `async_to_sync` in a Celery task makes a short-lived one).
+  Its pool is a blocking pool sized by `REDIS_MAX_CONNECTIONS`: every stream followed in this
+  process keeps one connection in a blocking `XREAD`, and a burst beyond the pool waits its turn
+  instead of failing with "Too many connections".
+
+Neither sets a read timeout on the async side: a blocking `XREAD` waits longer than any sane
+timeout. Connecting is bounded (`REDIS_CONNECT_TIMEOUT`), so Redis being down fails fast.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+
+_lock = threading.Lock()
+_sync: redis.Redis | None = None
+_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
+
+
+def redis_sync() -> redis.Redis:
+    """This process's sync Redis client."""
+    global _sync
+    if _sync is None:
+        with _lock:
+            if _sync is None:
+                _sync = redis.Redis.from_url(
+                    settings.REDIS_URL, socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
+                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT, health_check_interval=30,
+                )
+    return _sync
+
+
+def redis_async() -> aioredis.Redis:
+    """The async Redis client of the running event loop."""
+    loop = asyncio.get_running_loop()
+    client = _async.get(loop)
+    if client is None:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
+            max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=20, health_check_interval=30,
+        )
+        client = aioredis.Redis(connection_pool=pool)
+        _async[loop] = client
+    return client
+
+
+def redis_reset() -> None:
+    """Forget the clients (tests that point REDIS_URL elsewhere; the next call builds new ones)."""
+    global _sync
+    with _lock:
+        if _sync is not None:
+            _sync.close()
+        _sync = None
+    _async.clear()

@@ -1,0 +1,102 @@
+"""Cancelling and leasing long runs (chat replies, chain executions, and every later run type).
+
+A run is cancelled from anywhere (another web process, the API, the admin) by setting its cancel
+flag in Redis; the process running it watches the flag, and cancels the run's task within
+`RUN_CANCEL_POLL_SECONDS`. The same watch loop renews the run's lease (its heartbeat) every
+`beat_every` seconds and can stop the run for reasons of its own (a deadline, a lost lease):
+
+    main = asyncio.ensure_future(work())
+    watcher = asyncio.ensure_future(run_watch(cancel_key("architect", run_id), main,
+                                              beat=renew, beat_every=10, check=past_deadline))
+    ...
+    reason = watcher.result()  # "cancelled", "lost", what `check` returned, or None
+
+`worker_id()` names the process that holds a lease, the same way for web processes and workers.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from django.conf import settings
+
+from .redis_client import redis_async, redis_sync
+
+logger = logging.getLogger("nexus.runs")
+
+T = TypeVar("T")
+
+CANCELLED = "cancelled"
+LOST = "lost"
+
+
+def worker_id() -> str:
+    """host:pid of this process (computed per call: a forked worker has its own pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def cancel_key(kind: str, run_id: object) -> str:
+    """The Redis key that asks run `run_id` of `kind` (chat, architect, ...) to stop."""
+    return f"nexus:cancel:{kind}:{run_id}"
+
+
+def cancel_request(key: str, *, ttl: int = 3600) -> None:
+    """Ask the run behind `key` to stop, wherever it runs (the flag outlives the run by at most `ttl` s)."""
+    redis_sync().set(key, "1", ex=max(1, int(ttl)))
+
+
+async def cancel_clear(key: str) -> None:
+    """Drop a cancel flag once its run has ended (best effort: the flag expires by itself)."""
+    try:
+        await redis_async().delete(key)
+    except Exception:
+        logger.warning("Could not clear the cancel flag %s; it expires by itself", key)
+
+
+async def run_watch(key: str, target: asyncio.Future[Any], *, beat: Callable[[], Awaitable[bool]] | None = None,
+                    beat_every: float = 0.0, check: Callable[[], str | None] | None = None) -> str | None:
+    """Cancel `target` when the run is asked to stop, loses its lease, or `check` says so; returns why (or None).
+
+    `beat()` renews the lease every `beat_every` seconds and returns False when the run is no
+    longer this process's (re-queued elsewhere, reaped): the run then stops with `lost`. A Redis
+    hiccup never stops a run; the flag is read again on the next tick.
+    """
+    client = redis_async()
+    last_beat = time.monotonic()
+    while not target.done():
+        try:
+            if await client.exists(key):
+                target.cancel()
+                return CANCELLED
+        except Exception:
+            logger.warning("Could not read the cancel flag %s", key)
+        reason = check() if check is not None else None
+        if reason:
+            target.cancel()
+            return reason
+        if beat is not None and time.monotonic() - last_beat >= beat_every:
+            last_beat = time.monotonic()
+            try:
+                alive = await beat()
+            except Exception:  # a database hiccup: the lease is renewed on the next beat
+                logger.warning("Could not renew the lease behind %s", key)
+                alive = True
+            if not alive:
+                target.cancel()
+                return LOST
+        await asyncio.sleep(settings.RUN_CANCEL_POLL_SECONDS)
+    return None
+
+
+async def shielded(awaitable: Awaitable[T]) -> T:
+    """Await `awaitable` to its end even when the awaiting task is being cancelled (cleanup that must finish)."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        return await task
