@@ -17,7 +17,7 @@ from apps.billing.metering import credits_require
 from apps.core.errors import ApplicationError, NotFound, RateLimited, ValidationError
 from apps.core.queues import enqueue
 from apps.core.runs import cancel_request
-from apps.core.streams import publish
+from apps.core.streams import publish, streams_available
 from apps.llm.selectors import model_resolve_for_user
 from apps.llm.tokens import estimate_tokens
 
@@ -287,6 +287,7 @@ def execution_start(*, user: Any, tool: Tool, inputs: Any, conversation_id: Any 
         raise ToolNotRunnable("This tool is archived.")
     if tool.status != ToolStatus.PUBLISHED and tool.owner_id != user.pk:
         raise NotFound("Tool not found.")  # defensive: the selector already hides others' drafts
+    streams_available()  # the run is queued and streamed through Redis: 503 now, not a stuck execution
     snapshot = _snapshot(tool)
     if not snapshot["prompts"]:
         raise ToolNotRunnable("This tool has no prompts yet.")

@@ -19,7 +19,7 @@ from apps.billing.models import CreditReservation
 from apps.core.errors import ValidationError
 from apps.core.request_context import get_request_id
 from apps.core.runs import cancel_key, cancel_request
-from apps.core.streams import publish
+from apps.core.streams import publish, streams_available
 from apps.llm.client import PreparedChat, chat_prepare
 
 from .errors import MessageTooLarge
@@ -142,6 +142,7 @@ def chat_start(*, user: Any, api_key: Any, messages: list[dict[str, Any]], model
     limits 429, credits 402) happens here, before the response starts streaming.
     """
     _check_sizes(messages)
+    streams_available()  # the reply is streamed through Redis: 503 now, not a failed reply later
     policy = tier_policy(user)
     reply_id = uuid.uuid4()
     prepared = chat_prepare(

@@ -129,6 +129,36 @@ class ServiceUnavailable(ApplicationError):
     default_message = "The service is unavailable right now."
 
 
+# How long a client should wait before trying again when PostgreSQL or Redis is unreachable.
+OUTAGE_RETRY_AFTER_SECONDS = 5
+
+
+def outage_of(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 for an exception that means PostgreSQL or Redis is unreachable (never a 500), else None."""
+    import psycopg
+    import redis
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(exc, (OperationalError, InterfaceError, psycopg.OperationalError)):
+        return ServiceUnavailable("The database is unavailable right now; try again shortly.",
+                                  details={"service": ["database"]})
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)):
+        return ServiceUnavailable("The cache and queue store (Redis) is unavailable right now; try again shortly.",
+                                  details={"service": ["redis"]})
+    kombu_errors = _broker_errors()
+    if kombu_errors and isinstance(exc, kombu_errors):
+        return ServiceUnavailable("The job queue is unavailable right now; try again shortly.", details={"service": ["broker"]})
+    return None
+
+
+def _broker_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from kombu.exceptions import OperationalError as BrokerError
+    except ImportError:  # pragma: no cover - Celery is always installed
+        return ()
+    return (BrokerError,)
+
+
 # Status -> code for responses that did not come from an ApplicationError (Django 404s, DRF errors).
 CODE_FOR_STATUS: dict[int, str] = {
     400: "VALIDATION_ERROR",

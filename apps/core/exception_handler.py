@@ -11,7 +11,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from .errors import ApplicationError, RateLimited, code_for_status, error_body
+from .errors import OUTAGE_RETRY_AFTER_SECONDS, ApplicationError, RateLimited, code_for_status, error_body, outage_of
 from .request_context import get_request_id
 
 logger = logging.getLogger("nexus.errors")
@@ -83,6 +83,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         auth_header = getattr(exc, "auth_header", None)
         if status == 401 and auth_header:
             headers["WWW-Authenticate"] = auth_header
+    elif (outage := outage_of(exc)) is not None:
+        logger.warning("Dependency unavailable: %s: %s", type(exc).__name__, exc)
+        status, code, message, details = outage.status_code, outage.code, outage.message, outage.details
+        headers["Retry-After"] = str(OUTAGE_RETRY_AFTER_SECONDS)
     else:
         request = context.get("request")
         logger.exception("Unhandled error in %s", getattr(request, "path", "?"))

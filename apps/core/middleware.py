@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
-from .errors import code_for_status, error_body
+from .errors import OUTAGE_RETRY_AFTER_SECONDS, code_for_status, error_body, outage_of
 from .request_context import REQUEST_ID_HEADER, current_request_id, request_id_from_header
 
 logger = logging.getLogger("nexus.request")
@@ -154,6 +154,12 @@ class ApiErrorEnvelopeMiddleware(_DualMiddleware):
             return None
         if isinstance(exception, RequestDataTooBig):
             return envelope_response(status=413, message="The request body is too large.", request=request)
+        outage = outage_of(exception)
+        if outage is not None:
+            logger.warning("Dependency unavailable on %s %s: %s", request.method, request.path, exception)
+            response = envelope_response(status=503, message=outage.message, request=request, details=outage.details)
+            response["Retry-After"] = str(OUTAGE_RETRY_AFTER_SECONDS)
+            return response
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return envelope_response(status=500, message="Internal server error.", request=request)
 

@@ -24,6 +24,23 @@ import weakref
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+# A pooled connection idle this long is PINGed before use, and a command that finds its connection
+# closed is retried on a new one (twice, 20-200 ms apart): connections left from before a Redis
+# restart are replaced instead of failing requests, so recovery needs no process restart. A retry
+# can only run a command twice if Redis executed it and then lost the connection before answering.
+HEALTH_CHECK_SECONDS = 2
+
+
+def _retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=0.2, base=0.02), 2)
+
+
+def _aretry() -> AsyncRetry:
+    return AsyncRetry(ExponentialBackoff(cap=0.2, base=0.02), 2)
 
 _lock = threading.Lock()
 _sync: redis.Redis | None = None
@@ -38,7 +55,8 @@ def redis_sync() -> redis.Redis:
             if _sync is None:
                 _sync = redis.Redis.from_url(
                     settings.REDIS_URL, socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
-                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT, health_check_interval=30,
+                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT, health_check_interval=HEALTH_CHECK_SECONDS,
+                    retry=_retry(), retry_on_error=[redis.ConnectionError],
                 )
     return _sync
 
@@ -50,7 +68,8 @@ def redis_async() -> aioredis.Redis:
     if client is None:
         pool = aioredis.BlockingConnectionPool.from_url(
             settings.REDIS_URL, socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
-            max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=20, health_check_interval=30,
+            max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=20, health_check_interval=HEALTH_CHECK_SECONDS,
+            retry=_aretry(), retry_on_error=[redis.ConnectionError],
         )
         client = aioredis.Redis(connection_pool=pool)
         _async[loop] = client

@@ -23,6 +23,7 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from .errors import ServiceUnavailable, outage_of
 from .redis_client import redis_async, redis_sync
 
 logger = logging.getLogger("nexus.streams")
@@ -88,6 +89,18 @@ def publish(key: str, data: dict[str, Any], *, final: bool = False) -> int:
             args=[settings.STREAM_MAXLEN, _encode(data), "1" if final else "0", settings.STREAM_TTL_SECONDS],
         )
     )
+
+
+def streams_available() -> None:
+    """Raise 503 SERVICE_UNAVAILABLE when the stream store (Redis) cannot be reached.
+
+    Called before a run is started (a chat reply, an execution): a run whose events cannot be
+    published must be refused before it is stored or a provider is paid, not fail half-way.
+    """
+    try:
+        _sync_redis().ping()
+    except redis.RedisError as exc:
+        raise outage_of(exc) or ServiceUnavailable() from exc
 
 
 def last_event_id(key: str) -> int:

@@ -26,7 +26,16 @@ from apps.accounts.permissions import HasTool
 from apps.accounts.policy import tier_policy
 from apps.billing.metering import call_hold, call_release, call_settle
 from apps.core.db import db_sync_to_async
-from apps.core.errors import ApplicationError, MethodNotAllowed, RateLimited, Unauthorized, ValidationError, code_for_status
+from apps.core.errors import (
+    OUTAGE_RETRY_AFTER_SECONDS,
+    ApplicationError,
+    MethodNotAllowed,
+    RateLimited,
+    Unauthorized,
+    ValidationError,
+    code_for_status,
+    outage_of,
+)
 from apps.core.parsers import json_loads_bounded
 from apps.core.sse import sse_response
 from apps.llm.client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
@@ -80,6 +89,9 @@ def error_response(exc: Exception) -> JsonResponse:
     if isinstance(exc, APIException):
         status = 401 if exc.status_code in (401, 403) and "credentials" in str(exc.detail).lower() else exc.status_code
         return openai_error(status=status, message=str(exc.detail) if not isinstance(exc.detail, (list, dict)) else "Request failed.")
+    outage = outage_of(exc)
+    if outage is not None:
+        return openai_error(status=503, message=outage.message, code=outage.code, headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
     raise exc
 
 

@@ -46,6 +46,9 @@ if DATABASE_POOL_MAX > 0:
         "min_size": min(2, DATABASE_POOL_MAX), "max_size": DATABASE_POOL_MAX,
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
     }
+    # Django gives the pool `check_connection`: a connection is checked when handed out, so after a
+    # PostgreSQL restart a dead one is replaced, never given to a request (the pool is never left broken).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
