@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.apps import apps as django_apps

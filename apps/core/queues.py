@@ -1,12 +1,12 @@
 """The Celery queues, named in one place; tasks say `@shared_task(queue=CeleryQueue.LLM.value)`."""
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from kombu import Queue
 
 
-class CeleryQueue(str, Enum):
+class CeleryQueue(StrEnum):
     """Queues by kind of work, so each can be given its own workers when scaling out."""
 
     DEFAULT = "default"
