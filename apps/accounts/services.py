@@ -211,7 +211,7 @@ def token_pair_issue(*, user: User) -> dict[str, Any]:
     family = RefreshFamily.objects.create(user=user)
     refresh = RefreshToken.for_user(user)
     refresh[FAMILY_CLAIM] = str(family.id)
-    update_last_login(None, user)
+    update_last_login(type(user), user)
     return _pair(refresh)
 
 

@@ -157,7 +157,9 @@ def workspace_detail(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
                 leaving = request.POST.get("user_id") == str(request.user.pk)
                 services.workspace_member_remove(workspace=workspace, user=request.user, member_user_id=request.POST.get("user_id", ""))  # type: ignore[arg-type]
                 messages.success(request, "You left the workspace." if leaving else "Member removed.")
-                return redirect("accounts:workspaces" if leaving else "accounts:workspace", **({} if leaving else {"workspace_id": workspace.pk}))
+                if leaving:
+                    return redirect("accounts:workspaces")
+                return redirect("accounts:workspace", workspace_id=workspace.pk)
             elif action == "rename":
                 rename_form = WorkspaceForm(request.POST)
                 if rename_form.is_valid():

@@ -20,6 +20,7 @@ from apps.core.viewsets import ScopedModelViewSet, ScopedViewSetMixin
 
 from .. import services
 from ..authentication import auth_method
+from ..caller import request_user
 from ..models import ApiKey, Role, User, Workspace, WorkspaceRole
 from ..permissions import ANY_KEY, FULL_ACCESS, IsAdminRole
 from ..selectors import (
@@ -265,16 +266,18 @@ class WorkspaceViewSet(ScopedModelViewSet):
     selector = staticmethod(workspace_list)
     serializer_class = WorkspaceSerializer
 
-    def perform_create(self, serializer: WorkspaceSerializer) -> None:
-        workspace = services.workspace_create(user=self.request.user, **serializer.validated_data)  # type: ignore[arg-type]
+    def perform_create(self, serializer: serializers.BaseSerializer[Workspace]) -> None:
+        workspace = services.workspace_create(user=request_user(self.request), **serializer.validated_data)
         serializer.instance = self.get_queryset().get(pk=workspace.pk)
 
-    def perform_update(self, serializer: WorkspaceSerializer) -> None:
-        services.workspace_update(workspace=serializer.instance, user=self.request.user, **serializer.validated_data)  # type: ignore[arg-type]
-        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)  # type: ignore[union-attr]
+    def perform_update(self, serializer: serializers.BaseSerializer[Workspace]) -> None:
+        workspace = serializer.instance
+        assert workspace is not None  # an update always has its object
+        services.workspace_update(workspace=workspace, user=request_user(self.request), **serializer.validated_data)
+        serializer.instance = self.get_queryset().get(pk=workspace.pk)
 
     def perform_destroy(self, instance: Workspace) -> None:
-        services.workspace_delete(workspace=instance, user=self.request.user)  # type: ignore[arg-type]
+        services.workspace_delete(workspace=instance, user=request_user(self.request))
 
 
 def _workspace_for(request: Request, workspace_id: Any) -> Workspace:
