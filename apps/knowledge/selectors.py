@@ -53,9 +53,10 @@ def repository_ids_for_user(*, user: Any, repository_ids: Iterable[Any] | None =
     visible = _visible_repositories(user=user)
     if repository_ids is None:
         return list(visible.values_list("id", flat=True))
-    wanted = {_as_uuid(value) for value in repository_ids}
-    if None in wanted:
+    parsed = {_as_uuid(value) for value in repository_ids}
+    if None in parsed:
         raise NotFound("Repository not found.")
+    wanted = {pk for pk in parsed if pk is not None}
     found = set(visible.filter(pk__in=wanted).values_list("id", flat=True))
     if found != wanted:
         raise NotFound("Repository not found.", details={"repository_ids": [str(pk) for pk in wanted - found]})
@@ -84,9 +85,10 @@ def document_get_for_user(*, user: Any, document_id: Any) -> Document:
 
 def document_ids_for_user(*, user: Any, document_ids: Iterable[Any]) -> list[uuid.UUID]:
     """The given document ids, each of which must be readable (else NotFound)."""
-    wanted = {_as_uuid(value) for value in document_ids}
-    if None in wanted:
+    parsed = {_as_uuid(value) for value in document_ids}
+    if None in parsed:
         raise NotFound("Document not found.")
+    wanted = {pk for pk in parsed if pk is not None}
     found = set(document_list_for_user(user=user).filter(pk__in=wanted).values_list("id", flat=True))
     if found != wanted:
         raise NotFound("Document not found.", details={"document_ids": [str(pk) for pk in wanted - found]})

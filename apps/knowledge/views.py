@@ -46,7 +46,9 @@ class RepositoryForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["workspace_id"].choices = [("", "Private")] + [(str(w.pk), w.name) for w in workspace_list(user=user)]
+        field = self.fields["workspace_id"]
+        assert isinstance(field, forms.ChoiceField)  # declared above
+        field.choices = [("", "Private")] + [(str(w.pk), w.name) for w in workspace_list(user=user)]
 
 
 class DebuggerForm(forms.Form):
@@ -59,7 +61,9 @@ class DebuggerForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["repository"].choices = [(str(r.pk), r.name) for r in repository_list_for_user(user=user)]
+        field = self.fields["repository"]
+        assert isinstance(field, forms.ChoiceField)  # declared above (a MultipleChoiceField)
+        field.choices = [(str(r.pk), r.name) for r in repository_list_for_user(user=user)]
 
 
 @login_required

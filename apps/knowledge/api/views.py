@@ -1,16 +1,19 @@
 """HTTP views of the knowledge API: parse, call a service or selector, render."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import BasePermission, OperandHolder, SingleOperandHolder
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.caller import request_user
 from apps.accounts.limits import rate_check
 from apps.accounts.permissions import HasTool
 from apps.core.errors import ValidationError
@@ -34,7 +37,7 @@ from .serializers import DocumentSerializer, RepositorySerializer, SearchResultS
 class KnowledgeToolMixin:
     """Every knowledge route needs the `knowledge` tool; API keys need the `knowledge` scope."""
 
-    permission_classes = [HasTool("knowledge")]
+    permission_classes: Sequence[type[BasePermission] | OperandHolder | SingleOperandHolder] = [HasTool("knowledge")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "knowledge"
 
 
@@ -47,13 +50,15 @@ class RepositoryViewSet(KnowledgeToolMixin, ScopedModelViewSet):
     selector = staticmethod(repository_list_for_user)
     serializer_class = RepositorySerializer
 
-    def perform_create(self, serializer: RepositorySerializer) -> None:
-        repository = services.repository_create(user=self.request.user, **serializer.validated_data)
+    def perform_create(self, serializer: serializers.BaseSerializer[Repository]) -> None:
+        repository = services.repository_create(user=request_user(self.request), **serializer.validated_data)
         serializer.instance = self.get_queryset().get(pk=repository.pk)
 
-    def perform_update(self, serializer: RepositorySerializer) -> None:
-        services.repository_update(user=self.request.user, repository=serializer.instance, **serializer.validated_data)
-        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)  # type: ignore[union-attr]
+    def perform_update(self, serializer: serializers.BaseSerializer[Repository]) -> None:
+        repository = serializer.instance
+        assert repository is not None  # an update always has its object
+        services.repository_update(user=request_user(self.request), repository=repository, **serializer.validated_data)
+        serializer.instance = self.get_queryset().get(pk=repository.pk)
 
     def perform_destroy(self, instance: Repository) -> None:
         services.repository_delete(user=self.request.user, repository=instance)
@@ -148,7 +153,7 @@ class DocumentUploadUrlApi(KnowledgeToolMixin, APIView):
 
         presigned_url = StrictCharField()
         file_key = StrictCharField()
-        fields = serializers.DictField(child=StrictCharField())
+        fields = serializers.DictField(child=StrictCharField())  # type: ignore[assignment]  # a declared field (DRF moves it to _declared_fields), not the Field attribute of that name
 
     @extend_schema(operation_id="documents_upload_url", request=InputSerializer, responses=OutputSerializer)
     def post(self, request: Request) -> Response:
