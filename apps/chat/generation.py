@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import time
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -217,5 +218,5 @@ def reply_stop(*, message: Message) -> None:
 
 def orphan_cutoff() -> Any:
     """Replies not saved since this moment have lost their process."""
-    return timezone.now() - timezone.timedelta(seconds=settings.CHAT_ORPHAN_SECONDS)
+    return timezone.now() - timedelta(seconds=settings.CHAT_ORPHAN_SECONDS)
 

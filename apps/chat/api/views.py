@@ -11,8 +11,10 @@ from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
+from apps.accounts.caller import request_user
 from apps.accounts.limits import rate_check
 from apps.accounts.models import ApiKey
 from apps.accounts.permissions import HasTool
@@ -27,6 +29,7 @@ from .. import selectors, services
 from ..compare import compare_run, compare_start, compare_stream
 from ..errors import NothingGenerating
 from ..generation import reply_spawn, reply_stop, reply_stream_key
+from ..models import Folder
 from ..selectors import comparison_list, conversation_get, conversation_get_for_write, conversation_list, folder_list
 from .serializers import (
     ChatRequestSerializer,
@@ -55,7 +58,7 @@ def _body(request: Request) -> dict[str, Any]:
 class ChatApi(APIView):
     """Send a message and stream the reply; the reply goes on if the client disconnects."""
 
-    permission_classes = [HasTool("chat")]
+    permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
 
     @extend_schema(operation_id="chat", request=ChatRequestSerializer, responses={200: SSE_RESPONSE})
@@ -77,7 +80,7 @@ class ChatApi(APIView):
 class ConversationViewSet(ScopedModelViewSet):
     """Conversations the caller owns or that are shared with their workspaces."""
 
-    permission_classes = [HasTool("chat")]
+    permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
     serializer_class = ConversationSerializer
 
@@ -119,7 +122,7 @@ class ConversationViewSet(ScopedModelViewSet):
 class ConversationMessagesApi(ListAPIView):
     """A conversation's messages, oldest first."""
 
-    permission_classes = [HasTool("chat")]
+    permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
     serializer_class = MessageSerializer
 
@@ -131,7 +134,7 @@ class ConversationMessagesApi(ListAPIView):
 class ConversationStreamApi(APIView):
     """Re-attach to the reply being generated: replay from Last-Event-ID, then follow; 204 when idle."""
 
-    permission_classes = [HasTool("chat")]
+    permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
 
     @extend_schema(operation_id="conversation_stream", responses={200: SSE_RESPONSE, 204: None})
@@ -146,7 +149,7 @@ class ConversationStreamApi(APIView):
 class ConversationStopApi(APIView):
     """Stop the reply being generated; it is kept, marked `incomplete`, and charged for what was produced."""
 
-    permission_classes = [HasTool("chat")]
+    permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
 
     @extend_schema(operation_id="conversation_stop", request=None, responses={202: None})
@@ -162,16 +165,18 @@ class ConversationStopApi(APIView):
 class FolderViewSet(ScopedModelViewSet):
     """The caller's folders."""
 
-    permission_classes = [HasTool("chat")]
+    permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
     serializer_class = FolderSerializer
     selector = staticmethod(folder_list)
 
-    def perform_create(self, serializer: FolderSerializer) -> None:
-        serializer.instance = services.folder_create(user=self.request.user, name=serializer.validated_data["name"])
+    def perform_create(self, serializer: BaseSerializer[Folder]) -> None:
+        serializer.instance = services.folder_create(user=request_user(self.request), name=serializer.validated_data["name"])
 
-    def perform_update(self, serializer: FolderSerializer) -> None:
-        serializer.instance = services.folder_update(folder=serializer.instance, name=serializer.validated_data.get("name", ""))
+    def perform_update(self, serializer: BaseSerializer[Folder]) -> None:
+        folder = serializer.instance
+        assert folder is not None  # an update always has its object
+        serializer.instance = services.folder_update(folder=folder, name=serializer.validated_data.get("name", ""))
 
     def perform_destroy(self, instance: Any) -> None:
         services.folder_delete(folder=instance)
@@ -180,7 +185,7 @@ class FolderViewSet(ScopedModelViewSet):
 class CompareApi(APIView):
     """One prompt to two models at once; `?stream=true` streams both, events tagged `model: 1|2`."""
 
-    permission_classes = [HasTool("compare")]
+    permission_classes = [HasTool("compare")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
 
     @extend_schema(operation_id="compare", request=CompareRequestSerializer,
@@ -205,7 +210,7 @@ class CompareApi(APIView):
 class ComparisonViewSet(ScopedReadOnlyViewSet):
     """The caller's stored comparisons."""
 
-    permission_classes = [HasTool("compare")]
+    permission_classes = [HasTool("compare")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
     serializer_class = ComparisonSerializer
     selector = staticmethod(comparison_list)
