@@ -5,6 +5,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,7 +28,8 @@ from .serializers import (
 )
 
 SSE_RESPONSE = OpenApiResponse(description="Server-Sent Events (text/event-stream) with `id:`, `event:` and one JSON `data:` line.")
-TOOL = HasTool("assistant-architect")
+# DRF calls each entry of permission_classes; a HasTool returns itself, so it stands where a class is expected.
+TOOL: type[BasePermission] = HasTool("assistant-architect")  # type: ignore[assignment]
 WRITABLE = ("name", "description", "status", "input_fields", "prompts", "workspace_id")
 
 
