@@ -51,7 +51,9 @@ def usage_chart(series: dict[str, Any]) -> dict[str, Any]:
 @login_required
 def billing_page(request: HttpRequest) -> HttpResponse:
     """Balance, daily usage by model, the ledger, and the ways to buy credits or manage a subscription."""
-    period = request.GET.get("period") if request.GET.get("period") in selectors.USAGE_PERIODS else "30d"
+    period = request.GET.get("period") or "30d"
+    if period not in selectors.USAGE_PERIODS:
+        period = "30d"
     series = selectors.usage_series(user=request.user, period=period)
     page = Paginator(selectors.transaction_list(user=request.user), 20).get_page(request.GET.get("page"))
     balance = selectors.balance_for(user=request.user)

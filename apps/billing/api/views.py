@@ -4,6 +4,7 @@ from __future__ import annotations
 import hmac
 
 from django.conf import settings
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -17,6 +18,7 @@ from apps.core.serializers import StrictCharField, StrictChoiceField
 
 from .. import payments, selectors, services
 from ..errors import InvalidCronSecret
+from ..models import CreditTransaction
 from ..webhooks import stripe_webhook_receive
 from .serializers import (
     BalanceSerializer,
@@ -48,7 +50,7 @@ class BillingTransactionListApi(ListAPIView):
     serializer_class = CreditTransactionSerializer
     pagination_class = LimitOffsetPagination
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[CreditTransaction]:
         return selectors.transaction_list(user=self.request.user, type=self.request.query_params.get("type") or None)
 
     @extend_schema(operation_id="billing_transactions", parameters=[OpenApiParameter("type", str, enum=["usage", "reset", "topup", "refund", "earned", "spent"])])
