@@ -21,7 +21,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,7 +253,7 @@ async def _write_record(fields: dict[str, Any]) -> None:
         logger.exception("Could not write the usage record of request %s", fields.get("request_id"))
 
 
-async def stream_prepared(prepared: PreparedChat, *, write_behind: bool = False) -> AsyncIterator[LlmEvent]:
+async def stream_prepared(prepared: PreparedChat, *, write_behind: bool = False) -> AsyncGenerator[LlmEvent, None]:
     """Stream a prepared call and meter it (see the module docstring).
 
     `write_behind=True` lets the answer finish before its usage record is committed (the record id
@@ -306,7 +306,7 @@ async def _shielded(awaitable: Any) -> Any:
 
 async def stream_chat(*, user: Any, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
                       max_tokens: Any = None, api_key: Any = None, request_id: str | None = None, tools: Any = None,
-                      workspace: Any = None, origin: str = "chat") -> AsyncIterator[LlmEvent]:
+                      workspace: Any = None, origin: str = "chat") -> AsyncGenerator[LlmEvent, None]:
     """Check, call and meter one streamed chat; yields LlmEvents (errors raise ApplicationError)."""
     prepared = await achat_prepare(user=user, model=model, messages=messages, system_prompt=system_prompt, temperature=temperature,
                                    max_tokens=max_tokens, tools=tools, api_key=api_key, request_id=request_id, workspace=workspace,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +30,15 @@ try:  # billing holds and settles credits around gateway calls once its app is i
     from apps.billing.metering import call_release, call_reserve, call_settle
 except ImportError:  # pragma: no cover - a tree without the billing app
 
-    def call_reserve(**_kwargs: Any) -> None:
+    # The fallback takes any keywords, so its signature differs from the real ones.
+    def call_reserve(**_kwargs: Any) -> None:  # type: ignore[misc]
         """No credit hold without billing."""
         return None
 
-    async def call_settle(**_kwargs: Any) -> None:
+    async def call_settle(**_kwargs: Any) -> None:  # type: ignore[misc]
         """Nothing to settle without billing."""
 
-    async def call_release(**_kwargs: Any) -> None:
+    async def call_release(**_kwargs: Any) -> None:  # type: ignore[misc]
         """Nothing to release without billing."""
 from apps.core.errors import ApplicationError, MethodNotAllowed, RateLimited, Unauthorized, ValidationError, code_for_status
 from apps.core.parsers import json_loads_bounded
@@ -99,13 +100,14 @@ def error_response(exc: Exception) -> JsonResponse:
 
 def _authorize(request: HttpRequest) -> tuple[Any, Any, Request]:
     """The caller, their API key (or None), and the DRF request, after auth, tool, scope and rate checks."""
-    drf_request = Request(request, authenticators=[authenticator() for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES])
+    # api_settings imports the configured dotted paths, so these are classes; the stubs type them as the strings.
+    drf_request = Request(request, authenticators=[authenticator() for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES])  # type: ignore[operator]
     user = drf_request.user
     if not getattr(user, "is_authenticated", False):
         raise Unauthorized("Pass an API key: `Authorization: Bearer nxk_...`.")
     _chat_permission.has_permission(drf_request, _route)
     for throttle in api_settings.DEFAULT_THROTTLE_CLASSES:
-        throttle().allow_request(drf_request, _route)
+        throttle().allow_request(drf_request, _route)  # type: ignore[operator]
     return user, drf_request.auth, drf_request
 
 
@@ -199,7 +201,7 @@ def completion_body(call: GatewayCall, completion: Completion) -> dict[str, Any]
     return body
 
 
-async def _sse_frames(call: GatewayCall, first: LlmEvent, events: AsyncIterator[LlmEvent], slot: concurrency_slot) -> AsyncIterator[bytes]:
+async def _sse_frames(call: GatewayCall, first: LlmEvent, events: AsyncGenerator[LlmEvent, None], slot: concurrency_slot) -> AsyncIterator[bytes]:
     """OpenAI `chat.completion.chunk` frames, `[DONE]` at the end; closing this closes the upstream."""
     head = (f'{{"id":"chatcmpl-{call.prepared.request_id}","object":"chat.completion.chunk","created":{int(time.time())},'
             f'"model":{json.dumps(call.prepared.model.name)},"choices":')
@@ -236,7 +238,7 @@ async def _sse_frames(call: GatewayCall, first: LlmEvent, events: AsyncIterator[
         error = {"error": {"message": exc.message, "type": ERROR_TYPES.get(exc.status_code, "api_error"), "param": None, "code": exc.code}}
         yield f"data: {json.dumps(error)}\n\n".encode()
     finally:
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()
         await call_settle(reservation=call.reservation, prepared=call.prepared, finish=call.finish)
         await slot.__aexit__(None, None, None)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -205,7 +206,7 @@ def usage_metrics(*, user: Any, since: datetime, until: datetime) -> dict[str, A
         .order_by("model_name")
     )
     models = []
-    totals = {"requests": 0, "errors": 0, "stopped": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": Decimal(0)}
+    totals: dict[str, Any] = {"requests": 0, "errors": 0, "stopped": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": Decimal(0)}
     for row in rows:
         models.append({
             "model": row["model_name"],
@@ -232,5 +233,5 @@ def usage_metrics(*, user: Any, since: datetime, until: datetime) -> dict[str, A
     }
 
 
-def _percentiles(row: dict[str, Any], prefix: str) -> dict[str, float | None]:
+def _percentiles(row: Mapping[str, Any], prefix: str) -> dict[str, float | None]:
     return {f"p{q}": (round(row[f"{prefix}_p{q}"], 1) if row[f"{prefix}_p{q}"] is not None else None) for q in (50, 95, 99)}

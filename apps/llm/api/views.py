@@ -59,7 +59,7 @@ class ProviderTestApi(APIView):
 
     @extend_schema(operation_id="admin_provider_test", request=None, responses={200: ProviderTestOutputSerializer})
     def post(self, request: Request, provider_id: Any) -> Response:
-        provider = ProviderViewSet.selector(user=request.user).filter(pk=provider_id).first()  # type: ignore[misc]
+        provider = ProviderViewSet.selector(user=request.user).filter(pk=provider_id).first()
         if provider is None:
             from apps.core.errors import NotFound
 
