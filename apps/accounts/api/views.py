@@ -172,8 +172,8 @@ class AuthSessionApi(APIView):
         })},
     )
     def get(self, request: Request) -> Response:
-        user: User = request.user  # type: ignore[assignment]
-        workspaces = [{"id": str(w.id), "name": w.name, "role": w.my_role} for w in workspace_list(user=user)]  # type: ignore[attr-defined]
+        user = request_user(request)
+        workspaces = [{"id": str(w.id), "name": w.name, "role": w.my_role} for w in workspace_list(user=user)]  # type: ignore[attr-defined]  # my_role is annotated by workspace_list
         wanted = request.headers.get("X-Workspace-Id", "")
         current = next((w for w in workspaces if w["id"] == wanted.lower()), None)
         key = request.auth if isinstance(request.auth, ApiKey) else None
@@ -214,7 +214,7 @@ class UserMeApi(APIView):
     def patch(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.user_update(user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
+        user = services.user_update(user=request_user(request), **serializer.validated_data)
         return Response(UserSerializer(user).data)
 
 
@@ -248,7 +248,7 @@ class ApiKeyViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveMo
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key, raw = services.api_key_create(user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
+        key, raw = services.api_key_create(user=request_user(request), **serializer.validated_data)
         data = self.CreatedSerializer(key).data
         data["key"] = raw
         return Response(data, status=status.HTTP_201_CREATED)
@@ -282,7 +282,7 @@ class WorkspaceViewSet(ScopedModelViewSet):
 
 def _workspace_for(request: Request, workspace_id: Any) -> Workspace:
     """The workspace if the caller belongs to it, else 404 (never 403: ids of others do not leak)."""
-    workspace = workspace_list(user=request.user).filter(pk=workspace_id).first()
+    workspace = workspace_list(user=request_user(request)).filter(pk=workspace_id).first()
     if workspace is None:
         raise NotFound()
     return workspace
@@ -308,7 +308,7 @@ class WorkspaceMemberListApi(ListAPIView):
         workspace = _workspace_for(request, workspace_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        member = services.workspace_member_add(workspace=workspace, user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
+        member = services.workspace_member_add(workspace=workspace, user=request_user(request), **serializer.validated_data)
         return Response(WorkspaceMemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
 
@@ -318,7 +318,7 @@ class WorkspaceMemberRemoveApi(APIView):
     @extend_schema(operation_id="workspace_members_remove", responses={204: None})
     def delete(self, request: Request, workspace_id: Any, user_id: Any) -> Response:
         workspace = _workspace_for(request, workspace_id)
-        services.workspace_member_remove(workspace=workspace, user=request.user, member_user_id=user_id)  # type: ignore[arg-type]
+        services.workspace_member_remove(workspace=workspace, user=request_user(request), member_user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
