@@ -61,7 +61,7 @@ class RepositoryViewSet(KnowledgeToolMixin, ScopedModelViewSet):
         serializer.instance = self.get_queryset().get(pk=repository.pk)
 
     def perform_destroy(self, instance: Repository) -> None:
-        services.repository_delete(user=self.request.user, repository=instance)
+        services.repository_delete(user=request_user(self.request), repository=instance)
 
 
 class RepositoryDocumentsApi(KnowledgeToolMixin, APIView):
@@ -79,7 +79,7 @@ class RepositoryDocumentsApi(KnowledgeToolMixin, APIView):
 
     @extend_schema(operation_id="knowledge_documents_list", responses=DocumentSerializer(many=True))
     def get(self, request: Request, repository_id: Any) -> Response:
-        queryset = document_list_for_repository(user=request.user, repository_id=repository_id)
+        queryset = document_list_for_repository(user=request_user(request), repository_id=repository_id)
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
@@ -90,12 +90,12 @@ class RepositoryDocumentsApi(KnowledgeToolMixin, APIView):
         responses={202: OutputSerializer},
     )
     def post(self, request: Request, repository_id: Any) -> Response:
-        repository = repository_get_for_user(user=request.user, repository_id=repository_id)
+        repository = repository_get_for_user(user=request_user(request), repository_id=repository_id)
         rate_check(request, kind="upload")
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationError("Send the file as the multipart field `file`.", details={"file": ["No file was submitted."]})
-        document = services.document_upload(user=request.user, repository=repository, upload=upload)
+        document = services.document_upload(user=request_user(request), repository=repository, upload=upload)
         return Response(self.OutputSerializer(document).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -109,7 +109,7 @@ class DocumentViewSet(KnowledgeToolMixin, ScopedViewSetMixin, mixins.RetrieveMod
     serializer_class = DocumentSerializer
 
     def perform_destroy(self, instance: Document) -> None:
-        services.document_delete(user=self.request.user, document=instance)
+        services.document_delete(user=request_user(self.request), document=instance)
 
 
 class DocumentDownloadApi(KnowledgeToolMixin, APIView):
@@ -117,7 +117,7 @@ class DocumentDownloadApi(KnowledgeToolMixin, APIView):
 
     @extend_schema(operation_id="documents_download", responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, document_id: Any) -> FileResponse:
-        document = document_get_for_user(user=request.user, document_id=document_id)
+        document = document_get_for_user(user=request_user(request), document_id=document_id)
         response = FileResponse(
             storage.file_open(document.file_key), as_attachment=True, filename=document.filename, content_type=document.content_type
         )
@@ -130,8 +130,8 @@ class DocumentReprocessApi(KnowledgeToolMixin, APIView):
 
     @extend_schema(operation_id="documents_reprocess", request=None, responses={202: DocumentSerializer})
     def post(self, request: Request, document_id: Any) -> Response:
-        document = document_get_for_user(user=request.user, document_id=document_id)
-        document = services.document_reprocess(user=request.user, document=document)
+        document = document_get_for_user(user=request_user(request), document_id=document_id)
+        document = services.document_reprocess(user=request_user(request), document=document)
         return Response(DocumentSerializer(document).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -159,10 +159,10 @@ class DocumentUploadUrlApi(KnowledgeToolMixin, APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        repository = repository_get_for_user(user=request.user, repository_id=data.validated_data["repository_id"])
+        repository = repository_get_for_user(user=request_user(request), repository_id=data.validated_data["repository_id"])
         rate_check(request, kind="upload")
         answer = services.document_upload_url(
-            user=request.user,
+            user=request_user(request),
             repository=repository,
             file_name=data.validated_data["file_name"],
             file_type=data.validated_data["file_type"],
@@ -195,9 +195,9 @@ class DocumentConfirmApi(KnowledgeToolMixin, APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        repository = repository_get_for_user(user=request.user, repository_id=data.validated_data["repository_id"])
+        repository = repository_get_for_user(user=request_user(request), repository_id=data.validated_data["repository_id"])
         document = services.document_confirm(
-            user=request.user,
+            user=request_user(request),
             file_key=data.validated_data["file_key"],
             repository=repository,
             file_name=data.validated_data.get("file_name"),
@@ -231,7 +231,7 @@ class KnowledgeSearchApi(KnowledgeToolMixin, APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         hits = services.knowledge_search(
-            user=request.user,
+            user=request_user(request),
             query=data.validated_data["query"],
             repository_ids=data.validated_data.get("repository_ids"),
             limit=data.validated_data["limit"],
