@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps as django_apps
 from django.conf import settings
@@ -23,11 +23,14 @@ from .errors import MessageTooLarge
 from .models import Conversation, Folder, Message, MessageStatus
 from .selectors import conversation_get_for_write, folder_get
 
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
 # ------------------------------------------------------------------------------------------------
 # Folders and conversations
 # ------------------------------------------------------------------------------------------------
 
-def folder_create(*, user: Any, name: str) -> Folder:
+def folder_create(*, user: User, name: str) -> Folder:
     """A new folder for the caller."""
     return Folder.objects.create(owner=user, name=name.strip() or "Untitled")
 
@@ -44,7 +47,7 @@ def folder_delete(*, folder: Folder) -> None:
     folder.delete()
 
 
-def _check_workspace(*, user: Any, workspace_id: Any) -> Any:
+def _check_workspace(*, user: User, workspace_id: Any) -> Any:
     if workspace_id in (None, ""):
         return None
     if not user_workspace_ids(user).filter(workspace_id=workspace_id).exists():
@@ -52,7 +55,7 @@ def _check_workspace(*, user: Any, workspace_id: Any) -> Any:
     return workspace_id
 
 
-def conversation_create(*, user: Any, title: str = "", model_name: str = "", folder_id: Any = None, workspace_id: Any = None) -> Conversation:
+def conversation_create(*, user: User, title: str = "", model_name: str = "", folder_id: Any = None, workspace_id: Any = None) -> Conversation:
     """A new, empty conversation."""
     folder = folder_get(user=user, folder_id=folder_id) if folder_id else None
     return Conversation.objects.create(
@@ -64,7 +67,7 @@ def conversation_create(*, user: Any, title: str = "", model_name: str = "", fol
 _UNSET: Any = object()
 
 
-def conversation_update(*, user: Any, conversation: Conversation, title: Any = _UNSET, folder_id: Any = _UNSET,
+def conversation_update(*, user: User, conversation: Conversation, title: Any = _UNSET, folder_id: Any = _UNSET,
                         workspace_id: Any = _UNSET) -> Conversation:
     """Rename, move to a folder (None: out of any), share with a workspace (None: private)."""
     fields = ["updated_at"]
@@ -101,7 +104,7 @@ class ChatStart:
     reply: Message
     prepared: PreparedChat
     slot: concurrency_slot
-    user: Any
+    user: User
     sources: list[dict[str, Any]] = field(default_factory=list)
     reservation: Any = None
 
@@ -124,7 +127,7 @@ def _check_sizes(messages: Any) -> None:
                 )
 
 
-def _rag(*, user: Any, query: str, repository_ids: Any, document_ids: Any) -> tuple[str, list[dict[str, Any]]]:
+def _rag(*, user: User, query: str, repository_ids: Any, document_ids: Any) -> tuple[str, list[dict[str, Any]]]:
     """Context and sources from the knowledge app, scoped to what the caller may read."""
     if not repository_ids and not document_ids:
         return "", []
@@ -136,7 +139,7 @@ def _rag(*, user: Any, query: str, repository_ids: Any, document_ids: Any) -> tu
     return rag_context(user=user, query=query, repository_ids=repository_ids or None, document_ids=document_ids or None)
 
 
-def chat_start(*, user: Any, api_key: Any, data: dict[str, Any]) -> ChatStart:
+def chat_start(*, user: User, api_key: Any, data: dict[str, Any]) -> ChatStart:
     """Validate a chat request, take a stream slot, store the user message and a `streaming` reply.
 
     Everything that can refuse the request (bad input 400, unknown model 404, tier 403, size 413,
@@ -191,7 +194,7 @@ def chat_start(*, user: Any, api_key: Any, data: dict[str, Any]) -> ChatStart:
                      slot=slot, user=user, sources=sources, reservation=reservation)
 
 
-def _reserve_credits(*, user: Any, prepared: PreparedChat, reply_id: uuid.UUID) -> Any:
+def _reserve_credits(*, user: User, prepared: PreparedChat, reply_id: uuid.UUID) -> Any:
     """Hold the most this reply can cost (402 before any provider call when the balance is short)."""
     if not django_apps.is_installed("apps.billing"):
         return None

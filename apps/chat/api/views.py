@@ -64,7 +64,7 @@ class ChatApi(APIView):
     @extend_schema(operation_id="chat", request=ChatRequestSerializer, responses={200: SSE_RESPONSE})
     def post(self, request: Request) -> StreamingHttpResponse:
         rate_check(request, kind="chat")
-        start = services.chat_start(user=request.user, api_key=_api_key(request), data=_body(request))
+        start = services.chat_start(user=request_user(request), api_key=_api_key(request), data=_body(request))
 
         async def events() -> AsyncIterator[Any]:
             # The generation is its own task: this response only reads the reply's stream.
@@ -85,7 +85,7 @@ class ConversationViewSet(ScopedModelViewSet):
     serializer_class = ConversationSerializer
 
     def get_queryset(self) -> Any:
-        return conversation_list(user=self.request.user, folder_id=self.request.query_params.get("folder_id"),
+        return conversation_list(user=request_user(self.request), folder_id=self.request.query_params.get("folder_id"),
                                  search=self.request.query_params.get("search"))
 
     @extend_schema(parameters=[OpenApiParameter("folder_id", str), OpenApiParameter("search", str)])
@@ -98,23 +98,23 @@ class ConversationViewSet(ScopedModelViewSet):
         data.is_valid(raise_exception=True)
         model_name = ""
         if data.validated_data["model_id"]:
-            model_name = model_resolve_for_user(user=request.user, model=data.validated_data["model_id"]).name
+            model_name = model_resolve_for_user(user=request_user(request), model=data.validated_data["model_id"]).name
         conversation = services.conversation_create(
-            user=request.user, title=data.validated_data["title"], model_name=model_name,
+            user=request_user(request), title=data.validated_data["title"], model_name=model_name,
             folder_id=data.validated_data["folder_id"], workspace_id=data.validated_data["workspace_id"],
         )
         return Response(ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ConversationUpdateSerializer, responses={200: ConversationSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        conversation = conversation_get_for_write(user=request.user, conversation_id=kwargs["pk"])
+        conversation = conversation_get_for_write(user=request_user(request), conversation_id=kwargs["pk"])
         data = ConversationUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        conversation = services.conversation_update(user=request.user, conversation=conversation, **data.validated_data)
+        conversation = services.conversation_update(user=request_user(request), conversation=conversation, **data.validated_data)
         return Response(ConversationSerializer(conversation).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        conversation = conversation_get_for_write(user=request.user, conversation_id=kwargs["pk"])
+        conversation = conversation_get_for_write(user=request_user(request), conversation_id=kwargs["pk"])
         services.conversation_delete(conversation=conversation)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -127,8 +127,8 @@ class ConversationMessagesApi(ListAPIView):
     serializer_class = MessageSerializer
 
     def get_queryset(self) -> Any:
-        conversation = conversation_get(user=self.request.user, conversation_id=self.kwargs["pk"])
-        return selectors.message_list(user=self.request.user, conversation=conversation)
+        conversation = conversation_get(user=request_user(self.request), conversation_id=self.kwargs["pk"])
+        return selectors.message_list(user=request_user(self.request), conversation=conversation)
 
 
 class ConversationStreamApi(APIView):
@@ -139,7 +139,7 @@ class ConversationStreamApi(APIView):
 
     @extend_schema(operation_id="conversation_stream", responses={200: SSE_RESPONSE, 204: None})
     def get(self, request: Request, pk: str) -> HttpResponse | StreamingHttpResponse:
-        conversation = conversation_get(user=request.user, conversation_id=pk)
+        conversation = conversation_get(user=request_user(request), conversation_id=pk)
         reply = selectors.message_streaming(conversation=conversation)
         if reply is None:
             return HttpResponse(status=204)
@@ -154,7 +154,7 @@ class ConversationStopApi(APIView):
 
     @extend_schema(operation_id="conversation_stop", request=None, responses={202: None})
     def post(self, request: Request, pk: str) -> Response:
-        conversation = conversation_get_for_write(user=request.user, conversation_id=pk)
+        conversation = conversation_get_for_write(user=request_user(request), conversation_id=pk)
         reply = selectors.message_streaming(conversation=conversation)
         if reply is None:
             raise NothingGenerating()
@@ -194,7 +194,7 @@ class CompareApi(APIView):
         rate_check(request, kind="compare")
         data = CompareRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        start = compare_start(user=request.user, api_key=_api_key(request), **data.validated_data)
+        start = compare_start(user=request_user(request), api_key=_api_key(request), **data.validated_data)
         if request.query_params.get("stream", "").lower() in ("1", "true", "yes"):
             async def frames() -> AsyncIterator[bytes]:
                 number = 0
