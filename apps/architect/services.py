@@ -5,7 +5,7 @@ import json
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from django.apps import apps as django_apps
@@ -34,6 +34,9 @@ from .models import (
     ToolStatus,
 )
 from .selectors import running_count
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 MAX_FIELDS = 50
 MAX_PROMPTS = 50
@@ -127,7 +130,7 @@ def _clean_prompts(raw: Any, errors: dict[str, list[str]], *, owner: Any) -> lis
     return clean
 
 
-def _check_workspace(*, user: Any, workspace_id: Any) -> Any:
+def _check_workspace(*, user: User, workspace_id: Any) -> Any:
     if workspace_id in (None, ""):
         return None
     if not user_workspace_ids(user).filter(workspace_id=workspace_id).exists():
@@ -163,7 +166,7 @@ def _write_parts(tool: Tool, fields: list[dict[str, Any]], prompts: list[dict[st
 
 
 @transaction.atomic
-def tool_create(*, user: Any, name: Any, description: str = "", status: str = ToolStatus.DRAFT, input_fields: Any = None,
+def tool_create(*, user: User, name: Any, description: str = "", status: str = ToolStatus.DRAFT, input_fields: Any = None,
                 prompts: Any = None, workspace_id: Any = None) -> Tool:
     """A new tool owned by the caller; every reference and model is checked first (400 with field details)."""
     fields, clean_prompts = _validated(owner=user, name=name, status=status, input_fields=input_fields, prompts=prompts)
@@ -185,7 +188,7 @@ def _part_dicts(tool: Tool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 
 @transaction.atomic
-def tool_update(*, user: Any, tool: Tool, name: Any = _UNSET, description: Any = _UNSET, status: Any = _UNSET,
+def tool_update(*, user: User, tool: Tool, name: Any = _UNSET, description: Any = _UNSET, status: Any = _UNSET,
                 input_fields: Any = _UNSET, prompts: Any = _UNSET, workspace_id: Any = _UNSET) -> Tool:
     """Change a tool; `input_fields`/`prompts` replace the lists. The whole result is validated again."""
     current_fields, current_prompts = _part_dicts(tool)
@@ -214,7 +217,7 @@ def tool_delete(*, tool: Tool) -> None:
 
 
 @transaction.atomic
-def tool_duplicate(*, user: Any, tool: Tool) -> Tool:
+def tool_duplicate(*, user: User, tool: Tool) -> Tool:
     """A private draft copy of a tool the caller can see, owned by the caller."""
     fields, prompts = _part_dicts(tool)
     copy = Tool.objects.create(owner=user, name=f"{tool.name} (copy)"[:200], description=tool.description, status=ToolStatus.DRAFT)
@@ -287,7 +290,7 @@ def _clean_inputs(fields: list[dict[str, Any]], inputs: Any) -> dict[str, Any]:
     return clean
 
 
-def _minimum_cost(*, user: Any, snapshot: dict[str, Any], inputs: dict[str, Any]) -> Decimal:
+def _minimum_cost(*, user: User, snapshot: dict[str, Any], inputs: dict[str, Any]) -> Decimal:
     """The least the chain can cost: every prompt's own text (earlier outputs unknown yet) and one output token each."""
     total = Decimal(0)
     for prompt in snapshot["prompts"]:
@@ -297,7 +300,7 @@ def _minimum_cost(*, user: Any, snapshot: dict[str, Any], inputs: dict[str, Any]
     return total
 
 
-def _check_credits(*, user: Any, minimum: Decimal) -> None:
+def _check_credits(*, user: User, minimum: Decimal) -> None:
     if not django_apps.is_installed("apps.billing"):
         return
     from apps.billing.selectors import balance_for
@@ -311,7 +314,7 @@ def _check_credits(*, user: Any, minimum: Decimal) -> None:
         )
 
 
-def execution_start(*, user: Any, tool: Tool, inputs: Any, conversation_id: Any = None) -> Execution:
+def execution_start(*, user: User, tool: Tool, inputs: Any, conversation_id: Any = None) -> Execution:
     """Check inputs, limits and credits; create the execution and queue it on the `llm` queue after commit."""
     if tool.status == ToolStatus.ARCHIVED:
         raise ToolNotRunnable("This tool is archived.")
