@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apps.core.db import db_sync_to_async
 
 from .models import CreditReservation
 from .services import acredit_release, acredit_settle, credit_reserve
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 logger = logging.getLogger("nexus.billing")
 
@@ -26,7 +29,7 @@ logger = logging.getLogger("nexus.billing")
 _pending: set[asyncio.Task[Any]] = set()
 
 
-def call_reserve(*, user: Any, prepared: Any, origin: str) -> CreditReservation:
+def call_reserve(*, user: User, prepared: Any, origin: str) -> CreditReservation:
     """Hold the most a prepared call can cost (402 INSUFFICIENT_CREDITS when it cannot be covered)."""
     # A fresh key per call: the request id can come from the client and must not make two calls one.
     reservation = credit_reserve(user=user, model=prepared.model, prompt_tokens_estimate=prepared.estimated_prompt_tokens,

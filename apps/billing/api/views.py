@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.caller import request_user
 from apps.core.pagination import LimitOffsetPagination
 from apps.core.serializers import StrictCharField, StrictChoiceField
 
@@ -40,7 +41,7 @@ class BillingBalanceApi(APIView):
 
     @extend_schema(operation_id="billing_balance", responses={200: BalanceSerializer})
     def get(self, request: Request) -> Response:
-        return Response(BalanceSerializer(selectors.balance_for(user=request.user)).data)
+        return Response(BalanceSerializer(selectors.balance_for(user=request_user(request))).data)
 
 
 class BillingTransactionListApi(ListAPIView):
@@ -51,7 +52,7 @@ class BillingTransactionListApi(ListAPIView):
     pagination_class = LimitOffsetPagination
 
     def get_queryset(self) -> QuerySet[CreditTransaction]:
-        return selectors.transaction_list(user=self.request.user, type=self.request.query_params.get("type") or None)
+        return selectors.transaction_list(user=request_user(self.request), type=self.request.query_params.get("type") or None)
 
     @extend_schema(operation_id="billing_transactions", parameters=[OpenApiParameter("type", str, enum=["usage", "reset", "topup", "refund", "earned", "spent"])])
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
@@ -66,7 +67,7 @@ class BillingUsageApi(APIView):
     @extend_schema(operation_id="billing_usage", parameters=[OpenApiParameter("period", str, enum=["7d", "30d", "90d"])],
                    responses={200: UsageSerializer})
     def get(self, request: Request) -> Response:
-        series = selectors.usage_series(user=request.user, period=request.query_params.get("period") or "30d")
+        series = selectors.usage_series(user=request_user(request), period=request.query_params.get("period") or "30d")
         return Response(UsageSerializer(series).data)
 
 
@@ -102,7 +103,7 @@ class BillingCheckoutApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        url = payments.checkout_create(user=request.user, **serializer.validated_data)
+        url = payments.checkout_create(user=request_user(request), **serializer.validated_data)
         return Response({"url": url})
 
 
@@ -113,7 +114,7 @@ class BillingPortalApi(APIView):
 
     @extend_schema(operation_id="billing_portal", request=None, responses={200: UrlSerializer})
     def post(self, request: Request) -> Response:
-        return Response({"url": payments.portal_create(user=request.user)})
+        return Response({"url": payments.portal_create(user=request_user(request))})
 
 
 class BillingInvoiceListApi(APIView):
@@ -124,7 +125,7 @@ class BillingInvoiceListApi(APIView):
     @extend_schema(operation_id="billing_invoices", responses={200: InvoiceSerializer(many=True)})
     def get(self, request: Request) -> Response:
         paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(payments.invoices_for(user=request.user), request, view=self)
+        page = paginator.paginate_queryset(payments.invoices_for(user=request_user(request)), request, view=self)
         return paginator.get_paginated_response(InvoiceSerializer(page, many=True).data)
 
 
