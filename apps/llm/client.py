@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 
@@ -38,6 +38,9 @@ from .providers.base import ChatRequest, Completion, LlmEvent, Usage
 from .selectors import ModelEntry, model_resolve_for_user
 from .services import usage_cost, usage_record_create
 from .tokens import estimate_prompt_tokens, estimate_tokens
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 logger = logging.getLogger("nexus.llm")
 
@@ -134,7 +137,7 @@ def validate_tools(tools: Any) -> list[dict[str, Any]] | None:
     return clean or None
 
 
-def chat_prepare(*, user: Any, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
+def chat_prepare(*, user: User, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
                  max_tokens: Any = None, tools: Any = None, api_key: Any = None, request_id: str | None = None,
                  workspace: Any = None, origin: str = "chat") -> PreparedChat:
     """Every check that must pass before a provider is called (sync: it reads the registry and tier)."""
@@ -304,7 +307,7 @@ async def _shielded(awaitable: Any) -> Any:
         return await task
 
 
-async def stream_chat(*, user: Any, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
+async def stream_chat(*, user: User, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
                       max_tokens: Any = None, api_key: Any = None, request_id: str | None = None, tools: Any = None,
                       workspace: Any = None, origin: str = "chat") -> AsyncGenerator[LlmEvent, None]:
     """Check, call and meter one streamed chat; yields LlmEvents (errors raise ApplicationError)."""
@@ -340,7 +343,7 @@ async def complete_prepared(prepared: PreparedChat, *, write_behind: bool = Fals
     return result
 
 
-async def complete_chat(*, user: Any, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
+async def complete_chat(*, user: User, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
                         max_tokens: Any = None, api_key: Any = None, request_id: str | None = None, tools: Any = None,
                         workspace: Any = None, origin: str = "chat") -> Completion:
     """Check, call and meter one chat, returning the whole answer."""

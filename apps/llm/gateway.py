@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from rest_framework.exceptions import APIException
@@ -47,6 +47,9 @@ from apps.core.sse import sse_response
 from .client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
 from .providers.base import Completion, LlmEvent
 from .selectors import model_list_for_user
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 # Used as given.
 SUPPORTED = {"model", "messages", "stream", "stream_options", "temperature", "max_tokens", "max_completion_tokens", "tools",
@@ -116,7 +119,7 @@ class GatewayCall:
     """A checked gateway request."""
 
     prepared: PreparedChat
-    user: Any
+    user: User
     stream: bool
     include_usage: bool
     concurrent_limit: int

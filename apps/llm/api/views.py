@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.caller import request_user
 from apps.accounts.permissions import ANY_KEY, IsAdminRole
 from apps.core.serializers import StrictCharField
 from apps.core.viewsets import ScopedModelViewSet
@@ -59,7 +60,7 @@ class ProviderTestApi(APIView):
 
     @extend_schema(operation_id="admin_provider_test", request=None, responses={200: ProviderTestOutputSerializer})
     def post(self, request: Request, provider_id: Any) -> Response:
-        provider = ProviderViewSet.selector(user=request.user).filter(pk=provider_id).first()
+        provider = ProviderViewSet.selector(user=request_user(request)).filter(pk=provider_id).first()
         if provider is None:
             from apps.core.errors import NotFound
 
@@ -92,7 +93,7 @@ class ModelListApi(ListAPIView):
     serializer_class = ModelPublicSerializer
 
     def get_queryset(self) -> Any:
-        return model_list_for_user(user=self.request.user)
+        return model_list_for_user(user=request_user(self.request))
 
 
 class MetricsApi(APIView):
@@ -114,7 +115,7 @@ class MetricsApi(APIView):
         query.is_valid(raise_exception=True)
         period = query.validated_data["period"]
         until = timezone.now()
-        data = usage_metrics(user=request.user, since=until - PERIODS[period], until=until)
+        data = usage_metrics(user=request_user(request), since=until - PERIODS[period], until=until)
         return Response(self.OutputSerializer({"period": period, **data}).data)
 
 
