@@ -87,7 +87,7 @@ def _clean_fields(raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]
     return clean
 
 
-def _clean_prompts(raw: Any, errors: dict[str, list[str]], *, owner: Any) -> list[dict[str, Any]]:
+def _clean_prompts(raw: Any, errors: dict[str, list[str]], *, owner: User) -> list[dict[str, Any]]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -138,7 +138,7 @@ def _check_workspace(*, user: User, workspace_id: Any) -> Any:
     return workspace_id
 
 
-def _validated(*, owner: Any, name: Any, status: Any, input_fields: Any, prompts: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _validated(*, owner: User, name: Any, status: Any, input_fields: Any, prompts: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     errors: dict[str, list[str]] = {}
     if not isinstance(name, str) or not name.strip():
         errors["name"] = ["Required."]

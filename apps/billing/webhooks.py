@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -38,6 +38,9 @@ from .services import (
     tier_monthly_credits,
 )
 from .stripe_gateway import webhook_event_verify
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 logger = logging.getLogger("nexus.billing")
 
@@ -70,7 +73,7 @@ def stripe_event_apply(*, event: dict[str, Any]) -> tuple[StripeEvent, bool]:
 # ------------------------------------------------------------------------------
 # Who an event is about
 # ------------------------------------------------------------------------------
-def _user(user_id: Any) -> Any:
+def _user(user_id: Any) -> User | None:
     from apps.accounts.models import User
 
     if not user_id:
