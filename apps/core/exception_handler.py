@@ -94,5 +94,5 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         status=status,
         headers=headers,
     )
-    response.nexus_envelope = True  # type: ignore[attr-defined]
+    response.nexus_envelope = True  # type: ignore[attr-defined]  # our marker: the body is already the envelope
     return response

@@ -80,7 +80,7 @@ def ratelimit_hit(request: HttpRequest | Request, *, group: str, key: str, rate:
     if record:
         current: RateLimitState | None = getattr(http_request, "ratelimit_state", None)
         if current is None or state.remaining < current.remaining:
-            http_request.ratelimit_state = state  # type: ignore[attr-defined]
+            http_request.ratelimit_state = state  # type: ignore[attr-defined]  # our own attribute, read by the headers middleware
     if usage["should_limit"]:
         raise RateLimited(f"Rate limit of {rate} exceeded; retry in {time_left} s.", retry_after=time_left)
     return state
