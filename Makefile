@@ -8,7 +8,8 @@ PIP := $(VENV)/bin/pip
 
 help:
 	@echo "make run    - install into .venv, start embedded PostgreSQL + Redis, migrate, seed, serve on PORT (8000)"
-	@echo "make test   - install test tools and run the whole suite (own embedded services)"
+	@echo "make test   - install test tools, lint (ruff, mypy, import rules), and run the whole suite (own embedded services)"
+	@echo "make lint   - ruff on the tree, mypy (django-stubs) on apps/, import rules (lint-imports); fails on any finding"
 	@echo "make bench  - run the benchmarks in bench/, results in bench/results/"
 
 check-python:
@@ -30,14 +31,16 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	@$(PY) -m apps.core.runtime run
 
-test: install-dev
+test: lint
 	$(PY) -m pytest
 
 bench: install-dev
 	$(PY) -m bench
 
 lint: install-dev
-	$(VENV)/bin/ruff check . || true
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy apps
+	$(VENV)/bin/lint-imports
 
 clean-data:
 	@echo "This deletes var/ (the embedded database and Redis data)."; rm -rf var

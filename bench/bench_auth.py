@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-
 from bench.harness import BenchContext, http_read_load
 
 SECONDS = 10.0

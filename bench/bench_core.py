@@ -15,7 +15,6 @@ import time
 import uuid
 from typing import Any
 
-
 from bench.harness import BenchContext, bench_user_code, http_read_load, percentiles
 
 READ_SECONDS = 10.0

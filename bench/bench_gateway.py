@@ -194,7 +194,7 @@ async def _concurrent(url: str, headers: dict[str, str], model: str, *, stream: 
             while time.perf_counter() < deadline:
                 try:
                     latency, first, _size, status = await _one(session, url, _body(model, stream=stream), stream=stream)
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     statuses[0] = statuses.get(0, 0) + 1
                     continue
                 statuses[status] = statuses.get(status, 0) + 1

@@ -104,9 +104,9 @@ def _uniform(rng: Any, count: int, centroids: Any) -> Any:
 
 def _setup_data(distribution: str) -> dict[str, Any]:
     """Two repositories (99 % / 1 %) of synthetic chunks loaded with COPY, then the HNSW index rebuilt."""
-    import numpy as np
     import uuid
 
+    import numpy as np
     from django.db import connection
     from pgvector.psycopg import register_vector
     from psycopg.types.json import Jsonb

@@ -32,7 +32,8 @@ def _forget_inherited_db_pools(**kwargs: object) -> None:
     from django.db import connections
     from django.db.backends.postgresql.base import DatabaseWrapper
 
-    DatabaseWrapper._connection_pools.clear()  # dropped, not closed: closing would end the parent's sessions
+    # Dropped, not closed: closing would end the parent's sessions.
+    DatabaseWrapper._connection_pools.clear()  # type: ignore[attr-defined]  # private Django attribute the stubs leave out
     for connection in connections.all(initialized_only=True):
         connection.connection = None
 

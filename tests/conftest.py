@@ -1,8 +1,6 @@
 """Shared fixtures: API clients, users, and real processes (daphne, Celery workers) on loopback."""
 from __future__ import annotations
 
-pytest_plugins = ["tests.browser"]
-
 import os
 import signal
 import subprocess
@@ -20,6 +18,8 @@ from rest_framework.test import APIClient
 
 from apps.core.runtime.embedded import free_port
 from tests.factories import UserFactory
+
+pytest_plugins = ["tests.browser"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,8 @@ from rest_framework.views import APIView
 from apps.core import errors
 from apps.core.ratelimit import ratelimit_hit
 from apps.core.sse import sse_run_response
-from config.urls import handler404, handler500, urlpatterns as real_urlpatterns  # noqa: F401
+from config.urls import handler404, handler500  # noqa: F401  (Django reads the error handlers from the test URLconf)
+from config.urls import urlpatterns as real_urlpatterns
 
 ERRORS = {
     "validation": errors.ValidationError("Bad field.", details={"name": ["This field is required."]}),

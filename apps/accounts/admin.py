@@ -29,8 +29,7 @@ class ApiKeyInline(admin.TabularInline):
     model = ApiKey
     extra = 0
     can_delete = False
-    fields = ["name", "prefix", "scopes", "last_used_at", "expires_at", "revoked_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("name", "prefix", "scopes", "last_used_at", "expires_at", "revoked_at")
     show_change_link = True
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:

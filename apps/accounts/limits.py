@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import redis
 from django.conf import settings
@@ -29,6 +29,9 @@ from apps.core.ratelimit import RateLimitState, ratelimit_hit
 from apps.core.redis_client import redis_async, redis_sync
 
 from .policy import tier_policy
+
+if TYPE_CHECKING:
+    from .models import User
 
 logger = logging.getLogger("nexus.limits")
 
@@ -56,7 +59,7 @@ _redis = redis_sync
 _aredis = redis_async
 
 
-def slot_key(*, user: Any, kind: str) -> str:
+def slot_key(*, user: User, kind: str) -> str:
     """The Redis key of a user's slots of one kind."""
     return f"nexus:slots:{kind}:{user.pk}"
 
@@ -72,7 +75,7 @@ def _full(kind: str, limit: int) -> RateLimited:
 class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_slot(...)`
     """Hold one of `limit` concurrent slots of `kind` for `user` (sync or async `with`)."""
 
-    def __init__(self, *, user: Any, kind: str, limit: int, ttl: int | None = None) -> None:
+    def __init__(self, *, user: User, kind: str, limit: int, ttl: int | None = None) -> None:
         self.key = slot_key(user=user, kind=kind)
         self.kind = kind
         self.limit = int(limit)
@@ -131,7 +134,7 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
             await _aredis().eval(_TOUCH_LUA, 1, self.key, self.ttl, self.token)
 
 
-def slots_in_use(*, user: Any, kind: str) -> int:
+def slots_in_use(*, user: User, kind: str) -> int:
     """How many unexpired slots of `kind` the user holds now."""
     client = _redis()
     now = time.time()
@@ -145,11 +148,11 @@ def rate_check(request: HttpRequest | Request, *, kind: str) -> RateLimitState |
     return ratelimit_hit(request, group=f"tier-{kind}", key=str(user.pk), rate=f"{policy.rpm(kind)}/m")
 
 
-def _hour_key(*, user: Any, kind: str) -> str:
+def _hour_key(*, user: User, kind: str) -> str:
     return f"nexus:quota:{kind}:{user.pk}:{int(time.time()) // 3600}"
 
 
-def hourly_quota_check(*, user: Any, kind: str, limit: int) -> int:
+def hourly_quota_check(*, user: User, kind: str, limit: int) -> int:
     """Raise RateLimited when the user already used `limit` of `kind` this hour; returns what is left."""
     try:
         used = int(_redis().get(_hour_key(user=user, kind=kind)) or 0)
@@ -162,7 +165,7 @@ def hourly_quota_check(*, user: Any, kind: str, limit: int) -> int:
     return limit - used
 
 
-def hourly_quota_add(*, user: Any, kind: str, amount: int) -> int:
+def hourly_quota_add(*, user: User, kind: str, amount: int) -> int:
     """Add `amount` of `kind` (e.g. tokens) to the user's count for this hour; returns the new total."""
     key = _hour_key(user=user, kind=kind)
     try:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 
 from .seeds import DEFAULT_TIERS
 
@@ -70,7 +72,7 @@ def policy_for_tier(slug: str) -> TierPolicy:
     return policy
 
 
-def tier_policy(user: Any) -> TierPolicy:
+def tier_policy(user: AbstractBaseUser | AnonymousUser | None) -> TierPolicy:
     """The policy of the user's tier; anonymous callers get the default tier's."""
     slug = getattr(user, "tier_id", None) if getattr(user, "is_authenticated", False) else None
     return policy_for_tier(slug or DEFAULT_TIER)

@@ -10,6 +10,7 @@ import hashlib
 from typing import Any, TypeVar
 from uuid import UUID
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Case, Count, Model, OuterRef, Q, QuerySet, Subquery, Value, When
 
@@ -23,9 +24,9 @@ M = TypeVar("M", bound=Model)
 _ROLES_ATTR = "_nexus_roles"
 
 
-def user_role_list(user: Any) -> list[Role]:
+def user_role_list(user: User | AnonymousUser | None) -> list[Role]:
     """The roles a user holds, cached on the user instance (one query per request)."""
-    if user is None or not getattr(user, "is_authenticated", False):
+    if not isinstance(user, User):  # None or anonymous
         return []
     cached = getattr(user, _ROLES_ATTR, None)
     if cached is None:
@@ -38,7 +39,7 @@ def user_role_list(user: Any) -> list[Role]:
     return cached
 
 
-def user_tools(user: Any) -> frozenset[str]:
+def user_tools(user: User | AnonymousUser | None) -> frozenset[str]:
     """Every tool the user's roles grant; a superuser has them all."""
     if user is None or not getattr(user, "is_authenticated", False):
         return frozenset()
@@ -47,7 +48,7 @@ def user_tools(user: Any) -> frozenset[str]:
     return frozenset(tool for role in user_role_list(user) for tool in role.tools)
 
 
-def user_has_tool(user: Any, tool: str) -> bool:
+def user_has_tool(user: User | AnonymousUser | None, tool: str) -> bool:
     """Whether the user's roles grant `tool`."""
     return tool in user_tools(user)
 
@@ -57,21 +58,21 @@ def user_roles(*, user: User) -> list[Role]:
     return user_role_list(user)
 
 
-def user_workspace_ids(user: Any) -> QuerySet[Any]:
+def user_workspace_ids(user: User | AnonymousUser | None) -> QuerySet[Any]:
     """Ids of the workspaces the user belongs to, as a lazy queryset usable as a subquery."""
-    if user is None or not getattr(user, "is_authenticated", False):
+    if not isinstance(user, User):  # None or anonymous
         return WorkspaceMember.objects.none().values_list("workspace_id", flat=True)
     return WorkspaceMember.objects.filter(user_id=user.pk).values_list("workspace_id", flat=True)
 
 
-def user_workspace_role(*, user: Any, workspace_id: UUID | str) -> str | None:
+def user_workspace_role(*, user: User, workspace_id: UUID | str) -> str | None:
     """The user's role in a workspace, or None when not a member."""
     if not getattr(user, "is_authenticated", False):
         return None
     return WorkspaceMember.objects.filter(user_id=user.pk, workspace_id=workspace_id).values_list("role", flat=True).first()
 
 
-def workspace_for_sharing(*, user: Any, workspace_id: Any) -> Any:
+def workspace_for_sharing(*, user: User, workspace_id: Any) -> Any:
     """The workspace id to share a resource with (None or "": private); 400 unless the caller is a member."""
     if workspace_id in (None, ""):
         return None
@@ -86,7 +87,7 @@ def workspace_for_sharing(*, user: Any, workspace_id: Any) -> Any:
     return workspace_id
 
 
-def visible_to(*, user: Any, queryset: QuerySet[M], owner_field: str = "owner", workspace_field: str | None = "workspace") -> QuerySet[M]:
+def visible_to(*, user: User, queryset: QuerySet[M], owner_field: str = "owner", workspace_field: str | None = "workspace") -> QuerySet[M]:
     """Rows of `queryset` the user may read: their own, and those shared with a workspace they belong to."""
     if user is None or not getattr(user, "is_authenticated", False):
         return queryset.none()
@@ -96,7 +97,7 @@ def visible_to(*, user: Any, queryset: QuerySet[M], owner_field: str = "owner", 
     return queryset.filter(rule)
 
 
-def can_write(*, user: Any, obj: Model, owner_field: str = "owner", workspace_field: str | None = "workspace") -> bool:
+def can_write(*, user: User, obj: Model, owner_field: str = "owner", workspace_field: str | None = "workspace") -> bool:
     """Whether the user may change `obj`: its owner, or an owner/admin of the workspace it is shared with."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
@@ -119,7 +120,7 @@ def api_key_list(*, user: User) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(user=user, revoked_at__isnull=True)
 
 
-def workspace_list(*, user: Any) -> QuerySet[Workspace]:
+def workspace_list(*, user: User) -> QuerySet[Workspace]:
     """Workspaces the caller belongs to, with the caller's role and the member count."""
     if not getattr(user, "is_authenticated", False):
         return Workspace.objects.none()

@@ -211,7 +211,7 @@ def token_pair_issue(*, user: User) -> dict[str, Any]:
     family = RefreshFamily.objects.create(user=user)
     refresh = RefreshToken.for_user(user)
     refresh[FAMILY_CLAIM] = str(family.id)
-    update_last_login(None, user)
+    update_last_login(type(user), user)
     return _pair(refresh)
 
 
@@ -229,7 +229,7 @@ class _RefreshTokenNoBlacklist(RefreshToken):
 def token_refresh(*, raw: str) -> dict[str, Any]:
     """Rotate: a new pair for a valid refresh token; reusing a rotated one revokes its whole family."""
     try:
-        token = _RefreshTokenNoBlacklist(raw)  # type: ignore[arg-type]
+        token = _RefreshTokenNoBlacklist(raw)  # type: ignore[arg-type]  # simplejwt annotates the token as a Token; it takes the raw string
     except TokenError:
         raise InvalidRefreshToken() from None
     family_id = token.get(FAMILY_CLAIM)
@@ -258,7 +258,7 @@ def token_refresh(*, raw: str) -> dict[str, Any]:
 def token_revoke(*, raw: str) -> None:
     """Log out: blacklist the refresh token and end its family; an unusable token is ignored."""
     try:
-        token = _RefreshTokenNoBlacklist(raw)  # type: ignore[arg-type]
+        token = _RefreshTokenNoBlacklist(raw)  # type: ignore[arg-type]  # simplejwt annotates the token as a Token; it takes the raw string
     except TokenError:
         return
     token.blacklist()

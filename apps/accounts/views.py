@@ -19,8 +19,9 @@ from django.views.decorators.http import require_POST
 from apps.core.errors import ApplicationError
 
 from . import services
+from .caller import request_user
 from .forms import ApiKeyForm, MemberForm, PasswordForm, ProfileForm, SignupForm, WorkspaceForm
-from .models import User, Workspace
+from .models import Workspace
 from .policy import tier_policy
 from .selectors import api_key_list, user_roles, user_tools, workspace_list, workspace_members
 
@@ -60,7 +61,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 @login_required
 def profile(request: HttpRequest) -> HttpResponse:
     """The caller's profile: names, password, tier and roles."""
-    user: User = request.user  # type: ignore[assignment]
+    user = request_user(request)
     profile_form = ProfileForm(initial={"first_name": user.first_name, "last_name": user.last_name})
     password_form = PasswordForm()
     if request.method == "POST" and request.POST.get("form") == "profile":
@@ -96,7 +97,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            _key, raw = services.api_key_create(user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+            _key, raw = services.api_key_create(user=request_user(request), **form.cleaned_data)
         except ApplicationError as error:
             _apply_errors(form, error)
         else:
@@ -104,7 +105,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
             request.session[NEW_KEY_SESSION] = raw
             return redirect("accounts:keys")
     new_key = request.session.pop(NEW_KEY_SESSION, None)
-    keys = api_key_list(user=request.user)  # type: ignore[arg-type]
+    keys = api_key_list(user=request_user(request))
     return render(request, "accounts/keys.html", {"form": form, "keys": keys, "new_key": new_key})
 
 
@@ -112,7 +113,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 @require_POST
 def api_key_revoke(request: HttpRequest, key_id: UUID) -> HttpResponseRedirect:
     """Revoke one of the caller's keys."""
-    key = api_key_list(user=request.user).filter(pk=key_id).first()  # type: ignore[arg-type]
+    key = api_key_list(user=request_user(request)).filter(pk=key_id).first()
     if key is None:
         raise Http404
     services.api_key_revoke(key=key)
@@ -125,14 +126,14 @@ def workspaces(request: HttpRequest) -> HttpResponse:
     """The caller's workspaces, and a form to create one."""
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        workspace = services.workspace_create(user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        workspace = services.workspace_create(user=request_user(request), **form.cleaned_data)
         messages.success(request, f"Created “{workspace.name}”. You are its owner.")
         return redirect("accounts:workspace", workspace_id=workspace.pk)
-    return render(request, "accounts/workspaces.html", {"form": form, "workspaces": workspace_list(user=request.user)})
+    return render(request, "accounts/workspaces.html", {"form": form, "workspaces": workspace_list(user=request_user(request))})
 
 
 def _my_workspace(request: HttpRequest, workspace_id: UUID) -> Workspace:
-    workspace = workspace_list(user=request.user).filter(pk=workspace_id).first()
+    workspace = workspace_list(user=request_user(request)).filter(pk=workspace_id).first()
     if workspace is None:
         raise Http404  # not a member: the workspace does not exist for this person
     return workspace
@@ -150,22 +151,24 @@ def workspace_detail(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
             if action == "add":
                 member_form = MemberForm(request.POST)
                 if member_form.is_valid():
-                    member = services.workspace_member_add(workspace=workspace, user=request.user, **member_form.cleaned_data)  # type: ignore[arg-type]
+                    member = services.workspace_member_add(workspace=workspace, user=request_user(request), **member_form.cleaned_data)
                     messages.success(request, f"Added {member.user.email} as {member.role}.")
                     return redirect("accounts:workspace", workspace_id=workspace.pk)
             elif action == "remove":
                 leaving = request.POST.get("user_id") == str(request.user.pk)
-                services.workspace_member_remove(workspace=workspace, user=request.user, member_user_id=request.POST.get("user_id", ""))  # type: ignore[arg-type]
+                services.workspace_member_remove(workspace=workspace, user=request_user(request), member_user_id=request.POST.get("user_id", ""))
                 messages.success(request, "You left the workspace." if leaving else "Member removed.")
-                return redirect("accounts:workspaces" if leaving else "accounts:workspace", **({} if leaving else {"workspace_id": workspace.pk}))
+                if leaving:
+                    return redirect("accounts:workspaces")
+                return redirect("accounts:workspace", workspace_id=workspace.pk)
             elif action == "rename":
                 rename_form = WorkspaceForm(request.POST)
                 if rename_form.is_valid():
-                    services.workspace_update(workspace=workspace, user=request.user, **rename_form.cleaned_data)  # type: ignore[arg-type]
+                    services.workspace_update(workspace=workspace, user=request_user(request), **rename_form.cleaned_data)
                     messages.success(request, "Workspace saved.")
                     return redirect("accounts:workspace", workspace_id=workspace.pk)
             elif action == "delete":
-                services.workspace_delete(workspace=workspace, user=request.user)  # type: ignore[arg-type]
+                services.workspace_delete(workspace=workspace, user=request_user(request))
                 messages.success(request, f"Deleted “{workspace.name}”.")
                 return redirect("accounts:workspaces")
         except ApplicationError as error:
@@ -177,8 +180,8 @@ def workspace_detail(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
     context: dict[str, Any] = {
         "workspace": workspace,
         "members": workspace_members(workspace=workspace),
-        "can_manage": workspace.my_role in ("owner", "admin"),  # type: ignore[attr-defined]
-        "is_owner": workspace.my_role == "owner",  # type: ignore[attr-defined]
+        "can_manage": workspace.my_role in ("owner", "admin"),  # type: ignore[attr-defined]  # my_role is annotated by workspace_list
+        "is_owner": workspace.my_role == "owner",  # type: ignore[attr-defined]  # my_role is annotated by workspace_list
         "member_form": member_form,
         "rename_form": rename_form,
     }

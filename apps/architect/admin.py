@@ -35,8 +35,7 @@ class PromptResultInline(admin.TabularInline):
     model = PromptResult
     extra = 0
     can_delete = False
-    fields = ["position", "name", "status", "model_name", "prompt_tokens", "completion_tokens", "cost", "duration_ms", "error"]
-    readonly_fields = fields
+    fields = readonly_fields = ("position", "name", "status", "model_name", "prompt_tokens", "completion_tokens", "cost", "duration_ms", "error")
 
 
 @admin.register(Execution)

@@ -67,9 +67,9 @@ def definition_errors(*, input_fields: list[dict[str, Any]], prompts: list[dict[
                         add(key, f"{{{{{ref}}}}} refers to position {target}, which is not earlier than this prompt's {position}.")
                     continue
                 if ref in position_of:
-                    target = position_of[ref]
-                    if isinstance(target, int) and target >= position:
-                        add(key, f"{{{{{ref}}}}} refers to a prompt at position {target}, which is not earlier than this prompt's {position}.")
+                    named_at = position_of[ref]
+                    if isinstance(named_at, int) and named_at >= position:
+                        add(key, f"{{{{{ref}}}}} refers to a prompt at position {named_at}, which is not earlier than this prompt's {position}.")
                     continue
                 add(key, f"{{{{{ref}}}}} is not an input field or an earlier prompt.")
     return errors

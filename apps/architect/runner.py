@@ -68,7 +68,7 @@ class Run:
 
 def _claim(execution_id: Any, worker: str) -> tuple[Execution, bool] | None:
     now = timezone.now()
-    stale_before = now - timezone.timedelta(seconds=settings.ARCHITECT_STALE_SECONDS)
+    stale_before = now - timedelta(seconds=settings.ARCHITECT_STALE_SECONDS)
     claimable = Q(status=ExecutionStatus.PENDING) | Q(status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_before)
     before = Execution.objects.filter(pk=execution_id).values("started_at").first()
     if before is None:
@@ -139,10 +139,11 @@ async def _positions(run: Run) -> None:
                 if isinstance(item, PromptFailed):
                     raise item
             raise failures[0]
-        for prompt, output in zip(group, got, strict=True):
+        texts = [item for item in got if not isinstance(item, BaseException)]  # all of them: any failure raised above
+        for prompt, output in zip(group, texts, strict=True):
             outputs[prompt["name"]] = output
         if len(group) == 1:
-            positional[int(group[0]["position"])] = got[0]
+            positional[int(group[0]["position"])] = texts[0]
 
 
 async def _prompt(run: Run, prompt: dict[str, Any], outputs: dict[str, str], positional: dict[int, str]) -> str:

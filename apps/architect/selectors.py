@@ -6,7 +6,7 @@ workspace it is shared with. Executions are visible to the user who ran them.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -18,8 +18,11 @@ from apps.core.streams import stream_key
 
 from .models import Execution, InputField, Prompt, PromptResult, Tool, ToolStatus
 
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
-def tool_list(*, user: Any, status: str | None = None, mine: bool = False) -> QuerySet[Tool]:
+
+def tool_list(*, user: User, status: str | None = None, mine: bool = False) -> QuerySet[Tool]:
     """Tools the caller may see (optionally only theirs, or of one status)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return Tool.objects.none()
@@ -38,17 +41,17 @@ def tool_list(*, user: Any, status: str | None = None, mine: bool = False) -> Qu
 
 
 
-def tool_get(*, user: Any, tool_id: Any) -> Tool:
+def tool_get(*, user: User, tool_id: Any) -> Tool:
     """A tool the caller may see, else 404."""
     return get_or_404(tool_list(user=user), "Tool not found.", pk=tool_id)
 
 
-def tool_can_write(*, user: Any, tool: Tool) -> bool:
+def tool_can_write(*, user: User, tool: Tool) -> bool:
     """Its owner, or an owner/admin of the workspace it is shared with."""
     return can_write(user=user, obj=tool)
 
 
-def tool_get_for_write(*, user: Any, tool_id: Any) -> Tool:
+def tool_get_for_write(*, user: User, tool_id: Any) -> Tool:
     """A tool the caller may change: 404 when invisible, 403 when read-only to them."""
     tool = tool_get(user=user, tool_id=tool_id)
     if not tool_can_write(user=user, tool=tool):
@@ -56,7 +59,7 @@ def tool_get_for_write(*, user: Any, tool_id: Any) -> Tool:
     return tool
 
 
-def execution_list(*, user: Any, tool_id: Any = None, status: str | None = None) -> QuerySet[Execution]:
+def execution_list(*, user: User, tool_id: Any = None, status: str | None = None) -> QuerySet[Execution]:
     """The caller's executions, newest first."""
     if user is None or not getattr(user, "is_authenticated", False):
         return Execution.objects.none()
@@ -68,12 +71,12 @@ def execution_list(*, user: Any, tool_id: Any = None, status: str | None = None)
     return queryset.prefetch_related(Prefetch("results", queryset=PromptResult.objects.order_by("position", "started_at")))
 
 
-def execution_get(*, user: Any, execution_id: Any) -> Execution:
+def execution_get(*, user: User, execution_id: Any) -> Execution:
     """One of the caller's executions, else 404."""
     return get_or_404(execution_list(user=user), "Execution not found.", pk=execution_id)
 
 
-def running_count(*, user: Any) -> int:
+def running_count(*, user: User) -> int:
     """How many of the caller's executions are pending or running."""
     return Execution.objects.filter(owner_id=user.pk, status__in=["pending", "running"]).count()
 

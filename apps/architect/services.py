@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -35,6 +35,9 @@ from .models import (
 )
 from .runner import stale_reap
 from .selectors import execution_cancel_key, execution_stream_key, running_count
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 MAX_FIELDS = 50
 MAX_PROMPTS = 50
@@ -75,7 +78,7 @@ def _clean_fields(raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]
     return clean
 
 
-def _clean_prompts(raw: Any, errors: dict[str, list[str]], *, owner: Any) -> list[dict[str, Any]]:
+def _clean_prompts(raw: Any, errors: dict[str, list[str]], *, owner: User) -> list[dict[str, Any]]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -119,7 +122,7 @@ def _clean_prompts(raw: Any, errors: dict[str, list[str]], *, owner: Any) -> lis
 
 
 
-def _validated(*, owner: Any, name: Any, status: Any, input_fields: Any, prompts: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _validated(*, owner: User, name: Any, status: Any, input_fields: Any, prompts: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     errors: dict[str, list[str]] = {}
     if not isinstance(name, str) or not name.strip():
         errors["name"] = ["Required."]
@@ -147,7 +150,7 @@ def _write_parts(tool: Tool, fields: list[dict[str, Any]], prompts: list[dict[st
 
 
 @transaction.atomic
-def tool_create(*, user: Any, name: Any, description: str = "", status: str = ToolStatus.DRAFT, input_fields: Any = None,
+def tool_create(*, user: User, name: Any, description: str = "", status: str = ToolStatus.DRAFT, input_fields: Any = None,
                 prompts: Any = None, workspace_id: Any = None) -> Tool:
     """A new tool owned by the caller; every reference and model is checked first (400 with field details)."""
     fields, clean_prompts = _validated(owner=user, name=name, status=status, input_fields=input_fields, prompts=prompts)
@@ -169,7 +172,7 @@ def _part_dicts(tool: Tool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 
 @transaction.atomic
-def tool_update(*, user: Any, tool: Tool, name: Any = _UNSET, description: Any = _UNSET, status: Any = _UNSET,
+def tool_update(*, user: User, tool: Tool, name: Any = _UNSET, description: Any = _UNSET, status: Any = _UNSET,
                 input_fields: Any = _UNSET, prompts: Any = _UNSET, workspace_id: Any = _UNSET) -> Tool:
     """Change a tool; `input_fields`/`prompts` replace the lists. The whole result is validated again."""
     current_fields, current_prompts = _part_dicts(tool)
@@ -198,7 +201,7 @@ def tool_delete(*, tool: Tool) -> None:
 
 
 @transaction.atomic
-def tool_duplicate(*, user: Any, tool: Tool) -> Tool:
+def tool_duplicate(*, user: User, tool: Tool) -> Tool:
     """A private draft copy of a tool the caller can see, owned by the caller."""
     fields, prompts = _part_dicts(tool)
     copy = Tool.objects.create(owner=user, name=f"{tool.name} (copy)"[:200], description=tool.description, status=ToolStatus.DRAFT)
@@ -271,7 +274,7 @@ def _clean_inputs(fields: list[dict[str, Any]], inputs: Any) -> dict[str, Any]:
     return clean
 
 
-def _minimum_cost(*, user: Any, snapshot: dict[str, Any], inputs: dict[str, Any]) -> Decimal:
+def _minimum_cost(*, user: User, snapshot: dict[str, Any], inputs: dict[str, Any]) -> Decimal:
     """The least the chain can cost: every prompt's own text (earlier outputs unknown yet) and one output token each."""
     total = Decimal(0)
     for prompt in snapshot["prompts"]:
@@ -281,7 +284,7 @@ def _minimum_cost(*, user: Any, snapshot: dict[str, Any], inputs: dict[str, Any]
     return total
 
 
-def execution_start(*, user: Any, tool: Tool, inputs: Any, conversation_id: Any = None) -> Execution:
+def execution_start(*, user: User, tool: Tool, inputs: Any, conversation_id: Any = None) -> Execution:
     """Check inputs, limits and credits; create the execution and queue it on the `llm` queue after commit."""
     if tool.status == ToolStatus.ARCHIVED:
         raise ToolNotRunnable("This tool is archived.")

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from apps.accounts.caller import request_user
 from apps.accounts.selectors import user_has_tool
 from apps.core.errors import Forbidden
 
@@ -24,8 +25,8 @@ def tools_page(request: HttpRequest) -> HttpResponse:
     """The tools the caller can use or edit, and their past executions."""
     _require(request)
     return render(request, "architect/tools.html", {
-        "tools": tool_list(user=request.user)[:200],
-        "executions": execution_list(user=request.user).select_related(None)[:50],
+        "tools": tool_list(user=request_user(request))[:200],
+        "executions": execution_list(user=request_user(request)).select_related(None)[:50],
     })
 
 
@@ -33,7 +34,7 @@ def tools_page(request: HttpRequest) -> HttpResponse:
 def builder_page(request: HttpRequest, tool_id: str | None = None) -> HttpResponse:
     """Build a new tool or edit one: fields, prompts, `{{...}}` suggestions, inline errors."""
     _require(request)
-    tool = tool_get_for_write(user=request.user, tool_id=tool_id) if tool_id else None
+    tool = tool_get_for_write(user=request_user(request), tool_id=tool_id) if tool_id else None
     return render(request, "architect/builder.html", {"tool": tool})
 
 
@@ -41,14 +42,14 @@ def builder_page(request: HttpRequest, tool_id: str | None = None) -> HttpRespon
 def run_form_page(request: HttpRequest, tool_id: str) -> HttpResponse:
     """A form generated from the tool's input fields."""
     _require(request)
-    return render(request, "architect/run_form.html", {"tool": tool_get(user=request.user, tool_id=tool_id)})
+    return render(request, "architect/run_form.html", {"tool": tool_get(user=request_user(request), tool_id=tool_id)})
 
 
 @login_required
 def run_page(request: HttpRequest, execution_id: str) -> HttpResponse:
     """Each prompt's live progress and output, from the execution's event stream."""
     _require(request)
-    execution = execution_get(user=request.user, execution_id=execution_id)
+    execution = execution_get(user=request_user(request), execution_id=execution_id)
     prompts = [{"id": p["id"], "name": p["name"], "position": p["position"], "model": p["model_name"]}
                for p in execution.snapshot.get("prompts", [])]
     return render(request, "architect/run.html", {"execution": execution, "prompts": prompts})

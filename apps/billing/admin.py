@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -41,8 +42,7 @@ class TransactionInline(admin.TabularInline):
     model = CreditTransaction
     extra = 0
     can_delete = False
-    fields = ["created_at", "type", "amount", "balance_after", "reference", "model_name"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "type", "amount", "balance_after", "reference", "model_name")
     ordering = ["-created_at"]
     show_change_link = True
 
@@ -94,7 +94,7 @@ class CreditAccountAdmin(admin.ModelAdmin):
             self.message_user(request, f"Granted {form.cleaned_data['amount']} credits to {queryset.count()} account(s).", messages.SUCCESS)
             return None
         context = {**self.admin_site.each_context(request), "title": "Grant credits", "form": form, "accounts": queryset,
-                   "opts": self.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
+                   "opts": self.model._meta, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME}
         return TemplateResponse(request, "admin/billing/grant_credits.html", context)
 
 

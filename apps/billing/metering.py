@@ -21,7 +21,7 @@ import asyncio
 import logging
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apps.core.db import db_sync_to_async
 from apps.llm.selectors import usage_record_for_request
@@ -30,6 +30,9 @@ from .errors import InsufficientCredits
 from .models import CreditReservation
 from .selectors import balance_for
 from .services import acredit_release, acredit_settle, credit_release, credit_reserve, credit_settle
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 logger = logging.getLogger("nexus.billing")
 
@@ -44,7 +47,7 @@ def _keys(origin: str, ref: Any, request_id: str) -> tuple[str, str]:
     return f"{origin}:{ref}", f"{origin}-reserve:{ref}"
 
 
-def call_hold(*, user: Any, prepared: Any, origin: str, ref: Any = None) -> CreditReservation:
+def call_hold(*, user: User, prepared: Any, origin: str, ref: Any = None) -> CreditReservation:
     """Hold the most a prepared call can cost, lowering its `max_tokens` to what the balance covers (402 below 16 tokens).
 
     `ref` makes the hold idempotent: the same origin and ref find the same hold (a re-run never holds twice).

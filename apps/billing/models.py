@@ -15,12 +15,22 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Any, NoReturn, TypedDict
 
 from django.db import models
 from django.db.models import Q
 
 ZERO = Decimal(0)
-CREDIT_DIGITS = {"max_digits": 18, "decimal_places": 6}
+
+
+class DecimalDigits(TypedDict):
+    """The precision keywords of a DecimalField, typed so `**CREDIT_DIGITS` type-checks."""
+
+    max_digits: int
+    decimal_places: int
+
+
+CREDIT_DIGITS: DecimalDigits = {"max_digits": 18, "decimal_places": 6}
 
 
 class CreditPackage(models.Model):
@@ -147,13 +157,13 @@ class CreditTransaction(models.Model):
     def __str__(self) -> str:
         return f"{self.type} {self.amount} -> {self.balance_after}"
 
-    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         """Insert only."""
         if not self._state.adding:
             raise AppendOnlyError("Ledger rows are append-only.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         """Never."""
         raise AppendOnlyError("Ledger rows are append-only.")
 

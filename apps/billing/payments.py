@@ -8,7 +8,7 @@ price ids, and each session carries `client_reference_id` = the user id and `met
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -19,6 +19,9 @@ from .errors import PackageNotFound, PlanNotFound, SubscriptionExists
 from .models import CreditAccount, CreditPackage
 from .services import credit_account_for
 
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
 CHECKOUT_MODES = ("one-time", "subscription")
 
 
@@ -27,7 +30,7 @@ def _billing_url(query: str = "", *, base: str | None = None) -> str:
     return f"{(base or settings.SITE_URL).rstrip('/')}/billing/{query}"
 
 
-def customer_ensure(*, user: Any) -> str:
+def customer_ensure(*, user: User) -> str:
     """The caller's Stripe customer id, created on first use and stored on their credit account."""
     account = credit_account_for(user=user)
     if account.stripe_customer_id:
@@ -59,14 +62,14 @@ def _tier_line(tier: Any) -> dict[str, Any]:
                                           "product_data": {"name": f"Nexus {tier.name}", "metadata": {"tier": tier.slug}}}}
 
 
-def _package_checkout(*, user: Any, package: CreditPackage, base: str | None) -> str:
+def _package_checkout(*, user: User, package: CreditPackage, base: str | None) -> str:
     metadata = {"user_id": str(user.pk), "package_id": package.slug}
     # Copied onto the charge, so that a refund maps back to the package even before the session event.
     return _checkout_url(user=user, mode="payment", metadata=metadata, line=_package_line(package), base=base,
                          extra={"payment_intent_data": {"metadata": metadata}})
 
 
-def _tier_checkout(*, user: Any, tier: Any, base: str | None) -> str:
+def _tier_checkout(*, user: User, tier: Any, base: str | None) -> str:
     account = credit_account_for(user=user)
     if account.has_live_subscription:
         raise SubscriptionExists()
@@ -75,7 +78,7 @@ def _tier_checkout(*, user: Any, tier: Any, base: str | None) -> str:
                          extra={"subscription_data": {"metadata": metadata}})
 
 
-def _checkout_url(*, user: Any, mode: str, metadata: dict[str, str], line: dict[str, Any], base: str | None,
+def _checkout_url(*, user: User, mode: str, metadata: dict[str, str], line: dict[str, Any], base: str | None,
                   extra: dict[str, Any]) -> str:
     """A Checkout Session for the caller; customer, reference and metadata come from the server only."""
     session = stripe_gateway.checkout_session_create({
@@ -91,7 +94,7 @@ def _checkout_url(*, user: Any, mode: str, metadata: dict[str, str], line: dict[
     return session["url"]
 
 
-def checkout_create(*, user: Any, package_id: str | None = None, price_id: str | None = None, mode: str | None = None,
+def checkout_create(*, user: User, package_id: str | None = None, price_id: str | None = None, mode: str | None = None,
                     return_base: str | None = None) -> str:
     """A Checkout Session URL for a credit package (one-time) or a paid tier (subscription).
 
@@ -124,12 +127,12 @@ def checkout_create(*, user: Any, package_id: str | None = None, price_id: str |
     raise PlanNotFound()
 
 
-def portal_create(*, user: Any, return_base: str | None = None) -> str:
+def portal_create(*, user: User, return_base: str | None = None) -> str:
     """A Billing Portal URL for the caller's own customer (created if they have none yet)."""
     return stripe_gateway.portal_session_create(customer=customer_ensure(user=user), return_url=_billing_url(base=return_base))
 
 
-def invoices_for(*, user: Any, limit: int = 100) -> list[dict[str, Any]]:
+def invoices_for(*, user: User, limit: int = 100) -> list[dict[str, Any]]:
     """The caller's invoices from Stripe, newest first (none before their first checkout)."""
     account = credit_account_for(user=user)
     if not account.stripe_customer_id:

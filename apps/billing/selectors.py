@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -14,12 +14,15 @@ from apps.core.errors import ValidationError
 from .models import ZERO, CreditPackage, CreditTransaction, TransactionType
 from .services import credit_account_for
 
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
 USAGE_PERIODS = {"7d": 7, "30d": 30, "90d": 90}
 SPENDING_TYPES = (TransactionType.USAGE, TransactionType.SPENT)
 EARNING_TYPES = (TransactionType.EARNED, TransactionType.RESET)
 
 
-def balance_for(*, user: Any) -> dict[str, Any]:
+def balance_for(*, user: User) -> dict[str, Any]:
     """The caller's balance, totals and tier."""
     account = credit_account_for(user=user)
     return {
@@ -38,7 +41,7 @@ def balance_for(*, user: Any) -> dict[str, Any]:
     }
 
 
-def transaction_list(*, user: Any, type: str | None = None) -> QuerySet[CreditTransaction]:
+def transaction_list(*, user: User, type: str | None = None) -> QuerySet[CreditTransaction]:
     """The caller's ledger rows, newest first, optionally of one type (an unknown type is 400)."""
     account = credit_account_for(user=user)
     queryset = CreditTransaction.objects.filter(account=account)
@@ -49,7 +52,7 @@ def transaction_list(*, user: Any, type: str | None = None) -> QuerySet[CreditTr
     return queryset.order_by("-created_at", "-id")
 
 
-def usage_series(*, user: Any, period: str = "30d", today: date | None = None) -> dict[str, Any]:
+def usage_series(*, user: User, period: str = "30d", today: date | None = None) -> dict[str, Any]:
     """Daily credits spent (and by model), earned and purchased over the last 7, 30 or 90 days, zero-filled."""
     if period not in USAGE_PERIODS:
         raise ValidationError("`period` is 7d, 30d or 90d.", details={"period": [f"Must be one of {', '.join(USAGE_PERIODS)}."]})

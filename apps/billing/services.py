@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -40,6 +40,9 @@ from .models import (
     ReservationStatus,
     TransactionType,
 )
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User, Workspace
 
 logger = logging.getLogger("nexus.billing")
 
@@ -78,7 +81,7 @@ def period_start(moment: datetime | None = None) -> datetime:
     return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _monthly_credits(user: Any) -> Decimal:
+def _monthly_credits(user: User | None) -> Decimal:
     """The monthly credits of the user's tier, read fresh (a tier edit applies to the next reset at once)."""
     from apps.accounts.models import Tier
     from apps.accounts.seeds import DEFAULT_TIERS
@@ -87,7 +90,7 @@ def _monthly_credits(user: Any) -> Decimal:
         return ZERO
     value = Tier.objects.filter(slug=user.tier_id).values_list("monthly_credits", flat=True).first()
     if value is None:
-        value = DEFAULT_TIERS.get(user.tier_id, DEFAULT_TIERS["free"])["monthly_credits"]
+        value = DEFAULT_TIERS.get(str(user.tier_id), DEFAULT_TIERS["free"])["monthly_credits"]
     return credits(value)
 
 
@@ -102,7 +105,7 @@ def tier_monthly_credits(slug: str) -> Decimal:
 # ------------------------------------------------------------------------------
 # Accounts
 # ------------------------------------------------------------------------------
-def credit_account_for(*, user: Any = None, workspace: Any = None) -> CreditAccount:
+def credit_account_for(*, user: User | None = None, workspace: Workspace | None = None) -> CreditAccount:
     """The credit account of a user (or workspace), opened on first use with the tier's monthly credits."""
     if (user is None) == (workspace is None):
         raise ValueError("Give exactly one of user or workspace.")
@@ -113,7 +116,7 @@ def credit_account_for(*, user: Any = None, workspace: Any = None) -> CreditAcco
     return credit_account_open(user=user, workspace=workspace)
 
 
-def credit_account_open(*, user: Any = None, workspace: Any = None) -> CreditAccount:
+def credit_account_open(*, user: User | None = None, workspace: Workspace | None = None) -> CreditAccount:
     """Open an account starting with its tier's monthly credits for this period (idempotent, race-safe)."""
     owner = {"user": user} if user is not None else {"workspace": workspace}
     now = timezone.now()
@@ -134,7 +137,7 @@ def credit_account_open(*, user: Any = None, workspace: Any = None) -> CreditAcc
     return account
 
 
-def _account_of(account_or_user: Any) -> CreditAccount:
+def _account_of(account_or_user: CreditAccount | User | Workspace) -> CreditAccount:
     if isinstance(account_or_user, CreditAccount):
         return account_or_user
     from apps.accounts.models import User, Workspace
@@ -201,7 +204,7 @@ def credit_cost_ceiling(*, model: Any, prompt_tokens_estimate: int, max_tokens: 
 MIN_REPLY_TOKENS = 16
 
 
-def credit_reserve(*, user: Any, model: Any, prompt_tokens_estimate: int, max_tokens: int | None, reference: str = "",
+def credit_reserve(*, user: User, model: Any, prompt_tokens_estimate: int, max_tokens: int | None, reference: str = "",
                    idempotency_key: str | None = None, account: CreditAccount | None = None) -> CreditReservation:
     """Hold what a model call can cost, lowering its output budget to what the balance covers.
 
@@ -257,7 +260,7 @@ def _budget_of(reservation: CreditReservation, *, model: Any, prompt_tokens: int
     return (requested, False) if budget >= requested else (max(budget, MIN_REPLY_TOKENS), True)
 
 
-def credit_hold(*, account_or_user: Any, amount: Any, reference: str = "", idempotency_key: str | None = None,
+def credit_hold(*, account_or_user: CreditAccount | User | Workspace, amount: Any, reference: str = "", idempotency_key: str | None = None,
                 model_name: str = "") -> CreditReservation:
     """Hold `amount` credits for work whose cost is known afterwards (agent tasks, workflow steps, model calls)."""
     amount = credits(amount)
@@ -359,7 +362,7 @@ acredit_release = db_sync_to_async(credit_release)
 # ------------------------------------------------------------------------------
 # Direct movements
 # ------------------------------------------------------------------------------
-def credit_charge(*, account_or_user: Any, amount: Any, type: str = TransactionType.SPENT, reference: str = "",
+def credit_charge(*, account_or_user: CreditAccount | User | Workspace, amount: Any, type: str = TransactionType.SPENT, reference: str = "",
                   idempotency_key: str | None = None, model_name: str = "", metadata: dict[str, Any] | None = None) -> CreditTransaction:
     """Take a known amount at once (402 when the available balance cannot cover it)."""
     amount = credits(amount)
@@ -387,7 +390,7 @@ def _charge(*, account: CreditAccount, amount: Decimal, type: str, reference: st
 
 
 @transaction.atomic
-def credit_grant(*, account_or_user: Any, amount: Any, type: str = TransactionType.EARNED, reference: str = "",
+def credit_grant(*, account_or_user: CreditAccount | User | Workspace, amount: Any, type: str = TransactionType.EARNED, reference: str = "",
                  idempotency_key: str | None = None, metadata: dict[str, Any] | None = None) -> CreditTransaction:
     """Add credits that never expire (grants, marketplace earnings, top-ups); idempotent by key."""
     amount = credits(amount)
@@ -410,7 +413,7 @@ def credit_grant(*, account_or_user: Any, amount: Any, type: str = TransactionTy
     return _append(account, type=type, amount=amount, reference=reference, idempotency_key=key, metadata=metadata)
 
 
-def credit_refund(*, account_or_user: Any, amount: Any, reference: str = "", idempotency_key: str | None = None,
+def credit_refund(*, account_or_user: CreditAccount | User | Workspace, amount: Any, reference: str = "", idempotency_key: str | None = None,
                   metadata: dict[str, Any] | None = None) -> CreditTransaction:
     """Give credits back for something that was charged and not delivered (a failed task); idempotent by key."""
     return credit_grant(account_or_user=account_or_user, amount=amount, type=TransactionType.REFUND, reference=reference,

@@ -57,7 +57,7 @@ def customer_create(*, email: str, user_id: str, idempotency_key: str) -> str:
 
 def checkout_session_create(params: dict[str, Any]) -> dict[str, str]:
     """Create a Checkout Session; returns its id and the URL to send the browser to."""
-    session = _call("checkout session create", lambda: stripe_client().v1.checkout.sessions.create(params))  # type: ignore[arg-type]
+    session = _call("checkout session create", lambda: stripe_client().v1.checkout.sessions.create(params))  # type: ignore[arg-type]  # a plain dict built in payments.py; the SDK declares a TypedDict
     return {"id": str(session.id), "url": str(session.url)}
 
 

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.accounts.caller import request_user
 from apps.core.errors import ApplicationError
 
 from . import payments, selectors
@@ -51,10 +52,12 @@ def usage_chart(series: dict[str, Any]) -> dict[str, Any]:
 @login_required
 def billing_page(request: HttpRequest) -> HttpResponse:
     """Balance, daily usage by model, the ledger, and the ways to buy credits or manage a subscription."""
-    period = request.GET.get("period") if request.GET.get("period") in selectors.USAGE_PERIODS else "30d"
-    series = selectors.usage_series(user=request.user, period=period)
-    page = Paginator(selectors.transaction_list(user=request.user), 20).get_page(request.GET.get("page"))
-    balance = selectors.balance_for(user=request.user)
+    period = request.GET.get("period") or "30d"
+    if period not in selectors.USAGE_PERIODS:
+        period = "30d"
+    series = selectors.usage_series(user=request_user(request), period=period)
+    page = Paginator(selectors.transaction_list(user=request_user(request)), 20).get_page(request.GET.get("page"))
+    balance = selectors.balance_for(user=request_user(request))
     plans = selectors.plan_list()
     for plan in (*plans["tiers"], *plans["packages"]):
         plan["price"] = f"{plan['price_cents'] / 100:.2f}".removesuffix(".00")
@@ -83,8 +86,8 @@ def checkout_start(request: HttpRequest) -> HttpResponse:
     package_id, tier = request.POST.get("package_id"), request.POST.get("tier")
     base = request.build_absolute_uri("/")  # back to the host the user is on (ALLOWED_HOSTS validated it)
     if package_id:
-        return _to_stripe(request, lambda: payments.checkout_create(user=request.user, package_id=package_id, return_base=base))
-    return _to_stripe(request, lambda: payments.checkout_create(user=request.user, price_id=tier or "", mode="subscription",
+        return _to_stripe(request, lambda: payments.checkout_create(user=request_user(request), package_id=package_id, return_base=base))
+    return _to_stripe(request, lambda: payments.checkout_create(user=request_user(request), price_id=tier or "", mode="subscription",
                                                                 return_base=base))
 
 
@@ -92,4 +95,4 @@ def checkout_start(request: HttpRequest) -> HttpResponse:
 @require_POST
 def portal_start(request: HttpRequest) -> HttpResponse:
     """"Manage subscription": send the browser to the Stripe customer portal."""
-    return _to_stripe(request, lambda: payments.portal_create(user=request.user, return_base=request.build_absolute_uri("/")))
+    return _to_stripe(request, lambda: payments.portal_create(user=request_user(request), return_base=request.build_absolute_uri("/")))

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -38,6 +38,9 @@ from .services import (
     tier_monthly_credits,
 )
 from .stripe_gateway import webhook_event_verify
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 logger = logging.getLogger("nexus.billing")
 
@@ -70,7 +73,7 @@ def stripe_event_apply(*, event: dict[str, Any]) -> tuple[StripeEvent, bool]:
 # ------------------------------------------------------------------------------
 # Who an event is about
 # ------------------------------------------------------------------------------
-def _user(user_id: Any) -> Any:
+def _user(user_id: Any) -> User | None:
     from apps.accounts.models import User
 
     if not user_id:
@@ -190,8 +193,9 @@ def charge_refunded(obj: dict[str, Any], event: dict[str, Any]) -> Outcome:
     payment_intent = _id(obj.get("payment_intent"))
     metadata = obj.get("metadata") or {}
     existing = StripePayment.objects.filter(pk=payment_intent).select_related("account").first() if payment_intent else None
+    account: CreditAccount | None
     if existing is not None:
-        account: CreditAccount | None = existing.account
+        account = existing.account
         package = existing.package
     else:
         package = CreditPackage.objects.filter(slug=str(metadata.get("package_id") or "")).first()
@@ -238,11 +242,11 @@ def _subscription_state(*, account: CreditAccount, subscription_id: str, status:
                                 "subscription_period_end", "updated_at"])
     target = account.subscription_tier if live else "free"
     if account.user is not None and target:
-        tier = Tier.objects.filter(slug=target).first()
-        if tier is None:
+        tier_row = Tier.objects.filter(slug=target).first()
+        if tier_row is None:
             return f"subscription {status}; unknown tier {target!r} kept the user's tier"
-        if account.user.tier_id != tier.slug:
-            user_tier_set(user=account.user, tier=tier)
+        if account.user.tier_id != tier_row.slug:
+            user_tier_set(user=account.user, tier=tier_row)
     return f"subscription {status}: tier {target}"
 
 

@@ -9,8 +9,7 @@ class MessageInline(admin.TabularInline):
 
     model = Message
     extra = 0
-    fields = ["role", "status", "content", "model_name", "token_usage", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("role", "status", "content", "model_name", "token_usage", "created_at")
     can_delete = False
 
 

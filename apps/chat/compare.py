@@ -5,7 +5,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apps.accounts.limits import concurrency_slot
 from apps.accounts.policy import tier_policy
@@ -17,12 +17,15 @@ from apps.llm.client import PreparedChat, chat_prepare, complete_prepared, strea
 
 from .models import Comparison
 
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
 
 @dataclass
 class CompareStart:
     """Both calls checked and a compare slot held."""
 
-    user: Any
+    user: User
     prompt: str
     system_prompt: str
     prepared: tuple[PreparedChat, PreparedChat]
@@ -30,7 +33,7 @@ class CompareStart:
     reservations: tuple[Any, ...] = (None, None)
 
 
-def compare_start(*, user: Any, api_key: Any, prompt: str, model1_id: str, model2_id: str, system_prompt: str = "") -> CompareStart:
+def compare_start(*, user: User, api_key: Any, prompt: str, model1_id: str, model2_id: str, system_prompt: str = "") -> CompareStart:
     """Check both models and the input (404/403/400 before any provider call) and take a slot (429)."""
     messages = [{"role": "user", "content": prompt}]
     prepared = tuple(
@@ -48,7 +51,7 @@ def compare_start(*, user: Any, api_key: Any, prompt: str, model1_id: str, model
         for reservation in reservations:
             credit_release(reservation=reservation)
         raise
-    return CompareStart(user=user, prompt=prompt, system_prompt=system_prompt, prepared=prepared, slot=slot,  # type: ignore[arg-type]
+    return CompareStart(user=user, prompt=prompt, system_prompt=system_prompt, prepared=prepared, slot=slot,  # type: ignore[arg-type]  # prepared has two items, one per model id
                         reservations=tuple(reservations))
 
 

@@ -98,3 +98,6 @@ class Comparison(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.model1_name} vs {self.model2_name}: {self.prompt[:40]}"

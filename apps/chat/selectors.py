@@ -1,7 +1,7 @@
 """Chat reads, always scoped to what the caller may see."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
 
@@ -12,19 +12,22 @@ from apps.core.streams import stream_key
 
 from .models import Comparison, Conversation, Folder, Message, MessageStatus
 
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
-def folder_list(*, user: Any) -> QuerySet[Folder]:
+
+def folder_list(*, user: User) -> QuerySet[Folder]:
     """The caller's folders."""
     return Folder.objects.filter(owner=user)
 
 
 
-def folder_get(*, user: Any, folder_id: Any) -> Folder:
+def folder_get(*, user: User, folder_id: Any) -> Folder:
     """One of the caller's folders, else 404."""
     return get_or_404(folder_list(user=user), "Folder not found.", pk=folder_id)
 
 
-def conversation_list(*, user: Any, folder_id: str | None = None, search: str | None = None) -> QuerySet[Conversation]:
+def conversation_list(*, user: User, folder_id: str | None = None, search: str | None = None) -> QuerySet[Conversation]:
     """Conversations the caller owns or that are shared with one of their workspaces."""
     queryset = visible_to(user=user, queryset=Conversation.objects.all())
     if folder_id:
@@ -34,12 +37,12 @@ def conversation_list(*, user: Any, folder_id: str | None = None, search: str | 
     return queryset.select_related("folder")
 
 
-def conversation_get(*, user: Any, conversation_id: Any) -> Conversation:
+def conversation_get(*, user: User, conversation_id: Any) -> Conversation:
     """A conversation the caller may read, else 404."""
     return get_or_404(visible_to(user=user, queryset=Conversation.objects.all()), "Conversation not found.", pk=conversation_id)
 
 
-def conversation_get_for_write(*, user: Any, conversation_id: Any) -> Conversation:
+def conversation_get_for_write(*, user: User, conversation_id: Any) -> Conversation:
     """A conversation the caller may change: 404 when invisible, 403 when read-only to them."""
     conversation = conversation_get(user=user, conversation_id=conversation_id)
     if not can_write(user=user, obj=conversation):
@@ -47,7 +50,7 @@ def conversation_get_for_write(*, user: Any, conversation_id: Any) -> Conversati
     return conversation
 
 
-def message_list(*, user: Any, conversation: Conversation) -> QuerySet[Message]:
+def message_list(*, user: User, conversation: Conversation) -> QuerySet[Message]:
     """A conversation's messages, oldest first (the caller must already see the conversation)."""
     return Message.objects.filter(conversation=conversation).order_by("created_at", "id")
 
@@ -61,7 +64,7 @@ def message_streaming(*, conversation: Conversation) -> Message | None:
     )
 
 
-def comparison_list(*, user: Any) -> QuerySet[Comparison]:
+def comparison_list(*, user: User) -> QuerySet[Comparison]:
     """The caller's comparisons, newest first."""
     return Comparison.objects.filter(owner=user)
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -29,11 +30,14 @@ from .selectors import conversation_get_for_write, folder_get, reply_stream_key
 # The kind of run a reply is, for its cancel flag (apps.core.runs).
 CANCEL_KIND = "chat"
 
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
 # ------------------------------------------------------------------------------------------------
 # Folders and conversations
 # ------------------------------------------------------------------------------------------------
 
-def folder_create(*, user: Any, name: str) -> Folder:
+def folder_create(*, user: User, name: str) -> Folder:
     """A new folder for the caller."""
     return Folder.objects.create(owner=user, name=name.strip() or "Untitled")
 
@@ -51,7 +55,7 @@ def folder_delete(*, folder: Folder) -> None:
 
 
 
-def conversation_create(*, user: Any, title: str = "", model_name: str = "", folder_id: Any = None, workspace_id: Any = None) -> Conversation:
+def conversation_create(*, user: User, title: str = "", model_name: str = "", folder_id: Any = None, workspace_id: Any = None) -> Conversation:
     """A new, empty conversation."""
     folder = folder_get(user=user, folder_id=folder_id) if folder_id else None
     return Conversation.objects.create(
@@ -63,7 +67,7 @@ def conversation_create(*, user: Any, title: str = "", model_name: str = "", fol
 _UNSET: Any = object()
 
 
-def conversation_update(*, user: Any, conversation: Conversation, title: Any = _UNSET, folder_id: Any = _UNSET,
+def conversation_update(*, user: User, conversation: Conversation, title: Any = _UNSET, folder_id: Any = _UNSET,
                         workspace_id: Any = _UNSET) -> Conversation:
     """Rename, move to a folder (None: out of any), share with a workspace (None: private)."""
     fields = ["updated_at"]
@@ -100,7 +104,7 @@ class ChatStart:
     reply: Message
     prepared: PreparedChat
     slot: concurrency_slot
-    user: Any
+    user: User
     sources: list[dict[str, Any]] = field(default_factory=list)
     reservation: CreditReservation | None = None
 
@@ -123,7 +127,7 @@ def _check_sizes(messages: Any) -> None:
                 )
 
 
-def _rag(*, user: Any, query: str, repository_ids: list[uuid.UUID] | None,
+def _rag(*, user: User, query: str, repository_ids: list[uuid.UUID] | None,
          document_ids: list[uuid.UUID] | None) -> tuple[str, list[dict[str, Any]]]:
     """Context and sources from the knowledge app, scoped to what the caller may read."""
     if not repository_ids and not document_ids:
@@ -133,7 +137,7 @@ def _rag(*, user: Any, query: str, repository_ids: list[uuid.UUID] | None,
     return rag_context(user=user, query=query, repository_ids=repository_ids or None, document_ids=document_ids or None)
 
 
-def chat_start(*, user: Any, api_key: Any, messages: list[dict[str, Any]], model_id: str, conversation_id: uuid.UUID | None = None,
+def chat_start(*, user: User, api_key: Any, messages: list[dict[str, Any]], model_id: str, conversation_id: uuid.UUID | None = None,
                system_prompt: str | None = None, temperature: float | None = None, max_tokens: int | None = None,
                repository_ids: list[uuid.UUID] | None = None, document_ids: list[uuid.UUID] | None = None) -> ChatStart:
     """Check a chat turn, take a stream slot, store the user message and a `streaming` reply.
@@ -189,7 +193,7 @@ def chat_start(*, user: Any, api_key: Any, messages: list[dict[str, Any]], model
                      slot=slot, user=user, sources=sources, reservation=reservation)
 
 
-def _reserve_credits(*, user: Any, prepared: PreparedChat, reply_id: uuid.UUID) -> CreditReservation:
+def _reserve_credits(*, user: User, prepared: PreparedChat, reply_id: uuid.UUID) -> CreditReservation:
     """Hold the most this reply can cost (402 before any provider call when the balance is short)."""
     return call_hold(user=user, prepared=prepared, origin="chat", ref=reply_id)
 
@@ -240,7 +244,7 @@ def reply_stop(*, message: Message) -> None:
 
 def orphan_cutoff() -> Any:
     """Replies not saved since this moment have lost their process."""
-    return timezone.now() - timezone.timedelta(seconds=settings.CHAT_ORPHAN_SECONDS)
+    return timezone.now() - timedelta(seconds=settings.CHAT_ORPHAN_SECONDS)
 
 
 def reply_orphans_reap() -> int:

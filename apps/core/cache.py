@@ -25,16 +25,16 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
     """RedisCacheClient that takes its pools from a process-wide registry."""
 
     def _get_connection_pool(self, write: bool) -> Any:
-        index = self._get_connection_pool_index(write)
-        if self._servers[index] == settings.REDIS_URL:
+        index = self._get_connection_pool_index(write)  # type: ignore[attr-defined]  # private Django attribute the stubs leave out
+        if self._servers[index] == settings.REDIS_URL:  # type: ignore[attr-defined]  # private Django attribute the stubs leave out
             return redis_sync().connection_pool  # the process's one Redis client (apps.core.redis_client)
-        key = (os.getpid(), self._servers[index], write)
+        key = (os.getpid(), self._servers[index], write)  # type: ignore[attr-defined]  # private Django attribute the stubs leave out
         pool = _pools.get(key)
         if pool is None:
             with _lock:
                 pool = _pools.get(key)
                 if pool is None:
-                    pool = self._pool_class.from_url(self._servers[index], **self._pool_options)
+                    pool = self._pool_class.from_url(self._servers[index], **self._pool_options)  # type: ignore[attr-defined]  # private Django attribute the stubs leave out
                     _pools[key] = pool
         return pool
 

@@ -76,8 +76,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status = 401  # the envelope always says 401 for missing or bad credentials
         code = code_for_status(status)
         message = str(exc.detail) if not isinstance(exc.detail, (list, dict)) else "Request failed."
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(max(1, int(exc.wait)))
+        if isinstance(exc, drf.Throttled) and exc.wait is not None:  # type: ignore[attr-defined]  # set in Throttled.__init__; the stubs leave it out
+            headers["Retry-After"] = str(max(1, int(exc.wait)))  # type: ignore[attr-defined]  # as above
         if isinstance(exc, drf.UnsupportedMediaType):
             code = "UNSUPPORTED_MEDIA_TYPE"
         auth_header = getattr(exc, "auth_header", None)
@@ -98,5 +98,5 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         status=status,
         headers=headers,
     )
-    response.nexus_envelope = True  # type: ignore[attr-defined]
+    response.nexus_envelope = True  # type: ignore[attr-defined]  # our marker: the body is already the envelope
     return response

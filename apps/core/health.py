@@ -77,7 +77,7 @@ def check_storage() -> dict[str, Any]:
             return cached
         from django.core.files.storage import default_storage
 
-        default_storage.bucket.meta.client.head_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)  # type: ignore[attr-defined]
+        default_storage.bucket.meta.client.head_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)  # type: ignore[attr-defined]  # the S3 storage has `bucket`; Storage does not
         result = {"status": "ok", "backend": "s3"}
         cache.set("health:storage", result, 30)
         return result

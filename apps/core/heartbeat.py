@@ -48,7 +48,7 @@ def live_workers(client: Any) -> list[str]:
 class WorkerHeartbeat(bootsteps.StartStopStep):
     """A Celery worker bootstep that renews the worker's heartbeat on the worker's own timer."""
 
-    requires = {"celery.worker.components:Timer"}
+    requires = ("celery.worker.components:Timer",)
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)

@@ -39,7 +39,7 @@ def envelope_response(
         error_body(code=code or code_for_status(status), message=message, details=details, request_id=request_id),
         status=status,
     )
-    response.nexus_envelope = True  # type: ignore[attr-defined]
+    response.nexus_envelope = True  # type: ignore[attr-defined]  # our marker: the body is already the envelope
     return response
 
 
@@ -94,12 +94,12 @@ class RequestIdMiddleware(_DualMiddleware):
 
     def before(self, request: HttpRequest) -> None:
         request_id = request_id_from_header(request.headers.get(REQUEST_ID_HEADER))
-        request.request_id = request_id  # type: ignore[attr-defined]
-        request._request_id_token = current_request_id.set(request_id)  # type: ignore[attr-defined]
+        request.request_id = request_id  # type: ignore[attr-defined]  # our own attribute on the request
+        request._request_id_token = current_request_id.set(request_id)  # type: ignore[attr-defined]  # our own attribute on the request
         return None
 
     def after(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-        response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
+        response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]  # set above
         return response
 
     def finally_(self, request: HttpRequest) -> None:
@@ -168,7 +168,7 @@ def _is_envelope(response: HttpResponseBase) -> bool:
     if "application/json" not in response.get("Content-Type", ""):
         return False
     try:
-        body = json.loads(response.content)  # type: ignore[attr-defined]
+        body = json.loads(response.content)  # type: ignore[attr-defined]  # a streaming response has none: AttributeError below
     except (ValueError, AttributeError):
         return False
     return isinstance(body, dict) and isinstance(body.get("error"), dict) and "code" in body["error"]

@@ -7,6 +7,7 @@ first renderer (JSON) makes every error the envelope of API.md, whatever `Accept
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework.exceptions import NotAcceptable
@@ -19,10 +20,10 @@ class EnvelopeContentNegotiation(DefaultContentNegotiation):
     """DRF's negotiation, except that an unmatched `Accept` gets JSON instead of 406."""
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
         try:
             return super().select_renderer(request, renderers, format_suffix)
         except NotAcceptable:
-            renderer: Any = renderers[0]
+            renderer: Any = next(iter(renderers))
             return renderer, renderer.media_type

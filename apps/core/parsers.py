@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -51,7 +52,7 @@ def json_loads_bounded(raw: bytes | str, *, max_bytes: int | None = None, max_de
 class LimitedJSONParser(JSONParser):
     """JSON bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE bytes (413) and JSON_MAX_DEPTH levels (400)."""
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         if stream is None:
             return None
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -1,7 +1,7 @@
 """The Celery queues, named in one place; tasks say `@shared_task(queue=CeleryQueue.LLM.value)`."""
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from importlib import import_module
 from typing import Any
 
@@ -9,7 +9,7 @@ from django.db import transaction
 from kombu import Queue
 
 
-class CeleryQueue(str, Enum):
+class CeleryQueue(StrEnum):
     """Queues by kind of work, so each can be given its own workers when scaling out."""
 
     DEFAULT = "default"

@@ -52,7 +52,7 @@ def _count(*, group: str, key: str, rate: str) -> dict[str, int]:
     limit, period = _split_rate(rate)
     window = _get_window(key, period)
     cache_key = cache.make_and_validate_key(_make_cache_key(group, window, rate, key, None))
-    client = cache._cache.get_client(cache_key, write=True)  # the cache's own pooled client
+    client = cache._cache.get_client(cache_key, write=True)  # type: ignore[attr-defined]  # the cache's own pooled client (RedisCache, private)
     count = int(client.eval(_INCR_LUA, 1, cache_key, period + EXPIRATION_FUDGE))
     return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
 
@@ -80,7 +80,7 @@ def ratelimit_hit(request: HttpRequest | Request, *, group: str, key: str, rate:
     if record:
         current: RateLimitState | None = getattr(http_request, "ratelimit_state", None)
         if current is None or state.remaining < current.remaining:
-            http_request.ratelimit_state = state  # type: ignore[attr-defined]
+            http_request.ratelimit_state = state  # type: ignore[attr-defined]  # our own attribute, read by the headers middleware
     if usage["should_limit"]:
         raise RateLimited(f"Rate limit of {rate} exceeded; retry in {time_left} s.", retry_after=time_left)
     return state

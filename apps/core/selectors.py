@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
 
@@ -18,5 +19,5 @@ def get_or_404(queryset: QuerySet[M], message: str = "Not found.", **lookup: Any
     """
     try:
         return queryset.get(**lookup)
-    except (queryset.model.DoesNotExist, DjangoValidationError, ValueError, TypeError):
+    except (ObjectDoesNotExist, DjangoValidationError, ValueError, TypeError):
         raise NotFound(message) from None

@@ -111,7 +111,7 @@ def last_event_id(key: str) -> int:
 
 def read_events(key: str, *, after: int = 0) -> list[StreamEvent]:
     """Every event after `after` still held in the stream (sync; for tests and replays)."""
-    entries = _sync_redis().xrange(key, min=f"0-{after + 1}", max="+")
+    entries: Any = _sync_redis().xrange(key, min=f"0-{after + 1}", max="+")  # raw reply, parsed by _decode
     return [_decode(entry_id, fields) for entry_id, fields in entries]
 
 
@@ -122,7 +122,7 @@ def delete_stream(key: str) -> None:
 
 def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> StreamEvent:
     raw_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    data = fields.get(b"d") if b"d" in fields else fields.get("d")
+    data: Any = fields.get(b"d") if b"d" in fields else fields.get("d")
     final = fields.get(b"f") if b"f" in fields else fields.get("f")
     raw = data.decode() if isinstance(data, bytes) else data
     return StreamEvent(id=int(raw_id.split("-", 1)[1]), data=json.loads(raw), final=(final in (b"1", "1")), raw=raw)
@@ -182,7 +182,7 @@ class _Follower:
         try:
             while self.queues and not self.finished:
                 try:
-                    response = await client.xread({self.key: f"0-{self.last_id}"}, block=self.idle_ms, count=500)
+                    response: Any = await client.xread({self.key: f"0-{self.last_id}"}, block=self.idle_ms, count=500)  # raw reply
                 except (redis.ConnectionError, redis.TimeoutError):
                     logger.warning("Stream reader lost Redis on %s; retrying", self.key)
                     await asyncio.sleep(0.5)
@@ -251,7 +251,8 @@ async def subscribe(key: str, *, after: int = 0, keepalive: bool = False) -> Asy
     while True:
         follower = await _join(key, queue)
         try:
-            for entry_id, fields in await client.xrange(key, min=f"0-{last + 1}", max="+"):
+            entries: Any = await client.xrange(key, min=f"0-{last + 1}", max="+")  # raw reply, parsed by _decode
+            for entry_id, fields in entries:
                 event = _decode(entry_id, fields)
                 last = event.id
                 yield event

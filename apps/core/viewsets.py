@@ -33,13 +33,14 @@ class ScopedViewSetMixin:
     def get_queryset(self) -> QuerySet[Any]:
         if self.selector is None:  # pragma: no cover - a programming error, caught by tests of the app
             raise NotImplementedError(f"{type(self).__name__} must set `selector`.")
+        # A mixin: `request`, `kwargs`, `filter_queryset` ... come from the GenericAPIView it is mixed into.
         return type(self).selector(user=self.request.user)  # type: ignore[attr-defined,misc]
 
     def get_object(self) -> Model:
-        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
-        lookup = self.kwargs[self.lookup_field]  # type: ignore[attr-defined]
-        obj = get_or_404(queryset, **{self.lookup_field: lookup})  # type: ignore[attr-defined]
-        self.check_object_permissions(self.request, obj)  # type: ignore[attr-defined]
+        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]  # see get_queryset
+        lookup = self.kwargs[self.lookup_field]  # type: ignore[attr-defined]  # see get_queryset
+        obj = get_or_404(queryset, **{self.lookup_field: lookup})  # type: ignore[attr-defined]  # see get_queryset
+        self.check_object_permissions(self.request, obj)  # type: ignore[attr-defined]  # see get_queryset
         return obj
 
 

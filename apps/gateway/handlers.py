@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from rest_framework.exceptions import APIException
@@ -41,6 +41,9 @@ from apps.core.sse import sse_response
 from apps.llm.client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
 from apps.llm.providers.base import Completion, LlmEvent
 from apps.llm.selectors import model_list_for_user
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 # Used as given.
 SUPPORTED = {"model", "messages", "stream", "stream_options", "temperature", "max_tokens", "max_completion_tokens", "tools",
@@ -97,13 +100,14 @@ def error_response(exc: Exception) -> JsonResponse:
 
 def _authorize(request: HttpRequest) -> tuple[Any, Any, Request]:
     """The caller, their API key (or None), and the DRF request, after auth, tool, scope and rate checks."""
-    drf_request = Request(request, authenticators=[authenticator() for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES])
+    # api_settings imports the configured dotted paths, so these are classes; the stubs type them as the strings.
+    drf_request = Request(request, authenticators=[authenticator() for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES])  # type: ignore[operator]
     user = drf_request.user
     if not getattr(user, "is_authenticated", False):
         raise Unauthorized("Pass an API key: `Authorization: Bearer nxk_...`.")
     _chat_permission.has_permission(drf_request, _route)
     for throttle in api_settings.DEFAULT_THROTTLE_CLASSES:
-        throttle().allow_request(drf_request, _route)
+        throttle().allow_request(drf_request, _route)  # type: ignore[operator]
     return user, drf_request.auth, drf_request
 
 
@@ -112,7 +116,7 @@ class GatewayCall:
     """A checked gateway request."""
 
     prepared: PreparedChat
-    user: Any
+    user: User
     stream: bool
     include_usage: bool
     concurrent_limit: int
@@ -197,7 +201,7 @@ def completion_body(call: GatewayCall, completion: Completion) -> dict[str, Any]
     return body
 
 
-async def _sse_frames(call: GatewayCall, first: LlmEvent, events: AsyncIterator[LlmEvent], slot: concurrency_slot) -> AsyncIterator[bytes]:
+async def _sse_frames(call: GatewayCall, first: LlmEvent, events: AsyncGenerator[LlmEvent, None], slot: concurrency_slot) -> AsyncIterator[bytes]:
     """OpenAI `chat.completion.chunk` frames, `[DONE]` at the end; closing this closes the upstream."""
     head = (f'{{"id":"chatcmpl-{call.prepared.request_id}","object":"chat.completion.chunk","created":{int(time.time())},'
             f'"model":{json.dumps(call.prepared.model.name)},"choices":')
@@ -234,7 +238,7 @@ async def _sse_frames(call: GatewayCall, first: LlmEvent, events: AsyncIterator[
         error = {"error": {"message": exc.message, "type": ERROR_TYPES.get(exc.status_code, "api_error"), "param": None, "code": exc.code}}
         yield f"data: {json.dumps(error)}\n\n".encode()
     finally:
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()
         await call_settle(reservation=call.reservation, prepared=call.prepared, finish=call.finish)
         await slot.__aexit__(None, None, None)
 

@@ -76,7 +76,7 @@ def add_openai_gateway(result: dict[str, Any], generator: Any, request: Any, pub
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.update({"OpenAIError": _OPENAI_ERROR, "OpenAIChatMessage": _MESSAGE, "OpenAIChatRequest": _REQUEST,
                     "OpenAIChatCompletion": _COMPLETION, "OpenAIModelList": _MODELS})
-    security = [{"apiKey": []}, {"jwtAuth": []}]
+    security: list[dict[str, list[str]]] = [{"apiKey": []}, {"jwtAuth": []}]
     paths = result.setdefault("paths", {})
     paths["/api/v1/openai/chat/completions"] = {"post": {
         "operationId": "openai_chat_completions",

@@ -258,7 +258,7 @@ def extract_csv(data: bytes, limits: Limits) -> list[Section]:
     try:
         dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
     except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
+        dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
     lines: list[str] = []
     try:

@@ -119,8 +119,8 @@ def _is_docx(data: bytes, *, complete: bool) -> bool:
         except (zipfile.BadZipFile, ValueError, OSError):
             return False
         return "word/document.xml" in names and "[Content_Types].xml" in names
-    names = _zip_names_from_head(data)
-    return any(name == "[Content_Types].xml" or name.startswith("word/") for name in names)
+    head_names = _zip_names_from_head(data)
+    return any(name == "[Content_Types].xml" or name.startswith("word/") for name in head_names)
 
 
 def _decode_text(data: bytes, *, complete: bool) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -23,6 +23,9 @@ from apps.core.errors import ValidationError
 from . import embeddings
 from .models import SEARCH_CONFIG, Chunk
 from .selectors import document_ids_for_user, repository_ids_for_user
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 MODES = ("hybrid", "vector", "keyword")
 MAX_LIMIT = 100
@@ -201,7 +204,7 @@ def search_chunks(
 
 
 def knowledge_search(
-    *, user: Any, query: str, repository_ids: Iterable[Any] | None = None, limit: int = 10, mode: str = "hybrid"
+    *, user: User, query: str, repository_ids: Iterable[Any] | None = None, limit: int = 10, mode: str = "hybrid"
 ) -> list[SearchHit]:
     """Search the caller's repositories (all readable ones when `repository_ids` is None).
 
@@ -213,7 +216,7 @@ def knowledge_search(
 
 def rag_context(
     *,
-    user: Any,
+    user: User,
     query: str,
     repository_ids: Iterable[Any] | None = None,
     document_ids: Iterable[Any] | None = None,

@@ -11,7 +11,7 @@ import re
 import time
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -32,6 +32,9 @@ from .filetypes import CONTENT_TYPES, SNIFF_BYTES, allowed_kinds, declared_kind,
 from .models import Chunk, Document, DocumentStatus, Repository, UploadTicket
 from .search import knowledge_search, rag_context  # noqa: F401  (re-exported for other apps)
 from .selectors import repository_can_write
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 logger = logging.getLogger("nexus.knowledge")
 
@@ -54,7 +57,7 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # Repositories
 # ---------------------------------------------------------------------------------------------
-def _require_write(*, user: Any, repository: Repository) -> None:
+def _require_write(*, user: User, repository: Repository) -> None:
     if not repository_can_write(user=user, repository=repository):
         raise Forbidden("You can read this repository but not change it.")
 
@@ -64,7 +67,7 @@ _UNSET: Any = object()
 
 
 @transaction.atomic
-def repository_create(*, user: Any, name: str, description: str = "", workspace_id: Any = None) -> Repository:
+def repository_create(*, user: User, name: str, description: str = "", workspace_id: Any = None) -> Repository:
     """A new repository owned by the caller, private or shared with one of the caller's workspaces."""
     return Repository.objects.create(
         owner=user,
@@ -76,7 +79,7 @@ def repository_create(*, user: Any, name: str, description: str = "", workspace_
 
 @transaction.atomic
 def repository_update(
-    *, user: Any, repository: Repository, name: str | None = None, description: str | None = None, workspace_id: Any = _UNSET
+    *, user: User, repository: Repository, name: str | None = None, description: str | None = None, workspace_id: Any = _UNSET
 ) -> Repository:
     """Rename, describe, share or unshare (workspace_id=None) a repository the caller may write."""
     _require_write(user=user, repository=repository)
@@ -91,7 +94,7 @@ def repository_update(
 
 
 @transaction.atomic
-def repository_delete(*, user: Any, repository: Repository) -> None:
+def repository_delete(*, user: User, repository: Repository) -> None:
     """Delete a repository with its documents, chunks, vectors and stored files."""
     _require_write(user=user, repository=repository)
     file_keys = list(repository.documents.values_list("file_key", flat=True))
@@ -130,7 +133,7 @@ def _storage_name(*, repository: Repository, document_id: uuid.UUID, file_name: 
     return f"knowledge/{repository.id}/{document_id}/{_safe_filename(file_name)}"
 
 
-def upload_limit(*, user: Any) -> int:
+def upload_limit(*, user: User) -> int:
     """The largest file the caller may upload: the install's limit, lowered by the caller's tier."""
     limit = int(settings.KNOWLEDGE_MAX_UPLOAD_BYTES)
     tier_limit = int(getattr(tier_policy(user), "upload_max_bytes", 0) or 0)
@@ -151,7 +154,7 @@ def _enqueue_ingest(document_id: uuid.UUID) -> None:
 
 
 @transaction.atomic
-def document_upload(*, user: Any, repository: Repository, upload: UploadedFile) -> Document:
+def document_upload(*, user: User, repository: Repository, upload: UploadedFile) -> Document:
     """Store an uploaded file after checking its size and sniffing its type, then queue ingestion."""
     _require_write(user=user, repository=repository)
     limit = upload_limit(user=user)
@@ -177,7 +180,7 @@ def document_upload(*, user: Any, repository: Repository, upload: UploadedFile) 
 
 
 @transaction.atomic
-def document_upload_url(*, user: Any, repository: Repository, file_name: str, file_type: str, file_size: int) -> dict[str, Any]:
+def document_upload_url(*, user: User, repository: Repository, file_name: str, file_type: str, file_size: int) -> dict[str, Any]:
     """A presigned S3 POST for one file of a declared name, type and exact size."""
     if not storage.s3_enabled():
         raise PresignedUploadsDisabled()
@@ -211,7 +214,7 @@ def document_upload_url(*, user: Any, repository: Repository, file_name: str, fi
 
 
 @transaction.atomic
-def document_confirm(*, user: Any, file_key: str, repository: Repository, file_name: str | None = None) -> Document:
+def document_confirm(*, user: User, file_key: str, repository: Repository, file_name: str | None = None) -> Document:
     """Turn an object uploaded with a presigned POST into a document, after checking it really is one."""
     if not storage.s3_enabled():
         raise PresignedUploadsDisabled()
@@ -259,7 +262,7 @@ def document_confirm(*, user: Any, file_key: str, repository: Repository, file_n
 # Documents
 # ---------------------------------------------------------------------------------------------
 @transaction.atomic
-def document_delete(*, user: Any, document: Document) -> None:
+def document_delete(*, user: User, document: Document) -> None:
     """Delete a document: its chunks and vectors with it, and its stored file once committed."""
     _require_write(user=user, repository=document.repository)
     file_key = document.file_key
@@ -269,7 +272,7 @@ def document_delete(*, user: Any, document: Document) -> None:
 
 
 @transaction.atomic
-def document_reprocess(*, user: Any, document: Document) -> Document:
+def document_reprocess(*, user: User, document: Document) -> Document:
     """Queue a document for extraction and embedding again; its old chunks are replaced, never duplicated."""
     _require_write(user=user, repository=document.repository)
     return _document_requeue(document_id=document.id)

@@ -6,7 +6,7 @@ with S3 presigned uploads.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import messages
@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.accounts.caller import request_user
 from apps.accounts.selectors import user_has_tool, workspace_list
 from apps.core.errors import ApplicationError
 
@@ -31,6 +32,9 @@ from .selectors import (
     repository_list_for_user,
 )
 
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
 
 def _require_tool(request: HttpRequest) -> None:
     if not user_has_tool(request.user, "knowledge"):
@@ -44,9 +48,11 @@ class RepositoryForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     workspace_id = forms.ChoiceField(required=False, label="Share with workspace")
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["workspace_id"].choices = [("", "Private")] + [(str(w.pk), w.name) for w in workspace_list(user=user)]
+        field = self.fields["workspace_id"]
+        assert isinstance(field, forms.ChoiceField)  # declared above
+        field.choices = [("", "Private")] + [(str(w.pk), w.name) for w in workspace_list(user=user)]
 
 
 class DebuggerForm(forms.Form):
@@ -57,20 +63,22 @@ class DebuggerForm(forms.Form):
     mode = forms.ChoiceField(choices=[(mode, mode) for mode in MODES], initial="hybrid")
     limit = forms.IntegerField(min_value=1, max_value=50, initial=10)
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["repository"].choices = [(str(r.pk), r.name) for r in repository_list_for_user(user=user)]
+        field = self.fields["repository"]
+        assert isinstance(field, forms.ChoiceField)  # declared above (a MultipleChoiceField)
+        field.choices = [(str(r.pk), r.name) for r in repository_list_for_user(user=user)]
 
 
 @login_required
 def repositories(request: HttpRequest) -> HttpResponse:
     """The caller's repositories, and a form to create one."""
     _require_tool(request)
-    form = RepositoryForm(request.POST or None, user=request.user)
+    form = RepositoryForm(request.POST or None, user=request_user(request))
     if request.method == "POST" and form.is_valid():
         try:
             repository = services.repository_create(
-                user=request.user,
+                user=request_user(request),
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
                 workspace_id=form.cleaned_data["workspace_id"] or None,
@@ -80,7 +88,7 @@ def repositories(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Repository “{repository.name}” created.")
             return redirect("knowledge:repository", repository_id=repository.pk)
-    items = repository_list_for_user(user=request.user).select_related("workspace")
+    items = repository_list_for_user(user=request_user(request)).select_related("workspace")
     return render(request, "knowledge/repositories.html", {"repositories": items, "form": form})
 
 
@@ -89,16 +97,16 @@ def repository_detail(request: HttpRequest, repository_id: Any) -> HttpResponse:
     """One repository: drag-and-drop upload, documents with live status and progress."""
     _require_tool(request)
     try:
-        repository = repository_get_for_user(user=request.user, repository_id=repository_id)
+        repository = repository_get_for_user(user=request_user(request), repository_id=repository_id)
     except ApplicationError:
         return render(request, "404.html", status=404)
     accept = ",".join(sorted(ext for ext, kind in EXTENSIONS.items() if kind in allowed_kinds()))
     context = {
         "repository": repository,
-        "documents": document_list_for_repository(user=request.user, repository_id=repository.pk)[:200],
-        "can_write": repository_can_write(user=request.user, repository=repository),
+        "documents": document_list_for_repository(user=request_user(request), repository_id=repository.pk)[:200],
+        "can_write": repository_can_write(user=request_user(request), repository=repository),
         "presigned": storage.s3_enabled(),
-        "max_bytes": services.upload_limit(user=request.user),
+        "max_bytes": services.upload_limit(user=request_user(request)),
         "accept": accept,
         "allowed": ", ".join(kind.upper() for kind in CONTENT_TYPES if kind in allowed_kinds()),
     }
@@ -111,8 +119,8 @@ def repository_delete(request: HttpRequest, repository_id: Any) -> HttpResponse:
     """Delete a repository with everything in it."""
     _require_tool(request)
     try:
-        repository = repository_get_for_user(user=request.user, repository_id=repository_id)
-        services.repository_delete(user=request.user, repository=repository)
+        repository = repository_get_for_user(user=request_user(request), repository_id=repository_id)
+        services.repository_delete(user=request_user(request), repository=repository)
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("knowledge:repositories")
@@ -126,13 +134,13 @@ def document_action(request: HttpRequest, document_id: Any, action: str) -> Http
     """Reprocess or delete a document from the document list (a form fallback for the JS buttons)."""
     _require_tool(request)
     try:
-        document = document_get_for_user(user=request.user, document_id=document_id)
+        document = document_get_for_user(user=request_user(request), document_id=document_id)
         repository_id = document.repository_id
         if action == "reprocess":
-            services.document_reprocess(user=request.user, document=document)
+            services.document_reprocess(user=request_user(request), document=document)
             messages.success(request, f"“{document.filename}” queued for processing.")
         elif action == "delete":
-            services.document_delete(user=request.user, document=document)
+            services.document_delete(user=request_user(request), document=document)
             messages.success(request, f"“{document.filename}” deleted.")
         else:
             return render(request, "404.html", status=404)
@@ -146,12 +154,12 @@ def document_action(request: HttpRequest, document_id: Any, action: str) -> Http
 def debugger(request: HttpRequest) -> HttpResponse:
     """Retrieval debugger: a query's ranked chunks with vector score, keyword score and fused rank."""
     _require_tool(request)
-    form = DebuggerForm(request.GET or None, user=request.user)
+    form = DebuggerForm(request.GET or None, user=request_user(request))
     hits: list[Any] = []
     error = ""
     if request.GET and form.is_valid():
         try:
-            ids = repository_ids_for_user(user=request.user, repository_ids=form.cleaned_data["repository"] or None)
+            ids = repository_ids_for_user(user=request_user(request), repository_ids=form.cleaned_data["repository"] or None)
             hits = search_chunks(
                 query=form.cleaned_data["q"], repository_ids=ids, limit=form.cleaned_data["limit"], mode=form.cleaned_data["mode"]
             )

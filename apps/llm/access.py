@@ -6,17 +6,20 @@ place.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 
-def tier_of(user: Any) -> str:
+def tier_of(user: User) -> str:
     """The slug of the caller's tier."""
     from apps.accounts.policy import tier_policy
 
     return tier_policy(user).tier
 
 
-def is_admin(user: Any) -> bool:
+def is_admin(user: User) -> bool:
     """True when the caller's roles grant the `admin` tool."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False

@@ -21,9 +21,9 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 
@@ -39,6 +39,9 @@ from .providers.base import ChatRequest, Completion, LlmEvent, Usage
 from .selectors import ModelEntry, model_resolve_for_user
 from .services import usage_cost, usage_record_create
 from .tokens import estimate_prompt_tokens, estimate_tokens
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 logger = logging.getLogger("nexus.llm")
 
@@ -135,7 +138,7 @@ def validate_tools(tools: Any) -> list[dict[str, Any]] | None:
     return clean or None
 
 
-def chat_prepare(*, user: Any, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
+def chat_prepare(*, user: User, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
                  max_tokens: Any = None, tools: Any = None, api_key: Any = None, request_id: str | None = None,
                  workspace: Any = None, origin: str = "chat") -> PreparedChat:
     """Every check that must pass before a provider is called (sync: it reads the registry and tier)."""
@@ -254,7 +257,7 @@ async def _write_record(fields: dict[str, Any]) -> None:
         logger.exception("Could not write the usage record of request %s", fields.get("request_id"))
 
 
-async def stream_prepared(prepared: PreparedChat, *, write_behind: bool = False) -> AsyncIterator[LlmEvent]:
+async def stream_prepared(prepared: PreparedChat, *, write_behind: bool = False) -> AsyncGenerator[LlmEvent, None]:
     """Stream a prepared call and meter it (see the module docstring).
 
     `write_behind=True` lets the answer finish before its usage record is committed (the record id
@@ -296,9 +299,9 @@ async def _close_quietly(iterator: Any) -> None:
         pass
 
 
-async def stream_chat(*, user: Any, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
+async def stream_chat(*, user: User, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
                       max_tokens: Any = None, api_key: Any = None, request_id: str | None = None, tools: Any = None,
-                      workspace: Any = None, origin: str = "chat") -> AsyncIterator[LlmEvent]:
+                      workspace: Any = None, origin: str = "chat") -> AsyncGenerator[LlmEvent, None]:
     """Check, call and meter one streamed chat; yields LlmEvents (errors raise ApplicationError)."""
     prepared = await achat_prepare(user=user, model=model, messages=messages, system_prompt=system_prompt, temperature=temperature,
                                    max_tokens=max_tokens, tools=tools, api_key=api_key, request_id=request_id, workspace=workspace,
@@ -332,7 +335,7 @@ async def complete_prepared(prepared: PreparedChat, *, write_behind: bool = Fals
     return result
 
 
-async def complete_chat(*, user: Any, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
+async def complete_chat(*, user: User, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
                         max_tokens: Any = None, api_key: Any = None, request_id: str | None = None, tools: Any = None,
                         workspace: Any = None, origin: str = "chat") -> Completion:
     """Check, call and meter one chat, returning the whole answer."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -26,6 +27,9 @@ from .crypto import decrypt_secret
 from .errors import ModelNotFound, ModelNotInTier
 from .models import LlmModel, ProviderConnection, ProviderKind, UsageRecord, UsageStatus
 from .providers.base import ProviderSettings
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 REGISTRY_VERSION_KEY = "llm:registry:version"
 VERSION_CHECK_SECONDS = 1.0
@@ -133,7 +137,7 @@ def model_entry_lookup(model: Any) -> ModelEntry:
     return entry
 
 
-def model_resolve_for_user(*, user: Any, model: Any) -> ModelEntry:
+def model_resolve_for_user(*, user: User, model: Any) -> ModelEntry:
     """The model the caller asked for, if it exists (404) and their tier may use it (403)."""
     entry = model_entry_lookup(model)
     tier = tier_of(user)
@@ -142,24 +146,24 @@ def model_resolve_for_user(*, user: Any, model: Any) -> ModelEntry:
     return entry
 
 
-def model_list_for_user(*, user: Any) -> list[ModelEntry]:
+def model_list_for_user(*, user: User) -> list[ModelEntry]:
     """Usable models the caller's tier may use, by name."""
     tier = tier_of(user)
     return sorted((entry for entry in registry.snapshot().by_name.values() if entry.allows_tier(tier)), key=lambda e: e.name)
 
 
-def _require_admin(user: Any) -> None:
+def _require_admin(user: User) -> None:
     if not is_admin(user):
         raise Forbidden("This needs the `admin` role.")
 
 
-def provider_list(*, user: Any) -> QuerySet[ProviderConnection]:
+def provider_list(*, user: User) -> QuerySet[ProviderConnection]:
     """Every provider connection (admins only)."""
     _require_admin(user)
     return ProviderConnection.objects.all()
 
 
-def model_list_admin(*, user: Any) -> QuerySet[LlmModel]:
+def model_list_admin(*, user: User) -> QuerySet[LlmModel]:
     """Every registered model, usable or not (admins only)."""
     _require_admin(user)
     return LlmModel.objects.select_related("provider").all()
@@ -181,7 +185,7 @@ class PercentileCont(Aggregate):
         super().__init__(expression, fraction=float(fraction), **extra)
 
 
-def usage_metrics(*, user: Any, since: datetime, until: datetime) -> dict[str, Any]:
+def usage_metrics(*, user: User, since: datetime, until: datetime) -> dict[str, Any]:
     """Requests, tokens, cost, error rate, latency and TTFT percentiles per model (admins only)."""
     _require_admin(user)
     rows = (
@@ -205,7 +209,7 @@ def usage_metrics(*, user: Any, since: datetime, until: datetime) -> dict[str, A
         .order_by("model_name")
     )
     models = []
-    totals = {"requests": 0, "errors": 0, "stopped": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": Decimal(0)}
+    totals: dict[str, Any] = {"requests": 0, "errors": 0, "stopped": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": Decimal(0)}
     for row in rows:
         models.append({
             "model": row["model_name"],
@@ -232,7 +236,7 @@ def usage_metrics(*, user: Any, since: datetime, until: datetime) -> dict[str, A
     }
 
 
-def _percentiles(row: dict[str, Any], prefix: str) -> dict[str, float | None]:
+def _percentiles(row: Mapping[str, Any], prefix: str) -> dict[str, float | None]:
     return {f"p{q}": (round(row[f"{prefix}_p{q}"], 1) if row[f"{prefix}_p{q}"] is not None else None) for q in (50, 95, 99)}
 
 

@@ -56,6 +56,6 @@ def chain_body(*, name: str = "Chain", status: str = "published", first: str = "
 
 
 @pytest.fixture
-def architect_user(fake_models: FakeModels) -> Any:  # noqa: F811
+def architect_user(fake_models: FakeModels) -> Any:  # noqa: F811  (the fixture imported above)
     """A committed user with the default role and tier (the worker threads need committed rows)."""
     return make_caller().user

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.live
 
 
 @pytest.fixture
-def caller(fake_models: FakeModels) -> Caller:  # noqa: F811
+def caller(fake_models: FakeModels) -> Caller:  # noqa: F811  (the fixture imported above)
     return make_caller()
 
 
@@ -40,7 +40,7 @@ def _wait(predicate: Any, timeout: float = 15.0) -> Any:
     raise AssertionError("condition not met in time")
 
 
-def test_a_stopped_chat_stream_is_charged_for_what_was_produced(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:
+def test_a_stopped_chat_stream_is_charged_for_what_was_produced(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:  # noqa: F811  (the fixture imported above)
     body = {"messages": [{"role": "user", "content": "Go #words=400 #slow=0.03"}], "model_id": "fake-openai", "max_tokens": 500}
     with httpx.Client(timeout=30) as client, client.stream("POST", f"{daphne_server.url}/api/v1/chat", json=body,
                                                            headers=caller.headers) as response:
@@ -64,7 +64,7 @@ def test_a_stopped_chat_stream_is_charged_for_what_was_produced(caller: Caller, 
     assert reservation.status == "settled" and reservation.charged < reservation.amount == held
 
 
-def test_chat_without_enough_credits_is_402_before_the_provider(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:
+def test_chat_without_enough_credits_is_402_before_the_provider(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:  # noqa: F811  (the fixture imported above)
     # 0.005 credits left: the prompt and a 16-token reply (0.0004 credits a token) are more than that.
     services.credit_charge(account_or_user=caller.user, amount=Decimal("199.995"), idempotency_key="almost-all")
     body = {"messages": [{"role": "user", "content": "Hello"}], "model_id": "fake-openai", "max_tokens": 500}
@@ -74,7 +74,7 @@ def test_chat_without_enough_credits_is_402_before_the_provider(caller: Caller, 
     assert CreditAccount.objects.get(user=caller.user).held == 0
 
 
-def test_compare_charges_both_answers_and_refuses_an_empty_balance(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:
+def test_compare_charges_both_answers_and_refuses_an_empty_balance(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:  # noqa: F811  (the fixture imported above)
     body = {"prompt": "Hello", "model1_id": "fake-openai", "model2_id": "fake-anthropic"}
     response = httpx.post(f"{daphne_server.url}/api/v1/compare", json=body, headers=caller.headers, timeout=30)
     assert response.status_code in (200, 201), response.text
@@ -91,7 +91,7 @@ def test_compare_charges_both_answers_and_refuses_an_empty_balance(caller: Calle
     assert CreditAccount.objects.get(user=caller.user).held == 0
 
 
-def test_an_affordable_chat_is_capped_not_refused(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:
+def test_an_affordable_chat_is_capped_not_refused(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:  # noqa: F811  (the fixture imported above)
     # 0.02 credits left: the full 500-token budget (0.2 credits) is not covered, but about 45 tokens are.
     services.credit_charge(account_or_user=caller.user, amount=Decimal("199.98"), idempotency_key="most")
     body = {"messages": [{"role": "user", "content": "Hello"}], "model_id": "fake-openai", "max_tokens": 500}
@@ -108,7 +108,7 @@ def test_an_affordable_chat_is_capped_not_refused(caller: Caller, daphne_server:
     assert account.balance >= 0
 
 
-def test_an_affordable_gateway_call_is_capped_through_the_openai_sdk(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:
+def test_an_affordable_gateway_call_is_capped_through_the_openai_sdk(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:  # noqa: F811  (the fixture imported above)
     import openai
 
     services.credit_charge(account_or_user=caller.user, amount=Decimal("199.98"), idempotency_key="most")
@@ -122,7 +122,7 @@ def test_an_affordable_gateway_call_is_capped_through_the_openai_sdk(caller: Cal
     assert sent[-1].body.get("max_tokens", sent[-1].body.get("max_completion_tokens")) == capped
 
 
-def test_a_reaped_reply_is_charged_once_for_what_it_had_produced(caller: Caller, fake_models: FakeModels, settings: Any) -> None:  # noqa: F811
+def test_a_reaped_reply_is_charged_once_for_what_it_had_produced(caller: Caller, fake_models: FakeModels, settings: Any) -> None:  # noqa: F811  (the fixture imported above)
     from datetime import timedelta
 
     from django.utils import timezone

@@ -42,7 +42,7 @@ def make_caller(scopes: list[str] | None = None) -> Caller:
 
 
 @pytest.fixture
-def caller(fake_models: FakeModels) -> Caller:  # noqa: F811
+def caller(fake_models: FakeModels) -> Caller:  # noqa: F811  (the fixture imported above)
     """A user (committed, with the default role and tier) and their API key."""
     return make_caller()
 

@@ -12,7 +12,7 @@ from apps.accounts import services as account_services
 from apps.llm import seeds, services
 from apps.llm.crypto import decrypt_secret
 from apps.llm.health import check_providers
-from apps.llm.models import LlmModel, ProviderConnection, UsageRecord
+from apps.llm.models import LlmModel, ProviderConnection
 from apps.llm.providers.base import Usage
 from apps.llm.selectors import registry
 from tests.factories import AdminUserFactory, UserFactory

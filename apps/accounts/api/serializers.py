@@ -51,7 +51,7 @@ class AdminUserSerializer(UserSerializer):
     is_staff = serializers.BooleanField(read_only=True)
     is_superuser = serializers.BooleanField(read_only=True)
 
-    def get_roles(self, user: User) -> list[dict[str, Any]]:  # type: ignore[override]
+    def get_roles(self, user: User) -> list[dict[str, Any]]:  # type: ignore[override]  # the admin shape lists roles as objects, not names
         return [{"id": str(role.id), "name": role.name} for role in user_role_list(user)]
 
 

@@ -20,6 +20,7 @@ from apps.core.viewsets import ScopedModelViewSet, ScopedViewSetMixin
 
 from .. import services
 from ..authentication import auth_method
+from ..caller import request_user
 from ..models import ApiKey, Role, User, Workspace, WorkspaceRole
 from ..permissions import ANY_KEY, FULL_ACCESS, IsAdminRole
 from ..selectors import (
@@ -171,8 +172,8 @@ class AuthSessionApi(APIView):
         })},
     )
     def get(self, request: Request) -> Response:
-        user: User = request.user  # type: ignore[assignment]
-        workspaces = [{"id": str(w.id), "name": w.name, "role": w.my_role} for w in workspace_list(user=user)]  # type: ignore[attr-defined]
+        user = request_user(request)
+        workspaces = [{"id": str(w.id), "name": w.name, "role": w.my_role} for w in workspace_list(user=user)]  # type: ignore[attr-defined]  # my_role is annotated by workspace_list
         wanted = request.headers.get("X-Workspace-Id", "")
         current = next((w for w in workspaces if w["id"] == wanted.lower()), None)
         key = request.auth if isinstance(request.auth, ApiKey) else None
@@ -213,7 +214,7 @@ class UserMeApi(APIView):
     def patch(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.user_update(user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
+        user = services.user_update(user=request_user(request), **serializer.validated_data)
         return Response(UserSerializer(user).data)
 
 
@@ -247,7 +248,7 @@ class ApiKeyViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveMo
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key, raw = services.api_key_create(user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
+        key, raw = services.api_key_create(user=request_user(request), **serializer.validated_data)
         data = self.CreatedSerializer(key).data
         data["key"] = raw
         return Response(data, status=status.HTTP_201_CREATED)
@@ -265,21 +266,23 @@ class WorkspaceViewSet(ScopedModelViewSet):
     selector = staticmethod(workspace_list)
     serializer_class = WorkspaceSerializer
 
-    def perform_create(self, serializer: WorkspaceSerializer) -> None:
-        workspace = services.workspace_create(user=self.request.user, **serializer.validated_data)  # type: ignore[arg-type]
+    def perform_create(self, serializer: serializers.BaseSerializer[Workspace]) -> None:
+        workspace = services.workspace_create(user=request_user(self.request), **serializer.validated_data)
         serializer.instance = self.get_queryset().get(pk=workspace.pk)
 
-    def perform_update(self, serializer: WorkspaceSerializer) -> None:
-        services.workspace_update(workspace=serializer.instance, user=self.request.user, **serializer.validated_data)  # type: ignore[arg-type]
-        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)  # type: ignore[union-attr]
+    def perform_update(self, serializer: serializers.BaseSerializer[Workspace]) -> None:
+        workspace = serializer.instance
+        assert workspace is not None  # an update always has its object
+        services.workspace_update(workspace=workspace, user=request_user(self.request), **serializer.validated_data)
+        serializer.instance = self.get_queryset().get(pk=workspace.pk)
 
     def perform_destroy(self, instance: Workspace) -> None:
-        services.workspace_delete(workspace=instance, user=self.request.user)  # type: ignore[arg-type]
+        services.workspace_delete(workspace=instance, user=request_user(self.request))
 
 
 def _workspace_for(request: Request, workspace_id: Any) -> Workspace:
     """The workspace if the caller belongs to it, else 404 (never 403: ids of others do not leak)."""
-    return get_or_404(workspace_list(user=request.user), pk=workspace_id)
+    return get_or_404(workspace_list(user=request_user(request)), pk=workspace_id)
 
 
 class WorkspaceMemberListApi(ListAPIView):
@@ -302,7 +305,7 @@ class WorkspaceMemberListApi(ListAPIView):
         workspace = _workspace_for(request, workspace_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        member = services.workspace_member_add(workspace=workspace, user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
+        member = services.workspace_member_add(workspace=workspace, user=request_user(request), **serializer.validated_data)
         return Response(WorkspaceMemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
 
@@ -312,7 +315,7 @@ class WorkspaceMemberRemoveApi(APIView):
     @extend_schema(operation_id="workspace_members_remove", responses={204: None})
     def delete(self, request: Request, workspace_id: Any, user_id: Any) -> Response:
         workspace = _workspace_for(request, workspace_id)
-        services.workspace_member_remove(workspace=workspace, user=request.user, member_user_id=user_id)  # type: ignore[arg-type]
+        services.workspace_member_remove(workspace=workspace, user=request_user(request), member_user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -54,16 +54,18 @@ class ToolSerializer(ModelSerializer):
         from ..selectors import tool_can_write
 
         request = self.context.get("request")
-        return bool(request) and tool_can_write(user=request.user, tool=tool)
+        if not request:
+            return False
+        return tool_can_write(user=request.user, tool=tool)
 
 
 class InputFieldWriteSerializer(serializers.Serializer):
     """An input field as written (deeper checks happen in the service)."""
 
     name = StrictCharField()
-    label = StrictCharField(required=False, allow_blank=True)
+    label = StrictCharField(required=False, allow_blank=True)  # type: ignore[assignment]  # a declared field (DRF moves it to _declared_fields), not the Field attribute of that name
     type = StrictCharField(required=False)
-    required = serializers.BooleanField(required=False)
+    required = serializers.BooleanField(required=False)  # type: ignore[assignment]  # a declared field (DRF moves it to _declared_fields), not the Field attribute of that name
     options = serializers.ListField(child=StrictCharField(), required=False)
 
 

@@ -5,10 +5,12 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.caller import request_user
 from apps.accounts.limits import rate_check
 from apps.accounts.permissions import HasTool
 from apps.core.errors import ValidationError
@@ -27,7 +29,8 @@ from .serializers import (
 )
 
 SSE_RESPONSE = OpenApiResponse(description="Server-Sent Events (text/event-stream) with `id:`, `event:` and one JSON `data:` line.")
-TOOL = HasTool("assistant-architect")
+# DRF calls each entry of permission_classes; a HasTool returns itself, so it stands where a class is expected.
+TOOL: type[BasePermission] = HasTool("assistant-architect")  # type: ignore[assignment]
 WRITABLE = ("name", "description", "status", "input_fields", "prompts", "workspace_id")
 
 
@@ -46,7 +49,7 @@ class ToolViewSet(ScopedModelViewSet):
 
     def get_queryset(self) -> Any:
         params = self.request.query_params
-        return tool_list(user=self.request.user, status=params.get("status") or None, mine=params.get("mine") in ("1", "true"))
+        return tool_list(user=request_user(self.request), status=params.get("status") or None, mine=params.get("mine") in ("1", "true"))
 
     @extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("mine", bool)])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -55,19 +58,19 @@ class ToolViewSet(ScopedModelViewSet):
     @extend_schema(request=ToolWriteSerializer, responses={201: ToolSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = _body(request)
-        tool = services.tool_create(user=request.user, **{k: data[k] for k in WRITABLE if k in data})
-        return Response(ToolSerializer(tool_get(user=request.user, tool_id=tool.pk), context={"request": request}).data,
+        tool = services.tool_create(user=request_user(request), **{k: data[k] for k in WRITABLE if k in data})
+        return Response(ToolSerializer(tool_get(user=request_user(request), tool_id=tool.pk), context={"request": request}).data,
                         status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ToolWriteSerializer, responses={200: ToolSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        tool = tool_get_for_write(user=request.user, tool_id=kwargs["pk"])
+        tool = tool_get_for_write(user=request_user(request), tool_id=kwargs["pk"])
         data = _body(request)
-        tool = services.tool_update(user=request.user, tool=tool, **{k: data[k] for k in WRITABLE if k in data})
-        return Response(ToolSerializer(tool_get(user=request.user, tool_id=tool.pk), context={"request": request}).data)
+        tool = services.tool_update(user=request_user(request), tool=tool, **{k: data[k] for k in WRITABLE if k in data})
+        return Response(ToolSerializer(tool_get(user=request_user(request), tool_id=tool.pk), context={"request": request}).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.tool_delete(tool=tool_get_for_write(user=request.user, tool_id=kwargs["pk"]))
+        services.tool_delete(tool=tool_get_for_write(user=request_user(request), tool_id=kwargs["pk"]))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -79,8 +82,8 @@ class ToolDuplicateApi(APIView):
 
     @extend_schema(operation_id="architect_tool_duplicate", request=None, responses={201: ToolSerializer})
     def post(self, request: Request, pk: str) -> Response:
-        copy = services.tool_duplicate(user=request.user, tool=tool_get(user=request.user, tool_id=pk))
-        return Response(ToolSerializer(tool_get(user=request.user, tool_id=copy.pk), context={"request": request}).data,
+        copy = services.tool_duplicate(user=request_user(request), tool=tool_get(user=request_user(request), tool_id=pk))
+        return Response(ToolSerializer(tool_get(user=request_user(request), tool_id=copy.pk), context={"request": request}).data,
                         status=status.HTTP_201_CREATED)
 
 
@@ -98,8 +101,8 @@ class ExecutionStartApi(APIView):
         rate_check(request, kind="architect")
         body = self.InputSerializer(data=_body(request))
         body.is_valid(raise_exception=True)
-        tool = tool_get(user=request.user, tool_id=body.validated_data["tool_id"])
-        execution = services.execution_start(user=request.user, tool=tool, inputs=body.validated_data["inputs"],
+        tool = tool_get(user=request_user(request), tool_id=body.validated_data["tool_id"])
+        execution = services.execution_start(user=request_user(request), tool=tool, inputs=body.validated_data["inputs"],
                                              conversation_id=body.validated_data["conversation_id"])
         return sse_run_response(request._request, services.execution_stream_key(execution.pk), named=True,
                                 headers={"X-Execution-Id": str(execution.pk)})
@@ -116,7 +119,7 @@ class ExecutionViewSet(ScopedReadOnlyViewSet):
 
     def get_queryset(self) -> Any:
         params = self.request.query_params
-        return execution_list(user=self.request.user, tool_id=params.get("tool_id") or None, status=params.get("status") or None)
+        return execution_list(user=request_user(self.request), tool_id=params.get("tool_id") or None, status=params.get("status") or None)
 
     @extend_schema(parameters=[OpenApiParameter("tool_id", str), OpenApiParameter("status", str)])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -131,7 +134,7 @@ class ExecutionEventsApi(APIView):
 
     @extend_schema(operation_id="architect_execution_events", responses={200: SSE_RESPONSE})
     def get(self, request: Request, pk: str) -> Any:
-        execution = execution_get(user=request.user, execution_id=pk)
+        execution = execution_get(user=request_user(request), execution_id=pk)
         return sse_run_response(request._request, services.execution_stream_key(execution.pk), named=True,
                                 headers={"X-Execution-Id": str(execution.pk)})
 
@@ -150,6 +153,6 @@ class ExecutionCancelApi(APIView):
 
     @extend_schema(operation_id="architect_execution_cancel", request=None, responses={202: ExecutionCancelOutputSerializer})
     def post(self, request: Request, pk: str) -> Response:
-        execution = execution_get(user=request.user, execution_id=pk)
+        execution = execution_get(user=request_user(request), execution_id=pk)
         state = services.execution_cancel(execution=execution)
         return Response({"execution_id": str(execution.pk), "status": state}, status=status.HTTP_202_ACCEPTED)

@@ -1,6 +1,8 @@
 """Serializers of the billing API."""
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from apps.core.serializers import ModelSerializer, StrictCharField
@@ -8,9 +10,9 @@ from apps.core.serializers import ModelSerializer, StrictCharField
 from ..models import CreditTransaction
 
 
-def credit_field(**kwargs: object) -> serializers.DecimalField:
+def credit_field(**kwargs: Any) -> serializers.DecimalField:
     """Credits as a JSON number (six decimal places at most)."""
-    return serializers.DecimalField(max_digits=18, decimal_places=6, coerce_to_string=False, **kwargs)  # type: ignore[arg-type]
+    return serializers.DecimalField(max_digits=18, decimal_places=6, coerce_to_string=False, **kwargs)
 
 
 class CreditTransactionSerializer(ModelSerializer):

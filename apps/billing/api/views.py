@@ -4,6 +4,7 @@ from __future__ import annotations
 import hmac
 
 from django.conf import settings
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -12,11 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.caller import request_user
 from apps.core.pagination import LimitOffsetPagination
 from apps.core.serializers import StrictCharField, StrictChoiceField
 
 from .. import payments, selectors, services
 from ..errors import InvalidCronSecret
+from ..models import CreditTransaction
 from ..webhooks import stripe_webhook_receive
 from .serializers import (
     BalanceSerializer,
@@ -38,7 +41,7 @@ class BillingBalanceApi(APIView):
 
     @extend_schema(operation_id="billing_balance", responses={200: BalanceSerializer})
     def get(self, request: Request) -> Response:
-        return Response(BalanceSerializer(selectors.balance_for(user=request.user)).data)
+        return Response(BalanceSerializer(selectors.balance_for(user=request_user(request))).data)
 
 
 class BillingTransactionListApi(ListAPIView):
@@ -48,8 +51,8 @@ class BillingTransactionListApi(ListAPIView):
     serializer_class = CreditTransactionSerializer
     pagination_class = LimitOffsetPagination
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        return selectors.transaction_list(user=self.request.user, type=self.request.query_params.get("type") or None)
+    def get_queryset(self) -> QuerySet[CreditTransaction]:
+        return selectors.transaction_list(user=request_user(self.request), type=self.request.query_params.get("type") or None)
 
     @extend_schema(operation_id="billing_transactions", parameters=[OpenApiParameter("type", str, enum=["usage", "reset", "topup", "refund", "earned", "spent"])])
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
@@ -64,7 +67,7 @@ class BillingUsageApi(APIView):
     @extend_schema(operation_id="billing_usage", parameters=[OpenApiParameter("period", str, enum=["7d", "30d", "90d"])],
                    responses={200: UsageSerializer})
     def get(self, request: Request) -> Response:
-        series = selectors.usage_series(user=request.user, period=request.query_params.get("period") or "30d")
+        series = selectors.usage_series(user=request_user(request), period=request.query_params.get("period") or "30d")
         return Response(UsageSerializer(series).data)
 
 
@@ -100,7 +103,7 @@ class BillingCheckoutApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        url = payments.checkout_create(user=request.user, **serializer.validated_data)
+        url = payments.checkout_create(user=request_user(request), **serializer.validated_data)
         return Response({"url": url})
 
 
@@ -111,7 +114,7 @@ class BillingPortalApi(APIView):
 
     @extend_schema(operation_id="billing_portal", request=None, responses={200: UrlSerializer})
     def post(self, request: Request) -> Response:
-        return Response({"url": payments.portal_create(user=request.user)})
+        return Response({"url": payments.portal_create(user=request_user(request))})
 
 
 class BillingInvoiceListApi(APIView):
@@ -122,7 +125,7 @@ class BillingInvoiceListApi(APIView):
     @extend_schema(operation_id="billing_invoices", responses={200: InvoiceSerializer(many=True)})
     def get(self, request: Request) -> Response:
         paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(payments.invoices_for(user=request.user), request, view=self)
+        page = paginator.paginate_queryset(payments.invoices_for(user=request_user(request)), request, view=self)
         return paginator.get_paginated_response(InvoiceSerializer(page, many=True).data)
 
 

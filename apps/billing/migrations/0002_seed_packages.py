@@ -2,7 +2,7 @@
 from django.db import migrations
 
 
-def seed_packages(apps, schema_editor):  # type: ignore[no-untyped-def]
+def seed_packages(apps, schema_editor):
     from apps.billing.seeds import seed_rows
 
     seed_rows(apps.get_model("billing", "CreditPackage"))

@@ -11,8 +11,10 @@ from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
+from apps.accounts.caller import request_user
 from apps.accounts.limits import rate_check
 from apps.accounts.models import ApiKey
 from apps.accounts.permissions import HasTool
@@ -27,6 +29,7 @@ from .. import selectors, services
 from ..compare import compare_run, compare_start, compare_stream
 from ..errors import NothingGenerating
 from ..generation import reply_spawn
+from ..models import Folder
 from ..selectors import (
     comparison_list,
     conversation_get,
@@ -63,7 +66,7 @@ def _body(request: Request) -> dict[str, Any]:
 class ChatApi(APIView):
     """Send a message and stream the reply; the reply goes on if the client disconnects."""
 
-    permission_classes = [HasTool("chat")]
+    permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
 
     @extend_schema(operation_id="chat", request=ChatRequestSerializer, responses={200: SSE_RESPONSE})
@@ -71,7 +74,7 @@ class ChatApi(APIView):
         rate_check(request, kind="chat")
         body = ChatRequestSerializer(data=_body(request))
         body.is_valid(raise_exception=True)
-        start = services.chat_start(user=request.user, api_key=_api_key(request), **body.validated_data)
+        start = services.chat_start(user=request_user(request), api_key=_api_key(request), **body.validated_data)
 
         async def events() -> AsyncIterator[Any]:
             # The generation is its own task: this response only reads the reply's stream.
@@ -87,12 +90,12 @@ class ChatApi(APIView):
 class ConversationViewSet(ScopedModelViewSet):
     """Conversations the caller owns or that are shared with their workspaces."""
 
-    permission_classes = [HasTool("chat")]
+    permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
     serializer_class = ConversationSerializer
 
     def get_queryset(self) -> Any:
-        return conversation_list(user=self.request.user, folder_id=self.request.query_params.get("folder_id"),
+        return conversation_list(user=request_user(self.request), folder_id=self.request.query_params.get("folder_id"),
                                  search=self.request.query_params.get("search"))
 
     @extend_schema(parameters=[OpenApiParameter("folder_id", str), OpenApiParameter("search", str)])
@@ -105,23 +108,23 @@ class ConversationViewSet(ScopedModelViewSet):
         data.is_valid(raise_exception=True)
         model_name = ""
         if data.validated_data["model_id"]:
-            model_name = model_resolve_for_user(user=request.user, model=data.validated_data["model_id"]).name
+            model_name = model_resolve_for_user(user=request_user(request), model=data.validated_data["model_id"]).name
         conversation = services.conversation_create(
-            user=request.user, title=data.validated_data["title"], model_name=model_name,
+            user=request_user(request), title=data.validated_data["title"], model_name=model_name,
             folder_id=data.validated_data["folder_id"], workspace_id=data.validated_data["workspace_id"],
         )
         return Response(ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ConversationUpdateSerializer, responses={200: ConversationSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        conversation = conversation_get_for_write(user=request.user, conversation_id=kwargs["pk"])
+        conversation = conversation_get_for_write(user=request_user(request), conversation_id=kwargs["pk"])
         data = ConversationUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        conversation = services.conversation_update(user=request.user, conversation=conversation, **data.validated_data)
+        conversation = services.conversation_update(user=request_user(request), conversation=conversation, **data.validated_data)
         return Response(ConversationSerializer(conversation).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        conversation = conversation_get_for_write(user=request.user, conversation_id=kwargs["pk"])
+        conversation = conversation_get_for_write(user=request_user(request), conversation_id=kwargs["pk"])
         services.conversation_delete(conversation=conversation)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -129,24 +132,24 @@ class ConversationViewSet(ScopedModelViewSet):
 class ConversationMessagesApi(ListAPIView):
     """A conversation's messages, oldest first."""
 
-    permission_classes = [HasTool("chat")]
+    permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
     serializer_class = MessageSerializer
 
     def get_queryset(self) -> Any:
-        conversation = conversation_get(user=self.request.user, conversation_id=self.kwargs["pk"])
-        return selectors.message_list(user=self.request.user, conversation=conversation)
+        conversation = conversation_get(user=request_user(self.request), conversation_id=self.kwargs["pk"])
+        return selectors.message_list(user=request_user(self.request), conversation=conversation)
 
 
 class ConversationStreamApi(APIView):
     """Re-attach to the reply being generated: replay from Last-Event-ID, then follow; 204 when idle."""
 
-    permission_classes = [HasTool("chat")]
+    permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
 
     @extend_schema(operation_id="conversation_stream", responses={200: SSE_RESPONSE, 204: None})
     def get(self, request: Request, pk: str) -> HttpResponse | StreamingHttpResponse:
-        conversation = conversation_get(user=request.user, conversation_id=pk)
+        conversation = conversation_get(user=request_user(request), conversation_id=pk)
         reply = selectors.message_streaming(conversation=conversation)
         if reply is None:
             return HttpResponse(status=204)
@@ -156,12 +159,12 @@ class ConversationStreamApi(APIView):
 class ConversationStopApi(APIView):
     """Stop the reply being generated; it is kept, marked `incomplete`, and charged for what was produced."""
 
-    permission_classes = [HasTool("chat")]
+    permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
 
     @extend_schema(operation_id="conversation_stop", request=None, responses={202: None})
     def post(self, request: Request, pk: str) -> Response:
-        conversation = conversation_get_for_write(user=request.user, conversation_id=pk)
+        conversation = conversation_get_for_write(user=request_user(request), conversation_id=pk)
         reply = selectors.message_streaming(conversation=conversation)
         if reply is None:
             raise NothingGenerating()
@@ -172,16 +175,18 @@ class ConversationStopApi(APIView):
 class FolderViewSet(ScopedModelViewSet):
     """The caller's folders."""
 
-    permission_classes = [HasTool("chat")]
+    permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
     serializer_class = FolderSerializer
     selector = staticmethod(folder_list)
 
-    def perform_create(self, serializer: FolderSerializer) -> None:
-        serializer.instance = services.folder_create(user=self.request.user, name=serializer.validated_data["name"])
+    def perform_create(self, serializer: BaseSerializer[Folder]) -> None:
+        serializer.instance = services.folder_create(user=request_user(self.request), name=serializer.validated_data["name"])
 
-    def perform_update(self, serializer: FolderSerializer) -> None:
-        serializer.instance = services.folder_update(folder=serializer.instance, name=serializer.validated_data.get("name", ""))
+    def perform_update(self, serializer: BaseSerializer[Folder]) -> None:
+        folder = serializer.instance
+        assert folder is not None  # an update always has its object
+        serializer.instance = services.folder_update(folder=folder, name=serializer.validated_data.get("name", ""))
 
     def perform_destroy(self, instance: Any) -> None:
         services.folder_delete(folder=instance)
@@ -190,7 +195,7 @@ class FolderViewSet(ScopedModelViewSet):
 class CompareApi(APIView):
     """One prompt to two models at once; `?stream=true` streams both, events tagged `model: 1|2`."""
 
-    permission_classes = [HasTool("compare")]
+    permission_classes = [HasTool("compare")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
 
     @extend_schema(operation_id="compare", request=CompareRequestSerializer,
@@ -199,7 +204,7 @@ class CompareApi(APIView):
         rate_check(request, kind="compare")
         data = CompareRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        start = compare_start(user=request.user, api_key=_api_key(request), **data.validated_data)
+        start = compare_start(user=request_user(request), api_key=_api_key(request), **data.validated_data)
         if request.query_params.get("stream", "").lower() in ("1", "true", "yes"):
             async def frames() -> AsyncIterator[bytes]:
                 number = 0
@@ -215,7 +220,7 @@ class CompareApi(APIView):
 class ComparisonViewSet(ScopedReadOnlyViewSet):
     """The caller's stored comparisons."""
 
-    permission_classes = [HasTool("compare")]
+    permission_classes = [HasTool("compare")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
     serializer_class = ComparisonSerializer
     selector = staticmethod(comparison_list)

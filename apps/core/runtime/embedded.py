@@ -101,7 +101,7 @@ class EmbeddedPostgres:
         return str(postgres_bin_dir() / name)
 
     def _run(self, args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(args, user=self._run_as, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+        return subprocess.run(args, user=self._run_as, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]  # **kwargs hides which overload applies
 
     def _prepare_folder(self) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -1,16 +1,19 @@
 """HTTP views of the knowledge API: parse, call a service or selector, render."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import BasePermission, OperandHolder, SingleOperandHolder
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.caller import request_user
 from apps.accounts.limits import rate_check
 from apps.accounts.permissions import HasTool
 from apps.core.errors import ValidationError
@@ -34,7 +37,7 @@ from .serializers import DocumentSerializer, RepositorySerializer, SearchResultS
 class KnowledgeToolMixin:
     """Every knowledge route needs the `knowledge` tool; API keys need the `knowledge` scope."""
 
-    permission_classes = [HasTool("knowledge")]
+    permission_classes: Sequence[type[BasePermission] | OperandHolder | SingleOperandHolder] = [HasTool("knowledge")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "knowledge"
 
 
@@ -47,16 +50,18 @@ class RepositoryViewSet(KnowledgeToolMixin, ScopedModelViewSet):
     selector = staticmethod(repository_list_for_user)
     serializer_class = RepositorySerializer
 
-    def perform_create(self, serializer: RepositorySerializer) -> None:
-        repository = services.repository_create(user=self.request.user, **serializer.validated_data)
+    def perform_create(self, serializer: serializers.BaseSerializer[Repository]) -> None:
+        repository = services.repository_create(user=request_user(self.request), **serializer.validated_data)
         serializer.instance = self.get_queryset().get(pk=repository.pk)
 
-    def perform_update(self, serializer: RepositorySerializer) -> None:
-        services.repository_update(user=self.request.user, repository=serializer.instance, **serializer.validated_data)
-        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)  # type: ignore[union-attr]
+    def perform_update(self, serializer: serializers.BaseSerializer[Repository]) -> None:
+        repository = serializer.instance
+        assert repository is not None  # an update always has its object
+        services.repository_update(user=request_user(self.request), repository=repository, **serializer.validated_data)
+        serializer.instance = self.get_queryset().get(pk=repository.pk)
 
     def perform_destroy(self, instance: Repository) -> None:
-        services.repository_delete(user=self.request.user, repository=instance)
+        services.repository_delete(user=request_user(self.request), repository=instance)
 
 
 class RepositoryDocumentsApi(KnowledgeToolMixin, APIView):
@@ -74,7 +79,7 @@ class RepositoryDocumentsApi(KnowledgeToolMixin, APIView):
 
     @extend_schema(operation_id="knowledge_documents_list", responses=DocumentSerializer(many=True))
     def get(self, request: Request, repository_id: Any) -> Response:
-        queryset = document_list_for_repository(user=request.user, repository_id=repository_id)
+        queryset = document_list_for_repository(user=request_user(request), repository_id=repository_id)
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
@@ -85,12 +90,12 @@ class RepositoryDocumentsApi(KnowledgeToolMixin, APIView):
         responses={202: OutputSerializer},
     )
     def post(self, request: Request, repository_id: Any) -> Response:
-        repository = repository_get_for_user(user=request.user, repository_id=repository_id)
+        repository = repository_get_for_user(user=request_user(request), repository_id=repository_id)
         rate_check(request, kind="upload")
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationError("Send the file as the multipart field `file`.", details={"file": ["No file was submitted."]})
-        document = services.document_upload(user=request.user, repository=repository, upload=upload)
+        document = services.document_upload(user=request_user(request), repository=repository, upload=upload)
         return Response(self.OutputSerializer(document).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -104,7 +109,7 @@ class DocumentViewSet(KnowledgeToolMixin, ScopedViewSetMixin, mixins.RetrieveMod
     serializer_class = DocumentSerializer
 
     def perform_destroy(self, instance: Document) -> None:
-        services.document_delete(user=self.request.user, document=instance)
+        services.document_delete(user=request_user(self.request), document=instance)
 
 
 class DocumentDownloadApi(KnowledgeToolMixin, APIView):
@@ -112,7 +117,7 @@ class DocumentDownloadApi(KnowledgeToolMixin, APIView):
 
     @extend_schema(operation_id="documents_download", responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, document_id: Any) -> FileResponse:
-        document = document_get_for_user(user=request.user, document_id=document_id)
+        document = document_get_for_user(user=request_user(request), document_id=document_id)
         response = FileResponse(
             storage.file_open(document.file_key), as_attachment=True, filename=document.filename, content_type=document.content_type
         )
@@ -125,8 +130,8 @@ class DocumentReprocessApi(KnowledgeToolMixin, APIView):
 
     @extend_schema(operation_id="documents_reprocess", request=None, responses={202: DocumentSerializer})
     def post(self, request: Request, document_id: Any) -> Response:
-        document = document_get_for_user(user=request.user, document_id=document_id)
-        document = services.document_reprocess(user=request.user, document=document)
+        document = document_get_for_user(user=request_user(request), document_id=document_id)
+        document = services.document_reprocess(user=request_user(request), document=document)
         return Response(DocumentSerializer(document).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -148,16 +153,16 @@ class DocumentUploadUrlApi(KnowledgeToolMixin, APIView):
 
         presigned_url = StrictCharField()
         file_key = StrictCharField()
-        fields = serializers.DictField(child=StrictCharField())
+        fields = serializers.DictField(child=StrictCharField())  # type: ignore[assignment]  # a declared field (DRF moves it to _declared_fields), not the Field attribute of that name
 
     @extend_schema(operation_id="documents_upload_url", request=InputSerializer, responses=OutputSerializer)
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        repository = repository_get_for_user(user=request.user, repository_id=data.validated_data["repository_id"])
+        repository = repository_get_for_user(user=request_user(request), repository_id=data.validated_data["repository_id"])
         rate_check(request, kind="upload")
         answer = services.document_upload_url(
-            user=request.user,
+            user=request_user(request),
             repository=repository,
             file_name=data.validated_data["file_name"],
             file_type=data.validated_data["file_type"],
@@ -190,9 +195,9 @@ class DocumentConfirmApi(KnowledgeToolMixin, APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        repository = repository_get_for_user(user=request.user, repository_id=data.validated_data["repository_id"])
+        repository = repository_get_for_user(user=request_user(request), repository_id=data.validated_data["repository_id"])
         document = services.document_confirm(
-            user=request.user,
+            user=request_user(request),
             file_key=data.validated_data["file_key"],
             repository=repository,
             file_name=data.validated_data.get("file_name"),
@@ -226,7 +231,7 @@ class KnowledgeSearchApi(KnowledgeToolMixin, APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         hits = services.knowledge_search(
-            user=request.user,
+            user=request_user(request),
             query=data.validated_data["query"],
             repository_ids=data.validated_data.get("repository_ids"),
             limit=data.validated_data["limit"],

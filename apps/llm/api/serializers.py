@@ -26,7 +26,7 @@ class ProviderSerializer(ModelSerializer):
                   "last_checked_at", "last_check_ok", "last_check_error", "created_at", "updated_at"]
         read_only_fields = ["id", "source", "last_checked_at", "last_check_ok", "last_check_error", "created_at", "updated_at"]
         # Uniqueness answers 409 from the service, not a 400 from the serializer.
-        extra_kwargs = {"name": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}
 
 
 class ProviderTestOutputSerializer(serializers.Serializer):
@@ -60,7 +60,7 @@ class ModelAdminSerializer(ModelSerializer):
         fields = ["id", "name", "provider", "provider_model", "capabilities", "input_cost", "output_cost", "context_window",
                   "max_output_tokens", "tiers", "active", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
-        extra_kwargs = {"name": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}
 
     def validate_tiers(self, tiers: list[str]) -> list[str]:
         """Only tiers that exist."""

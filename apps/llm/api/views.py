@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.caller import request_user
 from apps.accounts.permissions import ANY_KEY, IsAdminRole
 from apps.core.selectors import get_or_404
 from apps.core.serializers import StrictCharField
@@ -58,7 +59,7 @@ class ProviderTestApi(APIView):
 
     @extend_schema(operation_id="admin_provider_test", request=None, responses={200: ProviderTestOutputSerializer})
     def post(self, request: Request, provider_id: Any) -> Response:
-        provider = get_or_404(ProviderViewSet.selector(user=request.user), "No such provider.", pk=provider_id)  # type: ignore[misc]
+        provider = get_or_404(ProviderViewSet.selector(user=request_user(request)), "No such provider.", pk=provider_id)
         return Response(self.OutputSerializer(services.provider_test(provider=provider)).data)
 
 
@@ -87,7 +88,7 @@ class ModelListApi(ListAPIView):
     serializer_class = ModelPublicSerializer
 
     def get_queryset(self) -> Any:
-        return model_list_for_user(user=self.request.user)
+        return model_list_for_user(user=request_user(self.request))
 
 
 class MetricsApi(APIView):
@@ -109,5 +110,5 @@ class MetricsApi(APIView):
         query.is_valid(raise_exception=True)
         period = query.validated_data["period"]
         until = timezone.now()
-        data = usage_metrics(user=request.user, since=until - PERIODS[period], until=until)
+        data = usage_metrics(user=request_user(request), since=until - PERIODS[period], until=until)
         return Response(self.OutputSerializer({"period": period, **data}).data)

@@ -38,7 +38,7 @@ def preload_adapters() -> None:
 
 def provider_for(settings: ProviderSettings) -> Provider:
     """The adapter for a provider connection's kind."""
-    return adapter_class(settings.kind)(settings)  # type: ignore[no-any-return]
+    return adapter_class(settings.kind)(settings)
 
 
 __all__ = ["ADAPTERS", "Provider", "ProviderSettings", "adapter_class", "preload_adapters", "provider_for"]

@@ -30,7 +30,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
-    source: Literal["provider", "estimated"] = "provider"
+    source: str = "provider"  # a UsageSource value: "provider" or "estimated"
     cost: Decimal | None = None
 
     @property

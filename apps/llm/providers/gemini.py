@@ -161,7 +161,7 @@ class GeminiProvider:
             async def open_stream() -> tuple[Any, Any]:
                 # The SDK sends the request on the first read, so a 429 shows up there: read it
                 # inside the retry.
-                stream = (await client.aio.models.generate_content_stream(model=request.model, contents=contents,  # type: ignore[arg-type]
+                stream = (await client.aio.models.generate_content_stream(model=request.model, contents=contents,
                                                                          config=config)).__aiter__()
                 return stream, await anext(stream, None)
 
@@ -198,7 +198,7 @@ class GeminiProvider:
         client = self._client()
         contents, config = self._config(request)
         response = await open_with_retry(
-            lambda: client.aio.models.generate_content(model=request.model, contents=contents, config=config),  # type: ignore[arg-type]
+            lambda: client.aio.models.generate_content(model=request.model, contents=contents, config=config),
             provider=self.settings.name,
         )
         events, reason = self._events_of(response)

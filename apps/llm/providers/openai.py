@@ -13,7 +13,18 @@ from typing import Any
 import httpx2
 import openai
 
-from .base import ChatRequest, Completion, LlmEvent, ProviderSettings, Usage, client_for_loop, finish, reasoning_delta, text_delta, tool_call
+from .base import (
+    ChatRequest,
+    Completion,
+    LlmEvent,
+    ProviderSettings,
+    Usage,
+    client_for_loop,
+    finish,
+    reasoning_delta,
+    text_delta,
+    tool_call,
+)
 from .errors import map_provider_error
 from .retry import open_with_retry
 

@@ -9,16 +9,7 @@ import httpx
 import pytest
 
 from apps.core.runtime.embedded import EmbeddedRedis, free_port
-from tests.chat.conftest import (  # noqa: F401  (fixtures used here)
-    Caller,
-    SseReader,
-    caller,
-    committed_db,
-    fake_llm,
-    fake_llm_server,
-    fake_models,
-    fresh_llm_state,
-)
+from tests.chat.conftest import Caller, SseReader
 from tests.conftest import start_daphne, stop_process
 
 pytestmark = pytest.mark.live
