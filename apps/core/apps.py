@@ -6,3 +6,8 @@ class CoreConfig(AppConfig):
 
     name = "apps.core"
     label = "core"
+
+    def ready(self) -> None:
+        from .db import pool_reconnect_tune
+
+        pool_reconnect_tune()

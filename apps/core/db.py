@@ -49,3 +49,19 @@ def db_sync_to_async(func: Callable[P, T]) -> Callable[P, Awaitable[T]]:
     its pooled connection for good and a pool of N ran dry once N threads had run a query.
     """
     return sync_to_async(_release_after(func), thread_sensitive=False)
+
+
+# How often a process's pool tries to reconnect while PostgreSQL is down. psycopg_pool backs off
+# exponentially from 1 s (1, 2, 4, 8 s ...), so after an 8 s outage the next attempt could come 7 s
+# after PostgreSQL is back; every request meanwhile waits DATABASE_POOL_TIMEOUT and answers 503.
+# A flat second (one connect attempt per second per process while it is down) keeps recovery
+# within about a second (make chaos measures it).
+POOL_RECONNECT_SECONDS = 1.0
+
+
+def pool_reconnect_tune() -> None:
+    """Make the connection pool retry PostgreSQL every POOL_RECONNECT_SECONDS instead of backing off."""
+    from psycopg_pool.base import AttemptWithBackoff  # the pool's own retry schedule (class attributes)
+
+    AttemptWithBackoff.INITIAL_DELAY = POOL_RECONNECT_SECONDS
+    AttemptWithBackoff.DELAY_BACKOFF = 1.0

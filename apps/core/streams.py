@@ -173,6 +173,7 @@ class _Follower:
         self.queues: set[asyncio.Queue[StreamEvent | None]] = set()
         self.task: asyncio.Task[None] | None = None
         self.finished = False
+        self.failed = False
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"stream-follower:{self.key}")
@@ -184,9 +185,12 @@ class _Follower:
                 try:
                     response: Any = await client.xread({self.key: f"0-{self.last_id}"}, block=self.idle_ms, count=500)  # raw reply
                 except (redis.ConnectionError, redis.TimeoutError):
-                    logger.warning("Stream reader lost Redis on %s; retrying", self.key)
-                    await asyncio.sleep(0.5)
-                    continue
+                    # Redis is gone (the client already retried): end this reader. Its subscribers wake,
+                    # try to replay, and their streams end with a resumable error event instead of
+                    # waiting silently for a Redis that may come back empty.
+                    logger.warning("Stream reader lost Redis on %s", self.key)
+                    self.failed = True
+                    return
                 if not response:
                     for queue in list(self.queues):
                         queue.put_nowait(KEEPALIVE)
@@ -273,4 +277,8 @@ async def subscribe(key: str, *, after: int = 0, keepalive: bool = False) -> Asy
             _leave(follower, queue)
         if follower.finished:
             return
-        # The shared reader stopped (Redis hiccup): loop to replay from `last` and re-join.
+        if follower.failed:
+            # Redis went away under the reader: end this stream with an error the client resumes from
+            # (Last-Event-ID), rather than re-joining a stream that may have lost its end.
+            raise redis.ConnectionError(f"Lost Redis while following {key}")
+        # The shared reader stopped: loop to replay from `last` and re-join.

@@ -45,7 +45,7 @@ if DATABASE_POOL_MAX > 0:
     # A burst (hundreds of requests at once) queues for a connection rather than failing.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": min(2, DATABASE_POOL_MAX), "max_size": DATABASE_POOL_MAX,
-        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
     }
     # Django gives the pool `check_connection`: a connection is checked when handed out, so after a
     # PostgreSQL restart a dead one is replaced, never given to a request (the pool is never left broken).

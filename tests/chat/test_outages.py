@@ -58,3 +58,27 @@ def test_redis_down_answers_503_and_the_api_recovers_when_it_is_back(caller: Cal
     finally:
         stop_process(server.process)
         redis.stop()
+
+
+def test_a_stream_in_flight_ends_with_a_resumable_error_when_redis_goes_away(caller: Caller, fake_llm: Any, tmp_path: Path) -> None:
+    redis = EmbeddedRedis(tmp_path / "redis", free_port(), persistent=False)
+    server = start_daphne(tmp_path, REDIS_URL=redis.start())
+    slow = {"messages": [{"role": "user", "content": "a long one #words=200 #slow=0.05"}], "model_id": "fake-openai"}
+    try:
+        with httpx.Client(timeout=20) as client, client.stream("POST", f"{server.url}/api/v1/chat", json=slow,
+                                                                headers={**caller.headers, **SSE}) as response:
+            assert response.status_code == 200
+            reader = SseReader(response)
+            first = reader.next()
+            assert first is not None and first.data["type"] == "text-delta"
+            redis.stop()
+            started = time.monotonic()
+            while reader.next() is not None:
+                pass
+            assert time.monotonic() - started < 10  # it ends; it does not wait for Redis
+        last = reader.events[-1]
+        assert last.data["type"] == "error" and last.data["error"]["code"] == "SERVICE_UNAVAILABLE"
+        assert "Last-Event-ID" in last.data["error"]["message"]
+    finally:
+        stop_process(server.process)
+        redis.stop()
