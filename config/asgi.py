@@ -1,6 +1,8 @@
 """ASGI entry point: Django for HTTP, Channels for WebSockets (each app adds its `routing.py`)."""
 import os
+from importlib import import_module
 
+from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
@@ -14,14 +16,17 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.core.consumers import TokenAuthMiddleware  # noqa: E402
 from apps.llm.providers import preload_adapters  # noqa: E402
-from config.routing import websocket_urlpatterns  # noqa: E402
+
+websocket_urlpatterns = import_module(settings.WEBSOCKET_URLCONF).websocket_urlpatterns
 
 preload_adapters()  # vendor SDK imports now, not inside the event loop on a first chat
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Session cookie (AuthMiddlewareStack) or ?token= (TokenAuthMiddleware), as API.md says.
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )

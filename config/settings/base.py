@@ -143,6 +143,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# The module whose `websocket_urlpatterns` the ASGI application routes (tests add test-only consumers).
+WEBSOCKET_URLCONF = "config.routing"
+# A WebSocket message is bounded like an HTTP JSON body (apps.core.consumers): bytes, and JSON_MAX_DEPTH.
+WEBSOCKET_MAX_MESSAGE_BYTES = env.int("WEBSOCKET_MAX_MESSAGE_BYTES", default=256 * 1024)
 ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = None
 

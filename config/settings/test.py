@@ -12,6 +12,7 @@ ALLOWED_HOSTS = ["*"]
 MEDIA_ROOT = env("MEDIA_ROOT", default="/tmp/nexus-test-media")
 # Test-only routes (tests/urls.py) are mounted by the processes the tests start.
 ROOT_URLCONF = env("DJANGO_ROOT_URLCONF", default="config.urls")
+WEBSOCKET_URLCONF = env("DJANGO_WEBSOCKET_URLCONF", default="config.routing")
 # The test process runs many event loops and threads (live servers, eager tasks) against one test
 # database; tests use plain per-thread connections unless DATABASE_POOL_MAX is set (the connection
 # tests start daphne with a pool).
