@@ -46,10 +46,12 @@ FAST_RECOVERY = {
 REAPER = """
 import time, django
 django.setup()
+from django.db import close_old_connections
 from apps.architect.services import execution_reap_stale
 from apps.chat.services import reply_orphans_reap
 from apps.knowledge.services import documents_reap_stuck
 while True:
+    close_old_connections()  # what Celery does around each beat task: drop a connection PostgreSQL closed
     for reap in (execution_reap_stale, documents_reap_stuck, reply_orphans_reap):
         try:
             reap()
@@ -207,7 +209,7 @@ def phase_kills(ctx: BenchContext, env: dict[str, str], ids: dict[str, str], kil
                 counts["web"] += 1
                 state["url"] = ctx.start_daphne(**env)
                 daphne = ctx.processes[-1]
-            elif n % 10 == 9 or not _children(worker.pid):
+            elif n % 10 == 7 or not _children(worker.pid):
                 _kill_group(worker)
                 counts["worker"] += 1
                 worker = ctx.start_worker(concurrency=2, **env)

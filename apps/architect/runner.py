@@ -335,6 +335,15 @@ def stale_reap(*, now: datetime | None = None) -> tuple[dict[str, int], list[Any
         if execution_fail(execution_id=execution_id, code="EXECUTION_TIMEOUT",
                           message=f"The execution did not finish within {settings.ARCHITECT_EXECUTION_TIMEOUT_SECONDS} seconds."):
             counts["timed_out"] += 1
+    # Queued but never claimed for a while: the message went down with a killed worker that had
+    # prefetched it (the broker gives unacknowledged messages back only after its visibility
+    # timeout, an hour). Queue it again; the claim makes a second delivery a no-op.
+    lost = Execution.objects.filter(status=ExecutionStatus.PENDING, created_at__lt=stale_before).filter(
+        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True))
+    for execution_id in lost.values_list("pk", flat=True):
+        if Execution.objects.filter(pk=execution_id, status=ExecutionStatus.PENDING).update(heartbeat_at=now):
+            requeue.append(execution_id)
+            counts["requeued"] += 1
     stale = Execution.objects.filter(status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_before)
     for execution_id, attempts in stale.values_list("pk", "attempts"):
         if attempts < settings.ARCHITECT_MAX_ATTEMPTS:

@@ -471,6 +471,7 @@ def _store(*, document: Document, pieces: list[Any], vectors: list[list[float]],
 def documents_reap_stuck() -> int:
     """Requeue (or fail, past the attempt limit) documents whose worker stopped mid-way; returns how many."""
     reaped = 0
+    requeued: list[Any] = []
     stuck = Document.objects.filter(status=DocumentStatus.PROCESSING).filter(
         Q(heartbeat_at__lt=_stale_before()) | Q(heartbeat_at__isnull=True)
     )
@@ -489,7 +490,17 @@ def documents_reap_stuck() -> int:
                 document.ingest_token = ""
                 document.save(update_fields=["status", "ingest_token", "updated_at"])
                 _enqueue_ingest(document.id)
+                requeued.append(document.id)
+            reaped += 1
+    # Queued but never picked up for a while: the message went down with a killed worker that had
+    # prefetched it (the broker returns unacknowledged messages only after its visibility timeout).
+    # Queue it again; the claim makes a second delivery a no-op.
+    lost = Document.objects.filter(status=DocumentStatus.PENDING, updated_at__lt=_stale_before()).exclude(pk__in=requeued)
+    for document_id in lost.values_list("pk", flat=True):
+        if Document.objects.filter(pk=document_id, status=DocumentStatus.PENDING, updated_at__lt=_stale_before()).update(
+                updated_at=timezone.now()):
+            _enqueue_ingest(document_id)
             reaped += 1
     if reaped:
-        logger.warning("Reaped %d document(s) stuck in processing", reaped)
+        logger.warning("Reaped %d document(s) stuck in processing or lost from the queue", reaped)
     return reaped
