@@ -1,7 +1,5 @@
-"""Celery: broker, delivery guarantees, beat schedule, worker heartbeats. Queues are named in apps.core.queues."""
+"""Celery: broker, delivery guarantees, worker heartbeats. Apps declare their queues and beat entries (apps.core.registry)."""
 from __future__ import annotations
-
-from celery.schedules import crontab
 
 from .channels import REDIS_URL
 from .environment import env
@@ -36,27 +34,6 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 WORKER_HEARTBEAT_INTERVAL = env.int("WORKER_HEARTBEAT_INTERVAL", default=10)
 WORKER_HEARTBEAT_TTL = env.int("WORKER_HEARTBEAT_TTL", default=30)
 
-CELERY_BEAT_SCHEDULE: dict = {
-    "knowledge-reap-stuck-documents": {
-        "task": "apps.knowledge.tasks.document_reap_stuck",
-        "schedule": 60.0,
-        "options": {"queue": "ingest"},
-    },
-    "chat-reap-orphans": {"task": "apps.chat.tasks.chat_reap_orphans", "schedule": 30.0},
-    # Daily: the reset itself happens once per account and period, so a missed day is caught up the next.
-    "billing-reset-monthly-credits": {
-        "task": "apps.billing.tasks.credits_reset_monthly",
-        "schedule": crontab(minute=5, hour=0),
-        "options": {"queue": "default"},
-    },
-    "billing-expire-reservations": {
-        "task": "apps.billing.tasks.credit_reservations_expire",
-        "schedule": 300.0,
-        "options": {"queue": "default"},
-    },
-    "architect-reap-stale-executions": {
-        "task": "apps.architect.tasks.execution_reap_stale",
-        "schedule": 30.0,
-        "options": {"queue": "default"},
-    },
-}
+# Each app declares its own beat entries on its AppConfig (apps.core.registry); entries here are added
+# to those (an operator's extra schedule) and win on a name clash.
+CELERY_BEAT_SCHEDULE: dict = {}
