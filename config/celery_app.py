@@ -11,11 +11,15 @@ app.autodiscover_tasks()
 
 
 @app.on_after_finalize.connect
-def _configure_queues(sender: Celery, **kwargs: object) -> None:
-    """Declare the queues from the one place they are named."""
+def _configure_from_apps(sender: Celery, **kwargs: object) -> None:
+    """Declare the queues and the beat schedule the installed apps declare (Django is set up by now)."""
+    from django.conf import settings
+
     from apps.core.queues import celery_queues
+    from apps.core.registry import beat_schedule
 
     sender.conf.task_queues = celery_queues()
+    sender.conf.beat_schedule = {**beat_schedule(), **settings.CELERY_BEAT_SCHEDULE}
 
 
 from apps.core.heartbeat import WorkerHeartbeat  # noqa: E402

@@ -1,33 +1,25 @@
-"""Root URLs: the dashboard, the Django admin, health, and every app's API under /api/v1/."""
+"""Root URLs: health, every app's API under /api/v1/, the Django admin, and every app's pages.
+
+Apps declare their URL modules on their AppConfig (`api_urls`, `page_urls`; apps.core.registry).
+"""
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core.api.views import HealthApi
+from apps.core.registry import api_url_modules, page_url_modules
 
-api_v1 = [
-    path("", include("apps.core.api.urls")),
-    path("", include("apps.accounts.api.urls")),
-    path("", include("apps.llm.api.urls")),
-    path("", include("apps.knowledge.api.urls")),
-    path("", include("apps.billing.api.urls")),
-    path("", include("apps.chat.api.urls")),
-    path("", include("apps.architect.api.urls")),
-    path("", include("apps.gateway.api.urls")),
+api_v1: list[URLPattern | URLResolver] = [
+    *(path("", include(module)) for module in api_url_modules()),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("health", HealthApi.as_view(), name="health"),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
-    path("", include("apps.accounts.urls")),  # sign-up, profile, API keys, workspaces
-    path("", include("apps.knowledge.urls")),  # repositories, documents, retrieval debugger
-    path("", include("apps.chat.urls")),  # chat and compare pages
-    path("", include("apps.billing.urls")),  # the billing page and its Stripe redirects
-    path("", include("apps.architect.urls")),  # tool builder, run form, live run page
-    path("", include("apps.dashboard.urls")),
+    *(path("", include(module)) for module in page_url_modules()),  # the dashboard's last
 ]
 
 

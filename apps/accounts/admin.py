@@ -9,8 +9,10 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.registry import tool_names
+
 from . import services
-from .models import TOOLS, ApiKey, Role, Tier, User, UserRole, Workspace, WorkspaceMember
+from .models import ApiKey, Role, Tier, User, UserRole, Workspace, WorkspaceMember
 
 
 class UserRoleInline(admin.TabularInline):
@@ -81,10 +83,14 @@ class TierAdmin(admin.ModelAdmin):
     )
 
 
+def _tool_choices() -> list[tuple[str, str]]:
+    return [(tool, tool) for tool in tool_names()]  # read when the form is built: the apps declare the tools
+
+
 class RoleForm(forms.ModelForm):
     """Tools as checkboxes, so only known tools can be granted."""
 
-    tools = forms.MultipleChoiceField(choices=[(tool, tool) for tool in TOOLS], widget=forms.CheckboxSelectMultiple, required=False)
+    tools = forms.MultipleChoiceField(choices=_tool_choices, widget=forms.CheckboxSelectMultiple, required=False)
 
     class Meta:
         model = Role

@@ -1,11 +1,31 @@
-from django.apps import AppConfig
+from apps.core.registry import NavEntry, NexusAppConfig, Scope, Tool
 
 
-class AccountsConfig(AppConfig):
+class AccountsConfig(NexusAppConfig):
     """Users, roles and tools, workspaces, API keys, JWT, tiers."""
 
     name = "apps.accounts"
     label = "accounts"
+    api_urls = "apps.accounts.api.urls"
+    page_urls = "apps.accounts.urls"  # sign-up, profile, API keys, workspaces
+    navigation = (
+        NavEntry("Workspaces", "accounts:workspaces", position=70),
+        NavEntry("API keys", "accounts:keys", position=80),
+        NavEntry("Profile", "accounts:profile", position=90),
+    )
+    # Forge, agents and workflows are reserved until their apps land (roles and keys may already name them).
+    tools = (
+        Tool("forge", scope="forge", position=50, reserved=True),
+        Tool("agents", scope="agents", position=60, reserved=True),
+        Tool("workflows", scope="workflows", position=70, reserved=True),
+        Tool("admin", scope="admin", position=80),
+    )
+    scopes = (
+        Scope("forge", position=40, reserved=True),
+        Scope("agents", position=50, reserved=True),
+        Scope("workflows", position=60, reserved=True),
+        Scope("admin", position=90),
+    )
 
     def ready(self) -> None:
         from . import openapi, signals  # noqa: F401  (registers schema extensions, connects receivers)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from django import forms
 
-from .models import SCOPES, WorkspaceRole
+from apps.core.registry import scope_names
+
+from .models import WorkspaceRole
 
 
 class SignupForm(forms.Form):
@@ -29,12 +31,16 @@ class PasswordForm(forms.Form):
     password = forms.CharField(label="New password", max_length=128, strip=False, widget=forms.PasswordInput)
 
 
+def _scope_choices() -> list[tuple[str, str]]:
+    return [("*", "* (full access)"), *[(scope, scope) for scope in scope_names()]]  # the apps declare the scopes
+
+
 class ApiKeyForm(forms.Form):
     """Create an API key."""
 
     name = forms.CharField(max_length=100)
     scopes = forms.MultipleChoiceField(
-        choices=[("*", "* (full access)"), *[(scope, scope) for scope in SCOPES]],
+        choices=_scope_choices,
         widget=forms.CheckboxSelectMultiple,
         # Nothing ticked: the person chooses what the key may do ("*" alone, or a list).
         help_text='"*" alone gives full access; otherwise the key can call only the features ticked.',

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from apps.core.registry import scope_names, tool_names
+
 
 class UserManager(BaseUserManager["User"]):
     """Creates users by email; emails are stored lower-cased so logins are case-insensitive."""
@@ -74,11 +76,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         return f"{self.first_name} {self.last_name}".strip() or self.email
 
 
-# Tools a role can grant. A route of a tool the caller's roles lack answers 403 FORBIDDEN.
-TOOLS: tuple[str, ...] = ("chat", "compare", "assistant-architect", "knowledge", "forge", "agents", "workflows", "admin")
-
-# Scopes an API key can carry ("*" covers every one of them).
-SCOPES: tuple[str, ...] = ("chat", "knowledge", "architect", "forge", "agents", "workflows", "billing:read", "billing", "admin")
+def __getattr__(name: str) -> Any:
+    # TOOLS (a role can grant; a route of a tool the caller's roles lack answers 403 FORBIDDEN) and SCOPES
+    # (an API key can carry; "*" covers every one) are declared by the apps: apps.core.registry.
+    if name == "TOOLS":
+        return tool_names()
+    if name == "SCOPES":
+        return scope_names()
+    raise AttributeError(name)
 
 
 class Tier(models.Model):
@@ -126,9 +131,9 @@ class Role(models.Model):
         return self.name
 
     def clean(self) -> None:
-        unknown = sorted(set(self.tools) - set(TOOLS))
+        unknown = sorted(set(self.tools) - set(tool_names()))
         if unknown:
-            raise DjangoValidationError({"tools": f"Unknown tools: {', '.join(unknown)}. Known: {', '.join(TOOLS)}."})
+            raise DjangoValidationError({"tools": f"Unknown tools: {', '.join(unknown)}. Known: {', '.join(tool_names())}."})
 
 
 class UserRole(models.Model):

@@ -19,24 +19,20 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from apps.core.registry import tool_names, tool_scopes
+
 from .errors import InsufficientScope, MissingTool
-from .models import TOOLS, ApiKey
+from .models import ApiKey
 from .selectors import user_has_tool
 
 ANY_KEY = "any"
 FULL_ACCESS = "*"
 
-# The key scope that covers each tool's routes.
-TOOL_SCOPES: dict[str, str] = {
-    "chat": "chat",
-    "compare": "chat",
-    "assistant-architect": "architect",
-    "knowledge": "knowledge",
-    "forge": "forge",
-    "agents": "agents",
-    "workflows": "workflows",
-    "admin": "admin",
-}
+def __getattr__(name: str) -> Any:
+    # TOOL_SCOPES, the key scope that covers each tool's routes, is declared by the apps (apps.core.registry).
+    if name == "TOOL_SCOPES":
+        return tool_scopes()
+    raise AttributeError(name)
 
 
 def required_scope_for(request: Request, view: Any, default: str = FULL_ACCESS) -> str:
@@ -81,8 +77,8 @@ class HasTool(BasePermission):
     """
 
     def __init__(self, tool: str) -> None:
-        if tool not in TOOLS:
-            raise ValueError(f"Unknown tool {tool!r}; known: {', '.join(TOOLS)}")
+        if tool not in tool_names():
+            raise ValueError(f"Unknown tool {tool!r}; known: {', '.join(tool_names())}")
         self.tool = tool
 
     def __call__(self) -> HasTool:
@@ -94,7 +90,7 @@ class HasTool(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not _authenticated(request):
             return False
-        check_key_scope(request, view, default=TOOL_SCOPES[self.tool])
+        check_key_scope(request, view, default=tool_scopes()[self.tool])
         if not user_has_tool(request.user, self.tool):
             raise MissingTool(f"Your roles do not grant the `{self.tool}` tool.", details={"required_tool": [self.tool]})
         return True

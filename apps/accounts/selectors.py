@@ -15,8 +15,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Case, Count, Model, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from apps.core.errors import ValidationError
+from apps.core.registry import tool_names
 
-from .models import TOOLS, WORKSPACE_WRITERS, ApiKey, Role, User, Workspace, WorkspaceMember
+from .models import WORKSPACE_WRITERS, ApiKey, Role, User, Workspace, WorkspaceMember
 
 M = TypeVar("M", bound=Model)
 
@@ -44,7 +45,7 @@ def user_tools(user: User | AnonymousUser | None) -> frozenset[str]:
     if user is None or not getattr(user, "is_authenticated", False):
         return frozenset()
     if user.is_superuser:
-        return frozenset(TOOLS)
+        return frozenset(tool_names())
     return frozenset(tool for role in user_role_list(user) for tool in role.tools)
 
 

@@ -20,9 +20,10 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from apps.core.errors import Forbidden, NotFound, ValidationError
+from apps.core.registry import scope_names
 
 from .errors import AlreadyMember, EmailTaken, InvalidCredentials, InvalidRefreshToken, LastOwner
-from .models import SCOPES, ApiKey, RefreshFamily, Role, Tier, User, UserRole, Workspace, WorkspaceMember, WorkspaceRole
+from .models import ApiKey, RefreshFamily, Role, Tier, User, UserRole, Workspace, WorkspaceMember, WorkspaceRole
 from .seeds import DEFAULT_ROLES, DEFAULT_TIERS
 
 KEY_PREFIX = "nxk_"
@@ -141,11 +142,12 @@ def user_tier_set(*, user: User, tier: Tier) -> User:
 def _validate_scopes(scopes: list[str]) -> list[str]:
     if not scopes:
         raise ValidationError("Give at least one scope.", details={"scopes": ["Give at least one scope, or \"*\" for full access."]})
-    unknown = sorted(set(scopes) - {*SCOPES, "*"})
+    known = scope_names()
+    unknown = sorted(set(scopes) - {*known, "*"})
     if unknown:
         raise ValidationError(
             f"Unknown scopes: {', '.join(unknown)}.",
-            details={"scopes": [f"Unknown scope {scope!r}; known: *, {', '.join(SCOPES)}." for scope in unknown]},
+            details={"scopes": [f"Unknown scope {scope!r}; known: *, {', '.join(known)}." for scope in unknown]},
         )
     if "*" in scopes and len(set(scopes)) > 1:
         # A key meant to be narrow must never silently become a full-access key.

@@ -1,8 +1,20 @@
-from django.apps import AppConfig
+from apps.core.registry import NavEntry, NexusAppConfig, Scope, Tool
 
 
-class ArchitectConfig(AppConfig):
+class ArchitectConfig(NexusAppConfig):
     """Assistant Architect: prompt-chain tools, their executions on Celery, per-prompt results."""
 
     name = "apps.architect"
     label = "architect"
+    api_urls = "apps.architect.api.urls"
+    page_urls = "apps.architect.urls"  # tool builder, run form, live run page
+    navigation = (NavEntry("Architect", "architect:tools", tool="assistant-architect", position=40),)
+    tools = (Tool("assistant-architect", scope="architect", position=30),)
+    scopes = (Scope("architect", position=30),)
+    beat = {
+        "architect-reap-stale-executions": {
+            "task": "apps.architect.tasks.execution_reap_stale",
+            "schedule": 30.0,
+            "options": {"queue": "default"},
+        },
+    }

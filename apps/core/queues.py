@@ -1,4 +1,4 @@
-"""The Celery queues, named in one place; tasks say `@shared_task(queue=CeleryQueue.LLM.value)`."""
+"""Celery queues: apps declare them on their AppConfig (`queues`); Celery declares every one of them."""
 from __future__ import annotations
 
 from enum import StrEnum
@@ -8,9 +8,11 @@ from typing import Any
 from django.db import transaction
 from kombu import Queue
 
+from .registry import queue_names
+
 
 class CeleryQueue(StrEnum):
-    """Queues by kind of work, so each can be given its own workers when scaling out."""
+    """Names of the queues the shipped apps declare, for `@shared_task(queue=CeleryQueue.LLM.value)`."""
 
     DEFAULT = "default"
     LLM = "llm"
@@ -20,13 +22,13 @@ class CeleryQueue(StrEnum):
 
 
 def celery_queues() -> tuple[Queue, ...]:
-    """Kombu queue declarations for every CeleryQueue."""
-    return tuple(Queue(queue.value, routing_key=queue.value) for queue in CeleryQueue)
+    """Kombu queue declarations for every queue an installed app declares."""
+    return tuple(Queue(name, routing_key=name) for name in queue_names())
 
 
 def all_queue_names() -> str:
     """Comma-separated names, for `celery worker -Q`."""
-    return ",".join(queue.value for queue in CeleryQueue)
+    return ",".join(queue_names())
 
 
 def enqueue(task: str, *args: Any, on_commit: bool = True) -> None:

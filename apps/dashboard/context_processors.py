@@ -5,19 +5,14 @@ from typing import Any
 
 from django.http import HttpRequest
 
-# (label, url name, tool the entry needs or None); apps add their pages here as they land.
-NAVIGATION: list[tuple[str, str, str | None]] = [
-    ("Home", "dashboard:home", None),
-    ("Knowledge", "knowledge:repositories", "knowledge"),
-    ("Retrieval debugger", "knowledge:debugger", "knowledge"),
-    ("Architect", "architect:tools", "assistant-architect"),
-    ("Chat", "chat:chat", "chat"),
-    ("Compare", "chat:compare", "compare"),
-    ("Workspaces", "accounts:workspaces", None),
-    ("API keys", "accounts:keys", None),
-    ("Profile", "accounts:profile", None),
-    ("Billing", "billing:page", None),
-]
+from apps.core.registry import navigation_entries
+
+
+def __getattr__(name: str) -> Any:
+    # NAVIGATION, as (label, url name, tool or None), is read from the apps (apps.core.registry).
+    if name == "NAVIGATION":
+        return [(entry.label, entry.url_name, entry.tool) for entry in navigation_entries()]
+    raise AttributeError(name)
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -27,8 +22,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     return {
         "nav_items": [
-            {"label": label, "url_name": url_name}
-            for label, url_name, tool in NAVIGATION
-            if tool is None or user_has_tool(user, tool)  # a page of a tool the roles lack is not offered
+            {"label": entry.label, "url_name": entry.url_name}
+            for entry in navigation_entries()
+            if entry.tool is None or user_has_tool(user, entry.tool)  # a page of a tool the roles lack is not offered
         ]
     }

@@ -1,12 +1,14 @@
-from django.apps import AppConfig
+from apps.core.registry import NexusAppConfig
 
 
-class LlmConfig(AppConfig):
+class LlmConfig(NexusAppConfig):
     """Provider connections, model registry, adapters, metering of usage."""
 
     name = "apps.llm"
     label = "llm"
     verbose_name = "LLM gateway"
+    api_urls = "apps.llm.api.urls"
+    queues = ("llm",)
 
     def ready(self) -> None:
         from apps.core.health import register_check

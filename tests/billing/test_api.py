@@ -184,8 +184,10 @@ class TestCron:
 
     def test_the_beat_task_is_scheduled_and_runs_the_same_reset(self, settings, user):
         from apps.billing.tasks import credits_reset_monthly
+        from config.celery_app import app
 
-        entry = settings.CELERY_BEAT_SCHEDULE["billing-reset-monthly-credits"]
+        app.finalize()  # beat's schedule is what the installed apps declare (apps.core.registry)
+        entry = app.conf.beat_schedule["billing-reset-monthly-credits"]
         assert entry["task"] == "apps.billing.tasks.credits_reset_monthly"
         CreditAccount.objects.create(user=user, period="2000-01", period_started_at=datetime(2000, 1, 1, tzinfo=UTC))
         assert credits_reset_monthly.delay().get() == 1

@@ -1,0 +1,100 @@
+"""General Django settings: debug, hosts, time, installed apps, auth, middleware, templates."""
+from __future__ import annotations
+
+from .environment import BASE_DIR, env
+
+__all__ = [
+    "ALLOWED_HOSTS", "ASGI_APPLICATION", "AUTH_PASSWORD_VALIDATORS", "AUTH_USER_MODEL", "DEBUG", "DJANGO_APPS",
+    "INSTALLED_APPS", "LANGUAGE_CODE", "LOCAL_APPS", "LOGIN_REDIRECT_URL", "LOGIN_URL", "LOGOUT_REDIRECT_URL",
+    "MIDDLEWARE", "ROOT_URLCONF", "SECRET_KEY", "SITE_URL", "TEMPLATES", "THIRD_PARTY_APPS", "TIME_ZONE", "USE_I18N",
+    "USE_TZ", "WSGI_APPLICATION",
+]
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me-0123456789abcdefghijklmnopqrstuv")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+USE_TZ = True
+SITE_URL = env("SITE_URL", default="http://localhost:8000")
+
+# ------------------------------------------------------------------------------
+# APPS
+# ------------------------------------------------------------------------------
+DJANGO_APPS = [
+    "daphne",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.admin",
+    "django.contrib.postgres",
+]
+THIRD_PARTY_APPS = [
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+]
+LOCAL_APPS = [
+    "apps.core",
+    "apps.accounts",
+    "apps.llm",
+    "apps.knowledge",
+    "apps.billing",
+    "apps.chat",
+    "apps.architect",
+    "apps.gateway",
+    "apps.dashboard",
+]
+# The JWT blacklist (refresh-token rotation, see accounts.py) comes last, as it always has.
+INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS + ["rest_framework_simplejwt.token_blacklist"]
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+LOGOUT_REDIRECT_URL = "dashboard:login"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# ------------------------------------------------------------------------------
+# MIDDLEWARE: request ids first so every later log line and error carries one.
+# ------------------------------------------------------------------------------
+MIDDLEWARE = [
+    "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.ApiErrorEnvelopeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.core.middleware.RateLimitHeadersMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.dashboard.context_processors.navigation",
+            ],
+        },
+    }
+]
