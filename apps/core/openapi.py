@@ -20,7 +20,12 @@ ERROR_ENVELOPE = {
                     ],
                 },
                 "message": {"type": "string"},
-                "details": {"type": "object", "nullable": True, "additionalProperties": {"type": "array", "items": {}}},
+                # Field errors: a list of messages, or for a list or nested field, the same shape per item or key.
+                "details": {
+                    "type": "object",
+                    "nullable": True,
+                    "additionalProperties": {"anyOf": [{"type": "array", "items": {}}, {"type": "object"}]},
+                },
                 "request_id": {"type": "string"},
             },
         }

@@ -114,16 +114,19 @@ class BillingPortalApi(APIView):
         return Response({"url": payments.portal_create(user=request.user)})
 
 
-class BillingInvoiceListApi(APIView):
+class BillingInvoiceListApi(ListAPIView):
     """The caller's Stripe invoices, newest first (limit/offset over the newest 100)."""
 
     required_scope = READ
+    serializer_class = InvoiceSerializer
+    pagination_class = LimitOffsetPagination
 
-    @extend_schema(operation_id="billing_invoices", responses={200: InvoiceSerializer(many=True)})
-    def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(payments.invoices_for(user=request.user), request, view=self)
-        return paginator.get_paginated_response(InvoiceSerializer(page, many=True).data)
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return payments.invoices_for(user=self.request.user)
+
+    @extend_schema(operation_id="billing_invoices")
+    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().get(request, *args, **kwargs)
 
 
 class BillingWebhookApi(APIView):
