@@ -64,6 +64,74 @@ def contract_fakes(settings: Any, tmp_path: Path) -> Iterator[None]:
             stripe.stop()
 
 
+@dataclass
+class Seeded:
+    """One of each resource the caller owns, so that `{id}` routes answer 200 and lists are not empty."""
+
+    ids: dict[str, str]
+
+    def path_parameters(self, path: str, names: list[str]) -> dict[str, str] | None:
+        """Real ids for every parameter of `path` (the template up to each `{name}` picks the resource)."""
+        found: dict[str, str] = {}
+        for name in names:
+            prefix = path[: path.index("{" + name + "}") + len(name) + 2]
+            if prefix not in self.ids:
+                return None
+            found[name] = self.ids[prefix]
+        return found
+
+
+@pytest.fixture
+def seeded(caller: Caller, fake_models: Any) -> Seeded:
+    """A folder, a conversation with messages, a repository with a document, a run tool, a key, a workspace."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.accounts import services as accounts
+    from apps.accounts.models import Role
+    from apps.architect import services as architect
+    from apps.chat import services as chat
+    from apps.chat.models import Message, MessageStatus
+    from apps.knowledge import services as knowledge
+    from tests.architect.conftest import chain_body
+    from tests.factories import UserFactory
+
+    user = caller.user
+    folder = chat.folder_create(user=user, name="Trips")
+    conversation = chat.conversation_create(user=user, title="Spring", folder_id=folder.id)
+    Message.objects.create(conversation=conversation, role="user", content="Where should we go in spring?")
+    Message.objects.create(conversation=conversation, role="assistant", content="Kyoto.", status=MessageStatus.COMPLETE)
+    repository = knowledge.repository_create(user=user, name="Handbook")
+    document = knowledge.document_upload(user=user, repository=repository,
+                                         upload=SimpleUploadedFile("rivers.txt", b"A document about rivers.", "text/plain"))
+    body = chain_body()
+    tool = architect.tool_create(user=user, **{k: body[k] for k in ("name", "status", "input_fields", "prompts")})
+    execution = architect.execution_start(user=user, tool=tool, inputs={"topic": "dogs"})
+    key, _raw = accounts.api_key_create(user=user, name="contract", scopes=["*"])
+    workspace = accounts.workspace_create(user=user, name="Team")
+    member = UserFactory()
+    accounts.workspace_member_add(workspace=workspace, user=user, email=member.email, role="member")
+    api = "/api/v1"
+    return Seeded(ids={
+        f"{api}/folders/{{id}}": str(folder.id),
+        f"{api}/conversations/{{id}}": str(conversation.id),
+        f"{api}/knowledge/{{id}}": str(repository.id),
+        f"{api}/knowledge/{{repository_id}}": str(repository.id),
+        f"{api}/documents/{{id}}": str(document.id),
+        f"{api}/documents/{{document_id}}": str(document.id),
+        f"{api}/architect/tools/{{id}}": str(tool.id),
+        f"{api}/architect/executions/{{id}}": str(execution.id),
+        f"{api}/keys/{{id}}": str(key.id),
+        f"{api}/workspaces/{{id}}": str(workspace.id),
+        f"{api}/workspaces/{{workspace_id}}": str(workspace.id),
+        f"{api}/workspaces/{{workspace_id}}/members/{{user_id}}": str(member.id),
+        f"{api}/admin/models/{{id}}": str(fake_models.models["openai"].id),
+        f"{api}/admin/providers/{{id}}": str(fake_models.providers["openai"].id),
+        f"{api}/admin/providers/{{provider_id}}": str(fake_models.providers["openai"].id),
+        f"{api}/admin/users/{{user_id}}": str(member.id),
+        f"{api}/admin/users/{{user_id}}/roles/{{role_id}}": str(Role.objects.get(name="user").id),
+    })
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """How many operations and cases the contract run covered, per role."""
     for role, operations in sorted(CASES.items()):

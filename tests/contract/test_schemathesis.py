@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
-from tests.contract.conftest import CASES, Caller
+from tests.contract.conftest import CASES, Caller, Seeded
 from tests.llm.conftest import (  # noqa: F401  (fixtures: the fake provider and models on it)
     FakeModels,
     committed_db,
@@ -23,7 +23,7 @@ from tests.llm.conftest import (  # noqa: F401  (fixtures: the fake provider and
     fresh_llm_state,
 )
 
-MAX_EXAMPLES = 6
+MAX_EXAMPLES = 5
 SEED = 20261204
 
 CONFIG = schemathesis.Config.from_dict({
@@ -90,8 +90,16 @@ schema = _app_schema()
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
-def test_every_operation_keeps_the_contract(case: schemathesis.Case, caller: Caller) -> None:
-    response = case.call(headers=caller.headers)
-    CASES.setdefault(caller.role, {}).setdefault(case.operation.label, 0)
-    CASES[caller.role][case.operation.label] += 1
-    case.validate_response(response, checks=CHECKS)
+def test_every_operation_keeps_the_contract(case: schemathesis.Case, caller: Caller, seeded: Seeded) -> None:
+    _send(case, caller)
+    # Generated ids find nothing: the same case again on the caller's own resource reaches past the 404.
+    real = seeded.path_parameters(case.operation.path, list(case.path_parameters or {}))
+    if real:
+        case.path_parameters = real
+        _send(case, caller)
+
+
+def _send(case: schemathesis.Case, caller: Caller) -> None:
+    counts = CASES.setdefault(caller.role, {})
+    counts[case.operation.label] = counts.get(case.operation.label, 0) + 1
+    case.validate_response(case.call(headers=caller.headers), checks=CHECKS)

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from apps.accounts.limits import rate_check
 from apps.accounts.permissions import HasTool
 from apps.core.errors import ValidationError
+from apps.core.openapi import error_responses
 from apps.core.serializers import StrictCharField
 from apps.core.sse import sse_run_response
 from apps.core.viewsets import ScopedModelViewSet, ScopedReadOnlyViewSet
@@ -149,7 +150,8 @@ class ExecutionCancelApi(APIView):
         execution_id = serializers.UUIDField()
         status = StrictCharField()
 
-    @extend_schema(operation_id="architect_execution_cancel", request=None, responses={202: ExecutionCancelOutputSerializer})
+    @extend_schema(operation_id="architect_execution_cancel", request=None,
+                   responses={202: ExecutionCancelOutputSerializer, **error_responses(409)})
     def post(self, request: Request, pk: str) -> Response:
         execution = execution_get(user=request.user, execution_id=pk)
         state = services.execution_cancel(execution=execution)

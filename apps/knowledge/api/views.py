@@ -4,8 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -59,10 +61,12 @@ class RepositoryViewSet(KnowledgeToolMixin, ScopedModelViewSet):
         services.repository_delete(user=self.request.user, repository=instance)
 
 
-class RepositoryDocumentsApi(KnowledgeToolMixin, APIView):
+class RepositoryDocumentsApi(KnowledgeToolMixin, ListAPIView):
     """GET: the repository's documents (paginated). POST: upload one file (multipart `file`) -> 202."""
 
     parser_classes = [MultiPartParser, FormParser]
+    serializer_class = DocumentSerializer
+    pagination_class = LimitOffsetPagination
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -72,12 +76,12 @@ class RepositoryDocumentsApi(KnowledgeToolMixin, APIView):
         filename = StrictCharField()
         status = StrictCharField()
 
-    @extend_schema(operation_id="knowledge_documents_list", responses=DocumentSerializer(many=True))
-    def get(self, request: Request, repository_id: Any) -> Response:
-        queryset = document_list_for_repository(user=request.user, repository_id=repository_id)
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return document_list_for_repository(user=self.request.user, repository_id=self.kwargs["repository_id"])
+
+    @extend_schema(operation_id="knowledge_documents_list")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="knowledge_documents_upload",
@@ -110,7 +114,8 @@ class DocumentViewSet(KnowledgeToolMixin, ScopedViewSetMixin, mixins.RetrieveMod
 class DocumentDownloadApi(KnowledgeToolMixin, APIView):
     """The original bytes of a document, as an attachment."""
 
-    @extend_schema(operation_id="documents_download", responses={(200, "application/octet-stream"): bytes})
+    # The file's own Content-Type (text/plain, application/pdf, ...), whatever was uploaded.
+    @extend_schema(operation_id="documents_download", responses={(200, "*/*"): OpenApiTypes.BINARY})
     def get(self, request: Request, document_id: Any) -> FileResponse:
         document = document_get_for_user(user=request.user, document_id=document_id)
         response = FileResponse(
