@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import NotFound
+from apps.core.openapi import error_responses
 from apps.core.ratelimit import ratelimit_hit
 from apps.core.serializers import StrictCharField, StrictChoiceField
 from apps.core.viewsets import ScopedModelViewSet, ScopedViewSetMixin
@@ -81,7 +82,7 @@ class AuthSignupApi(APIView):
         first_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
         last_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
 
-    @extend_schema(operation_id="auth_signup", request=InputSerializer, responses={201: UserSerializer})
+    @extend_schema(operation_id="auth_signup", request=InputSerializer, responses={201: UserSerializer, **error_responses(409)})
     def post(self, request: Request) -> Response:
         _limit_auth_attempt(request, action="signup", email=str(request.data.get("email", "")) if hasattr(request.data, "get") else "")
         serializer = self.InputSerializer(data=request.data)
@@ -300,7 +301,7 @@ class WorkspaceMemberListApi(ListAPIView):
     def get_queryset(self) -> Any:
         return workspace_members(workspace=_workspace_for(self.request, self.kwargs["workspace_id"]))
 
-    @extend_schema(operation_id="workspace_members_add", request=InputSerializer, responses={201: WorkspaceMemberSerializer})
+    @extend_schema(operation_id="workspace_members_add", request=InputSerializer, responses={201: WorkspaceMemberSerializer, **error_responses(409)})
     def post(self, request: Request, workspace_id: Any) -> Response:
         workspace = _workspace_for(request, workspace_id)
         serializer = self.InputSerializer(data=request.data)
@@ -312,7 +313,7 @@ class WorkspaceMemberListApi(ListAPIView):
 class WorkspaceMemberRemoveApi(APIView):
     """Remove a member (owners and admins, or a member leaving); the last owner stays (409)."""
 
-    @extend_schema(operation_id="workspace_members_remove", responses={204: None})
+    @extend_schema(operation_id="workspace_members_remove", responses={204: None, **error_responses(409)})
     def delete(self, request: Request, workspace_id: Any, user_id: Any) -> Response:
         workspace = _workspace_for(request, workspace_id)
         services.workspace_member_remove(workspace=workspace, user=request.user, member_user_id=user_id)  # type: ignore[arg-type]

@@ -94,7 +94,7 @@ class ExecutionStartApi(APIView):
     class InputSerializer(ExecuteRequestSerializer):
         """POST /architect/execute: `{tool_id, inputs, conversation_id?}`."""
 
-    @extend_schema(operation_id="architect_execute", request=InputSerializer, responses={200: SSE_RESPONSE})
+    @extend_schema(operation_id="architect_execute", request=InputSerializer, responses={200: SSE_RESPONSE, **error_responses(402, 409, 503)})
     def post(self, request: Request) -> Any:
         rate_check(request, kind="architect")
         body = _body(request)

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.openapi import error_responses
 from apps.core.pagination import LimitOffsetPagination
 from apps.core.serializers import StrictCharField, StrictChoiceField
 
@@ -96,7 +97,7 @@ class BillingCheckoutApi(APIView):
                 raise serializers.ValidationError({"package_id": ["Give `package_id`, or `price_id` and `mode`."]})
             return attrs
 
-    @extend_schema(operation_id="billing_checkout", request=InputSerializer, responses={200: UrlSerializer})
+    @extend_schema(operation_id="billing_checkout", request=InputSerializer, responses={200: UrlSerializer, **error_responses(409, 503)})
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -109,7 +110,7 @@ class BillingPortalApi(APIView):
 
     required_scope = WRITE
 
-    @extend_schema(operation_id="billing_portal", request=None, responses={200: UrlSerializer})
+    @extend_schema(operation_id="billing_portal", request=None, responses={200: UrlSerializer, **error_responses(503)})
     def post(self, request: Request) -> Response:
         return Response({"url": payments.portal_create(user=request.user)})
 
@@ -124,7 +125,7 @@ class BillingInvoiceListApi(ListAPIView):
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return payments.invoices_for(user=self.request.user)
 
-    @extend_schema(operation_id="billing_invoices")
+    @extend_schema(operation_id="billing_invoices", responses={200: InvoiceSerializer(many=True), **error_responses(503)})
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().get(request, *args, **kwargs)
 

@@ -60,7 +60,7 @@ class ChatApi(APIView):
     permission_classes = [HasTool("chat")]
     required_scope = "chat"
 
-    @extend_schema(operation_id="chat", request=ChatRequestSerializer, responses={200: SSE_RESPONSE})
+    @extend_schema(operation_id="chat", request=ChatRequestSerializer, responses={200: SSE_RESPONSE, **error_responses(402, 503)})
     def post(self, request: Request) -> StreamingHttpResponse:
         rate_check(request, kind="chat")
         start = services.chat_start(user=request.user, api_key=_api_key(request), data=_body(request))
@@ -190,7 +190,7 @@ class CompareApi(APIView):
     required_scope = "chat"
 
     @extend_schema(operation_id="compare", request=CompareRequestSerializer,
-                   parameters=[OpenApiParameter("stream", bool)], responses={200: ComparisonSerializer})
+                   parameters=[OpenApiParameter("stream", bool)], responses={200: ComparisonSerializer, **error_responses(402, 503)})
     def post(self, request: Request) -> Response | StreamingHttpResponse:
         rate_check(request, kind="compare")
         data = CompareRequestSerializer(data=request.data)

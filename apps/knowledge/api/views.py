@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from apps.accounts.limits import rate_check
 from apps.accounts.permissions import HasTool
 from apps.core.errors import ValidationError
+from apps.core.openapi import error_responses
 from apps.core.pagination import LimitOffsetPagination
 from apps.core.serializers import StrictCharField, StrictChoiceField
 from apps.core.viewsets import ScopedModelViewSet, ScopedViewSetMixin
@@ -128,7 +129,7 @@ class DocumentDownloadApi(KnowledgeToolMixin, APIView):
 class DocumentReprocessApi(KnowledgeToolMixin, APIView):
     """Run extraction and embedding again (replaces the document's chunks) -> 202."""
 
-    @extend_schema(operation_id="documents_reprocess", request=None, responses={202: DocumentSerializer})
+    @extend_schema(operation_id="documents_reprocess", request=None, responses={202: DocumentSerializer, **error_responses(409)})
     def post(self, request: Request, document_id: Any) -> Response:
         document = document_get_for_user(user=request.user, document_id=document_id)
         document = services.document_reprocess(user=request.user, document=document)
@@ -155,7 +156,7 @@ class DocumentUploadUrlApi(KnowledgeToolMixin, APIView):
         file_key = StrictCharField()
         fields = serializers.DictField(child=StrictCharField())
 
-    @extend_schema(operation_id="documents_upload_url", request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(operation_id="documents_upload_url", request=InputSerializer, responses={200: OutputSerializer, **error_responses(409)})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -191,7 +192,7 @@ class DocumentConfirmApi(KnowledgeToolMixin, APIView):
         filename = StrictCharField()
         status = StrictCharField()
 
-    @extend_schema(operation_id="documents_confirm", request=InputSerializer, responses={202: OutputSerializer})
+    @extend_schema(operation_id="documents_confirm", request=InputSerializer, responses={202: OutputSerializer, **error_responses(409)})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -226,7 +227,7 @@ class KnowledgeSearchApi(KnowledgeToolMixin, APIView):
 
         results = SearchResultSerializer(many=True)
 
-    @extend_schema(operation_id="knowledge_search", request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(operation_id="knowledge_search", request=InputSerializer, responses={200: OutputSerializer, **error_responses(503)})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
