@@ -41,6 +41,9 @@ from .serializers import (
     WorkspaceSerializer,
 )
 
+# Django's MinimumLengthValidator (AUTH_PASSWORD_VALIDATORS) default, stated in the schema too.
+PASSWORD_MIN_LENGTH = 8
+
 
 def _client_ip(request: Request) -> str:
     return request.META.get("REMOTE_ADDR") or "unknown"
@@ -78,7 +81,7 @@ class AuthSignupApi(APIView):
             ref_name = "AuthSignupInput"
 
         email = serializers.EmailField(max_length=254)
-        password = StrictCharField(max_length=128, trim_whitespace=False)
+        password = StrictCharField(min_length=PASSWORD_MIN_LENGTH, max_length=128, trim_whitespace=False)
         first_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
         last_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
 
@@ -203,7 +206,8 @@ class UserMeApi(APIView):
 
         first_name = StrictCharField(max_length=150, required=False, allow_blank=True)
         last_name = StrictCharField(max_length=150, required=False, allow_blank=True)
-        password = StrictCharField(max_length=128, required=False, trim_whitespace=False, write_only=True)
+        password = StrictCharField(min_length=PASSWORD_MIN_LENGTH, max_length=128, required=False, trim_whitespace=False,
+                                   write_only=True)
         current_password = StrictCharField(max_length=128, required=False, trim_whitespace=False, write_only=True)
 
     @extend_schema(operation_id="users_me", responses={200: UserSerializer})

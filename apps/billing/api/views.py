@@ -138,6 +138,8 @@ class BillingWebhookApi(APIView):
     throttle_classes: list[type] = []
 
     @extend_schema(operation_id="billing_webhook", request=None,
+                   parameters=[OpenApiParameter("Stripe-Signature", str, OpenApiParameter.HEADER, required=True,
+                                                description="Stripe's signature of the raw body; a bad one answers 400.")],
                    responses={200: inline_serializer("WebhookReceived", {"received": serializers.BooleanField(),
                                                                          "duplicate": serializers.BooleanField()})})
     def post(self, request: Request) -> Response:
