@@ -11,8 +11,8 @@ import pytest
 from tests.fakes.embeddings_server import embeddings_server
 from tests.fakes.stripe_server import FakeStripe
 
-# role -> operation label -> cases sent (reported at the end of the run)
-CASES: dict[str, dict[str, int]] = {}
+# role -> operation label -> the status of each case sent (reported at the end of the run)
+CASES: dict[str, dict[str, list[int]]] = {}
 
 
 @dataclass
@@ -135,6 +135,8 @@ def seeded(caller: Caller, fake_models: Any) -> Seeded:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """How many operations and cases the contract run covered, per role."""
     for role, operations in sorted(CASES.items()):
+        cases = sum(len(statuses) for statuses in operations.values())
+        succeeded = sum(1 for statuses in operations.values() if any(200 <= status < 300 for status in statuses))
         terminalreporter.write_line(
-            f"schemathesis as {role}: {len(operations)} operations, {sum(operations.values())} cases"
+            f"schemathesis as {role}: {len(operations)} operations, {cases} cases, {succeeded} operations answered 2xx"
         )
