@@ -8,6 +8,7 @@ from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooB
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions as drf
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
@@ -93,6 +94,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         status, code, message = 500, "INTERNAL_ERROR", "Internal server error."
 
     set_rollback()
+    request = context.get("request")
+    if request is not None:
+        # The envelope is JSON whatever renderer the view negotiated (the schema view's first is YAML).
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
     response = Response(
         error_body(code=code, message=message, details=details, request_id=get_request_id()),
         status=status,

@@ -48,6 +48,7 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         params = super().get_schema_operation_parameters(view)
         for param in params:
+            param["schema"]["minimum"] = 0  # a negative value answers 400
             if param["name"] == "limit":
                 param["description"] = f"Page size (default {DEFAULT_LIMIT}; above {MAX_LIMIT} is treated as {MAX_LIMIT})."
         return params

@@ -35,7 +35,7 @@ class UserSerializer(serializers.Serializer):
     tools = serializers.SerializerMethodField()
     is_active = serializers.BooleanField(read_only=True)
     created_at = serializers.DateTimeField(source="date_joined", read_only=True)
-    last_login = serializers.DateTimeField(read_only=True)
+    last_login = serializers.DateTimeField(read_only=True, allow_null=True)  # null until the first login
 
     def get_roles(self, user: User) -> list[str]:
         return [role.name for role in user_role_list(user)]

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.openapi import error_responses
 from apps.core.ratelimit import ratelimit_hit
 from apps.core.selectors import get_or_404
 from apps.core.serializers import StrictCharField, StrictChoiceField
@@ -40,6 +41,9 @@ from .serializers import (
     WorkspaceMemberSerializer,
     WorkspaceSerializer,
 )
+
+# Django's MinimumLengthValidator (AUTH_PASSWORD_VALIDATORS) default, stated in the schema too.
+PASSWORD_MIN_LENGTH = 8
 
 
 def _client_ip(request: Request) -> str:
@@ -78,11 +82,11 @@ class AuthSignupApi(APIView):
             ref_name = "AuthSignupInput"
 
         email = serializers.EmailField(max_length=254)
-        password = StrictCharField(max_length=128, trim_whitespace=False)
+        password = StrictCharField(min_length=PASSWORD_MIN_LENGTH, max_length=128, trim_whitespace=False)
         first_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
         last_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
 
-    @extend_schema(operation_id="auth_signup", request=InputSerializer, responses={201: UserSerializer})
+    @extend_schema(operation_id="auth_signup", request=InputSerializer, responses={201: UserSerializer, **error_responses(409)})
     def post(self, request: Request) -> Response:
         _limit_auth_attempt(request, action="signup", email=str(request.data.get("email", "")) if hasattr(request.data, "get") else "")
         serializer = self.InputSerializer(data=request.data)
@@ -203,7 +207,8 @@ class UserMeApi(APIView):
 
         first_name = StrictCharField(max_length=150, required=False, allow_blank=True)
         last_name = StrictCharField(max_length=150, required=False, allow_blank=True)
-        password = StrictCharField(max_length=128, required=False, trim_whitespace=False, write_only=True)
+        password = StrictCharField(min_length=PASSWORD_MIN_LENGTH, max_length=128, required=False, trim_whitespace=False,
+                                   write_only=True)
         current_password = StrictCharField(max_length=128, required=False, trim_whitespace=False, write_only=True)
 
     @extend_schema(operation_id="users_me", responses={200: UserSerializer})
@@ -300,7 +305,7 @@ class WorkspaceMemberListApi(ListAPIView):
     def get_queryset(self) -> Any:
         return workspace_members(workspace=_workspace_for(self.request, self.kwargs["workspace_id"]))
 
-    @extend_schema(operation_id="workspace_members_add", request=InputSerializer, responses={201: WorkspaceMemberSerializer})
+    @extend_schema(operation_id="workspace_members_add", request=InputSerializer, responses={201: WorkspaceMemberSerializer, **error_responses(409)})
     def post(self, request: Request, workspace_id: Any) -> Response:
         workspace = _workspace_for(request, workspace_id)
         serializer = self.InputSerializer(data=request.data)
@@ -312,7 +317,7 @@ class WorkspaceMemberListApi(ListAPIView):
 class WorkspaceMemberRemoveApi(APIView):
     """Remove a member (owners and admins, or a member leaving); the last owner stays (409)."""
 
-    @extend_schema(operation_id="workspace_members_remove", responses={204: None})
+    @extend_schema(operation_id="workspace_members_remove", responses={204: None, **error_responses(409)})
     def delete(self, request: Request, workspace_id: Any, user_id: Any) -> Response:
         workspace = _workspace_for(request, workspace_id)
         services.workspace_member_remove(workspace=workspace, user=request_user(request), member_user_id=user_id)

@@ -14,6 +14,7 @@ from apps.accounts.caller import request_user
 from apps.accounts.limits import rate_check
 from apps.accounts.permissions import HasTool
 from apps.core.errors import ValidationError
+from apps.core.openapi import error_responses
 from apps.core.serializers import StrictCharField
 from apps.core.sse import sse_run_response
 from apps.core.viewsets import ScopedModelViewSet, ScopedReadOnlyViewSet
@@ -96,7 +97,7 @@ class ExecutionStartApi(APIView):
     class InputSerializer(ExecuteRequestSerializer):
         """POST /architect/execute: `{tool_id, inputs, conversation_id?}`."""
 
-    @extend_schema(operation_id="architect_execute", request=InputSerializer, responses={200: SSE_RESPONSE})
+    @extend_schema(operation_id="architect_execute", request=InputSerializer, responses={200: SSE_RESPONSE, **error_responses(402, 409, 503)})
     def post(self, request: Request) -> Any:
         rate_check(request, kind="architect")
         body = self.InputSerializer(data=_body(request))
@@ -151,7 +152,8 @@ class ExecutionCancelApi(APIView):
         execution_id = serializers.UUIDField()
         status = StrictCharField()
 
-    @extend_schema(operation_id="architect_execution_cancel", request=None, responses={202: ExecutionCancelOutputSerializer})
+    @extend_schema(operation_id="architect_execution_cancel", request=None,
+                   responses={202: ExecutionCancelOutputSerializer, **error_responses(409)})
     def post(self, request: Request, pk: str) -> Response:
         execution = execution_get(user=request_user(request), execution_id=pk)
         state = services.execution_cancel(execution=execution)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.caller import request_user
+from apps.core.openapi import error_responses
 from apps.core.pagination import LimitOffsetPagination
 from apps.core.serializers import StrictCharField, StrictChoiceField
 
@@ -99,7 +101,7 @@ class BillingCheckoutApi(APIView):
                 raise serializers.ValidationError({"package_id": ["Give `package_id`, or `price_id` and `mode`."]})
             return attrs
 
-    @extend_schema(operation_id="billing_checkout", request=InputSerializer, responses={200: UrlSerializer})
+    @extend_schema(operation_id="billing_checkout", request=InputSerializer, responses={200: UrlSerializer, **error_responses(409, 503)})
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -112,21 +114,24 @@ class BillingPortalApi(APIView):
 
     required_scope = WRITE
 
-    @extend_schema(operation_id="billing_portal", request=None, responses={200: UrlSerializer})
+    @extend_schema(operation_id="billing_portal", request=None, responses={200: UrlSerializer, **error_responses(503)})
     def post(self, request: Request) -> Response:
         return Response({"url": payments.portal_create(user=request_user(request))})
 
 
-class BillingInvoiceListApi(APIView):
+class BillingInvoiceListApi(ListAPIView):
     """The caller's Stripe invoices, newest first (limit/offset over the newest 100)."""
 
     required_scope = READ
+    serializer_class = InvoiceSerializer
+    pagination_class = LimitOffsetPagination
 
-    @extend_schema(operation_id="billing_invoices", responses={200: InvoiceSerializer(many=True)})
-    def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(payments.invoices_for(user=request_user(request)), request, view=self)
-        return paginator.get_paginated_response(InvoiceSerializer(page, many=True).data)
+    def get_queryset(self) -> Any:
+        return payments.invoices_for(user=request_user(self.request))
+
+    @extend_schema(operation_id="billing_invoices", responses={200: InvoiceSerializer(many=True), **error_responses(503)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
 
 class BillingWebhookApi(APIView):
@@ -137,6 +142,8 @@ class BillingWebhookApi(APIView):
     throttle_classes: list[type] = []
 
     @extend_schema(operation_id="billing_webhook", request=None,
+                   parameters=[OpenApiParameter("Stripe-Signature", str, OpenApiParameter.HEADER, required=True,
+                                                description="Stripe's signature of the raw body; a bad one answers 400.")],
                    responses={200: inline_serializer("WebhookReceived", {"received": serializers.BooleanField(),
                                                                          "duplicate": serializers.BooleanField()})})
     def post(self, request: Request) -> Response:

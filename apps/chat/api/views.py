@@ -6,8 +6,8 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.http import HttpResponse, StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +20,8 @@ from apps.accounts.models import ApiKey
 from apps.accounts.permissions import HasTool
 from apps.billing.metering import max_tokens_header
 from apps.core.errors import ValidationError
+from apps.core.openapi import error_responses
+from apps.core.serializers import StrictCharField
 from apps.core.sse import format_event, sse_response, sse_run_response, sse_stream_response
 from apps.core.streams import subscribe
 from apps.core.viewsets import ScopedModelViewSet, ScopedReadOnlyViewSet
@@ -69,7 +71,7 @@ class ChatApi(APIView):
     permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
 
-    @extend_schema(operation_id="chat", request=ChatRequestSerializer, responses={200: SSE_RESPONSE})
+    @extend_schema(operation_id="chat", request=ChatRequestSerializer, responses={200: SSE_RESPONSE, **error_responses(402, 503)})
     def post(self, request: Request) -> StreamingHttpResponse:
         rate_check(request, kind="chat")
         body = ChatRequestSerializer(data=_body(request))
@@ -162,7 +164,11 @@ class ConversationStopApi(APIView):
     permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
 
-    @extend_schema(operation_id="conversation_stop", request=None, responses={202: None})
+    @extend_schema(
+        operation_id="conversation_stop", request=None,
+        responses={202: inline_serializer("ConversationStopped", {"message_id": serializers.UUIDField(), "status": StrictCharField()}),
+                   **error_responses(409)},
+    )
     def post(self, request: Request, pk: str) -> Response:
         conversation = conversation_get_for_write(user=request_user(request), conversation_id=pk)
         reply = selectors.message_streaming(conversation=conversation)
@@ -199,7 +205,7 @@ class CompareApi(APIView):
     required_scope = "chat"
 
     @extend_schema(operation_id="compare", request=CompareRequestSerializer,
-                   parameters=[OpenApiParameter("stream", bool)], responses={200: ComparisonSerializer})
+                   parameters=[OpenApiParameter("stream", bool)], responses={200: ComparisonSerializer, **error_responses(402, 503)})
     def post(self, request: Request) -> Response | StreamingHttpResponse:
         rate_check(request, kind="compare")
         data = CompareRequestSerializer(data=request.data)

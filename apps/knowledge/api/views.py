@@ -5,8 +5,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission, OperandHolder, SingleOperandHolder
 from rest_framework.request import Request
@@ -17,6 +19,7 @@ from apps.accounts.caller import request_user
 from apps.accounts.limits import rate_check
 from apps.accounts.permissions import HasTool
 from apps.core.errors import ValidationError
+from apps.core.openapi import error_responses
 from apps.core.pagination import LimitOffsetPagination
 from apps.core.serializers import StrictCharField, StrictChoiceField
 from apps.core.viewsets import ScopedModelViewSet, ScopedViewSetMixin
@@ -64,10 +67,12 @@ class RepositoryViewSet(KnowledgeToolMixin, ScopedModelViewSet):
         services.repository_delete(user=request_user(self.request), repository=instance)
 
 
-class RepositoryDocumentsApi(KnowledgeToolMixin, APIView):
+class RepositoryDocumentsApi(KnowledgeToolMixin, ListAPIView):
     """GET: the repository's documents (paginated). POST: upload one file (multipart `file`) -> 202."""
 
     parser_classes = [MultiPartParser, FormParser]
+    serializer_class = DocumentSerializer
+    pagination_class = LimitOffsetPagination
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -77,12 +82,12 @@ class RepositoryDocumentsApi(KnowledgeToolMixin, APIView):
         filename = StrictCharField()
         status = StrictCharField()
 
-    @extend_schema(operation_id="knowledge_documents_list", responses=DocumentSerializer(many=True))
-    def get(self, request: Request, repository_id: Any) -> Response:
-        queryset = document_list_for_repository(user=request_user(request), repository_id=repository_id)
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
+    def get_queryset(self) -> Any:
+        return document_list_for_repository(user=request_user(self.request), repository_id=self.kwargs["repository_id"])
+
+    @extend_schema(operation_id="knowledge_documents_list")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="knowledge_documents_upload",
@@ -115,7 +120,8 @@ class DocumentViewSet(KnowledgeToolMixin, ScopedViewSetMixin, mixins.RetrieveMod
 class DocumentDownloadApi(KnowledgeToolMixin, APIView):
     """The original bytes of a document, as an attachment."""
 
-    @extend_schema(operation_id="documents_download", responses={(200, "application/octet-stream"): bytes})
+    # The file's own Content-Type (text/plain, application/pdf, ...), whatever was uploaded.
+    @extend_schema(operation_id="documents_download", responses={(200, "*/*"): OpenApiTypes.BINARY})
     def get(self, request: Request, document_id: Any) -> FileResponse:
         document = document_get_for_user(user=request_user(request), document_id=document_id)
         response = FileResponse(
@@ -128,7 +134,7 @@ class DocumentDownloadApi(KnowledgeToolMixin, APIView):
 class DocumentReprocessApi(KnowledgeToolMixin, APIView):
     """Run extraction and embedding again (replaces the document's chunks) -> 202."""
 
-    @extend_schema(operation_id="documents_reprocess", request=None, responses={202: DocumentSerializer})
+    @extend_schema(operation_id="documents_reprocess", request=None, responses={202: DocumentSerializer, **error_responses(409)})
     def post(self, request: Request, document_id: Any) -> Response:
         document = document_get_for_user(user=request_user(request), document_id=document_id)
         document = services.document_reprocess(user=request_user(request), document=document)
@@ -155,7 +161,7 @@ class DocumentUploadUrlApi(KnowledgeToolMixin, APIView):
         file_key = StrictCharField()
         fields = serializers.DictField(child=StrictCharField())  # type: ignore[assignment]  # a declared field (DRF moves it to _declared_fields), not the Field attribute of that name
 
-    @extend_schema(operation_id="documents_upload_url", request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(operation_id="documents_upload_url", request=InputSerializer, responses={200: OutputSerializer, **error_responses(409)})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -191,7 +197,7 @@ class DocumentConfirmApi(KnowledgeToolMixin, APIView):
         filename = StrictCharField()
         status = StrictCharField()
 
-    @extend_schema(operation_id="documents_confirm", request=InputSerializer, responses={202: OutputSerializer})
+    @extend_schema(operation_id="documents_confirm", request=InputSerializer, responses={202: OutputSerializer, **error_responses(409)})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -226,7 +232,7 @@ class KnowledgeSearchApi(KnowledgeToolMixin, APIView):
 
         results = SearchResultSerializer(many=True)
 
-    @extend_schema(operation_id="knowledge_search", request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(operation_id="knowledge_search", request=InputSerializer, responses={200: OutputSerializer, **error_responses(503)})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

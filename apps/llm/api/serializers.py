@@ -3,11 +3,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.serializers import ModelSerializer, StrictCharField, StrictChoiceField
 
 from ..models import LlmModel, ProviderConnection, ProviderKind
+
+
+@extend_schema_field({"type": "string", "anyOf": [{"format": "uri"}, {"maxLength": 0}]})
+class OptionalUrlField(StrictCharField):
+    """A URL, or "" for none; the schema says both, where DRF's URLField documents a URL only."""
+
+    default_error_messages = {"invalid_url": "Enter a valid URL."}
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        # Checked here, not in `validators`, which drf-spectacular would turn back into `format: uri` alone.
+        try:
+            URLValidator()(value)
+        except DjangoValidationError:
+            self.fail("invalid_url")
+        return value
 
 
 class ProviderSerializer(ModelSerializer):
@@ -16,6 +35,8 @@ class ProviderSerializer(ModelSerializer):
     api_key = StrictCharField(write_only=True, required=False, allow_blank=True, max_length=500, trim_whitespace=True,
                                     style={"input_type": "password"})
     api_key_set = serializers.BooleanField(source="has_api_key", read_only=True)
+    # "" means the vendor's own endpoint.
+    base_url = OptionalUrlField(required=False, allow_blank=True, max_length=500)
     usable = serializers.BooleanField(source="is_usable", read_only=True)
     kind = StrictChoiceField(choices=ProviderKind.choices)
     timeout_seconds = serializers.FloatField(required=False, min_value=0.1, max_value=3600)

@@ -5,7 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.caller import request_user
 from apps.accounts.permissions import ANY_KEY, IsAdminRole
+from apps.core.openapi import error_responses
 from apps.core.selectors import get_or_404
 from apps.core.serializers import StrictCharField
 from apps.core.viewsets import ScopedModelViewSet
@@ -32,6 +33,8 @@ from .serializers import (
 PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 
 
+@extend_schema_view(create=extend_schema(responses={201: ProviderSerializer, **error_responses(409)}),
+                    partial_update=extend_schema(responses={200: ProviderSerializer, **error_responses(409)}))
 class ProviderViewSet(ScopedModelViewSet):
     """Provider connections (admin): the API key is write-only and stored encrypted."""
 
@@ -63,6 +66,8 @@ class ProviderTestApi(APIView):
         return Response(self.OutputSerializer(services.provider_test(provider=provider)).data)
 
 
+@extend_schema_view(create=extend_schema(responses={201: ModelAdminSerializer, **error_responses(409)}),
+                    partial_update=extend_schema(responses={200: ModelAdminSerializer, **error_responses(409)}))
 class ModelAdminViewSet(ScopedModelViewSet):
     """The model registry (admin): names, provider models, prices per 1M tokens, tiers, active."""
 
