@@ -162,29 +162,33 @@ class Load:
         self.repository = repository
         self.submitted = {"executions": 0, "documents": 0, "chats": 0}
         self.refused: dict[str, int] = {}
+        self.errors: list[str] = []
 
-    def _count(self, kind: str, status: int) -> None:
+    def _count(self, kind: str, status: int, body: str = "") -> None:
         if status < 300:
             self.submitted[kind] += 1
         else:
             self.refused[f"{kind}:{status}"] = self.refused.get(f"{kind}:{status}", 0) + 1
+            if status >= 500:
+                self.errors.append(f"{kind} {status}: {body[:300]}")
 
     def execution(self, client: httpx.Client) -> None:
         with client.stream("POST", f"{self.url()}/api/v1/architect/execute", headers={**self.headers, "Accept": "text/event-stream"},
                            json={"tool_id": self.tool, "inputs": {"topic": "chaos"}}) as response:
-            self._count("executions", response.status_code)  # the run goes on without its reader
+            # The run goes on without its reader; an error answer is read for the report.
+            self._count("executions", response.status_code, response.read().decode(errors="replace") if response.status_code >= 300 else "")
 
     def document(self, client: httpx.Client, n: int) -> None:
-        text = " ".join(f"Paragraph {n}.{i}: the chaos harness writes plain text for ingestion." for i in range(200))
+        text = " ".join(f"Paragraph {n}.{i}: the chaos harness writes plain text for ingestion." for i in range(40))
         response = client.post(f"{self.url()}/api/v1/knowledge/{self.repository}/documents", headers=self.headers,
                                files={"file": (f"chaos-{n}.txt", text.encode(), "text/plain")})
-        self._count("documents", response.status_code)
+        self._count("documents", response.status_code, response.text)
 
     def chat(self, client: httpx.Client) -> None:
         body = {"messages": [{"role": "user", "content": "Tell me a long story #words=80 #slow=0.03"}], "model_id": "chaos-model"}
         with client.stream("POST", f"{self.url()}/api/v1/chat", headers={**self.headers, "Accept": "text/event-stream"},
                            json=body) as response:
-            self._count("chats", response.status_code)
+            self._count("chats", response.status_code, response.read().decode(errors="replace") if response.status_code >= 300 else "")
 
 
 def phase_kills(ctx: BenchContext, env: dict[str, str], ids: dict[str, str], kills: int) -> dict[str, Any]:
@@ -218,19 +222,24 @@ def phase_kills(ctx: BenchContext, env: dict[str, str], ids: dict[str, str], kil
                 os.kill(victim, signal.SIGKILL)
                 counts["pool_process"] += 1
     kill_seconds = time.monotonic() - started
-    # Let every job reach its end: the worker finishes or re-runs what was interrupted, reapers end the rest.
-    deadline = time.monotonic() + 240
+    # Let every job reach its end: the worker finishes or re-runs what was interrupted, reapers end the
+    # rest. A backlog drains at the worker's pace: wait while anything still moves (at most 15 min);
+    # what has not moved for 90 s is stuck.
+    last_change, previous = time.monotonic(), None
     while True:
         status = json.loads(_shell(ctx, CHECK, "RESULT="))
         busy = (status["executions"].get("running", 0) + status["executions"].get("pending", 0)
                 + status["documents"].get("processing", 0) + status["documents"].get("pending", 0)
                 + status["replies"].get("streaming", 0) + status["reservations"].get("held", 0))
-        if busy == 0 or time.monotonic() > deadline:
+        snapshot = json.dumps([status["executions"], status["documents"], status["replies"], status["reservations"]], sort_keys=True)
+        if snapshot != previous:
+            previous, last_change = snapshot, time.monotonic()
+        if busy == 0 or time.monotonic() - last_change > 90 or time.monotonic() - started - kill_seconds > 900:
             break
         time.sleep(3)
     return {"kills": counts, "kills_total": sum(counts.values()), "kill_phase_seconds": round(kill_seconds, 1),
             "settle_wait_seconds": round(time.monotonic() - started - kill_seconds, 1), "submitted": load.submitted,
-            "refused": load.refused, "end_state": status, "stuck_jobs": busy}
+            "refused": load.refused, "server_errors": load.errors[:10], "end_state": status, "stuck_jobs": busy}
 
 
 async def _outage_load(url: str, key: str, seconds: float, stop_at: float, start_at: float,

@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from apps.accounts.limits import hourly_quota_add
@@ -34,6 +35,12 @@ from .tasks import conversation_title_generate
 logger = logging.getLogger("nexus.chat")
 
 SAVE_INTERVAL = 1.0
+
+
+def _beat_every() -> float:
+    # Renewed well within CHAT_ORPHAN_SECONDS, so a reply waiting on a silent provider is never
+    # taken for one whose process died (every 5 s with the default 30).
+    return max(0.5, min(SAVE_INTERVAL * 5, settings.CHAT_ORPHAN_SECONDS / 3))
 
 # Strong references: a task nobody awaits must not be garbage-collected mid-reply.
 _running: set[asyncio.Task[None]] = set()
@@ -123,7 +130,7 @@ async def reply_generate(start: ChatStart) -> None:
 
     consumer = asyncio.ensure_future(consume())
     watcher = asyncio.ensure_future(run_watch(cancel_key(CANCEL_KIND, start.reply.id), consumer, beat=beat,
-                                              beat_every=SAVE_INTERVAL * 5))
+                                              beat_every=_beat_every()))
     try:
         await consumer
     except asyncio.CancelledError:
