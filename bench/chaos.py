@@ -239,7 +239,20 @@ def phase_kills(ctx: BenchContext, env: dict[str, str], ids: dict[str, str], kil
         time.sleep(3)
     return {"kills": counts, "kills_total": sum(counts.values()), "kill_phase_seconds": round(kill_seconds, 1),
             "settle_wait_seconds": round(time.monotonic() - started - kill_seconds, 1), "submitted": load.submitted,
-            "refused": load.refused, "server_errors": load.errors[:10], "end_state": status, "stuck_jobs": busy}
+            "refused": load.refused, "server_errors": load.errors[:10], "server_tracebacks": _tracebacks(ctx)[:5],
+            "end_state": status, "stuck_jobs": busy}
+
+
+def _tracebacks(ctx: BenchContext) -> list[str]:
+    """The last lines of each traceback the web processes logged (what a 5xx came from)."""
+    found: list[str] = []
+    for log in sorted(ctx.tmp.glob("daphne-*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        for index, line in enumerate(lines):
+            if line.startswith("Traceback"):
+                end = next((i for i in range(index + 1, len(lines)) if not lines[i].startswith((" ", "Traceback", "\t"))), len(lines) - 1)
+                found.append(" | ".join(lines[max(0, index - 1):index + 1] + lines[end - 2:end + 1])[:600])
+    return found
 
 
 async def _outage_load(url: str, key: str, seconds: float, stop_at: float, start_at: float,
