@@ -1,7 +1,9 @@
 """Test-only routes on top of the real ones: views that raise, stream or limit on demand."""
 from __future__ import annotations
 
-from django.http import HttpRequest, StreamingHttpResponse
+import os
+
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.urls import include, path
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -93,6 +95,7 @@ test_routes = [
     path("items", ItemsApi.as_view()),
     path("limited", LimitedApi.as_view()),
     path("stream/<str:key>", stream_view),
+    path("pid", lambda request: JsonResponse({"pid": os.getpid()})),
 ]
 
 urlpatterns = [path("api/v1/_test/", include(test_routes)), *real_urlpatterns]

@@ -108,10 +108,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m apps.core.runtime")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start the embedded services and serve the Procfile")
+    sub.add_parser("web", help="WEB_CONCURRENCY daphne processes (default: one per core) on one port")
     args = parser.parse_args()
     try:
         if args.command == "run":
             return run(args)
+        if args.command == "web":
+            from .web import serve
+
+            return serve()
     except RuntimeProblem as problem:
         print(f"nexus | error: {problem}", file=sys.stderr, flush=True)
         return 2
