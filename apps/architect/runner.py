@@ -25,12 +25,13 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from apps.billing.metering import call_hold, hold_settle
+from apps.billing.metering import call_hold, hold_find, hold_settle
 from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
 from apps.core.runs import cancel_clear, run_watch, shielded, worker_id
 from apps.core.streams import apublish, publish
 from apps.llm.client import achat_prepare, stream_prepared
+from apps.llm.models import UsageRecord
 from apps.llm.selectors import usage_record_for_request, usage_summary
 
 from .chain import positions, render
@@ -315,9 +316,23 @@ def execution_fail(*, execution_id: Any, code: str, message: str, only_if: dict[
     updated = Execution.objects.filter(**filters).exclude(status__in=FINAL_STATUSES).update(
         status=ExecutionStatus.FAILED, error=error, finished_at=timezone.now())
     if updated:
+        _holds_close(execution_id)
         publish(execution_stream_key(execution_id), {"type": "execution_failed", "execution_id": str(execution_id), "error": error},
                 final=True)
     return bool(updated)
+
+
+def _holds_close(execution_id: Any) -> None:
+    """Settle the holds a dead run left open: what each prompt's usage record shows was produced, else nothing."""
+    execution = Execution.objects.filter(pk=execution_id).first()
+    if execution is None:
+        return
+    for prompt in execution.snapshot.get("prompts", []):
+        hold = hold_find(origin="architect", ref=f"{execution_id}:{prompt['id']}")
+        if hold is None or hold.status != "held":
+            continue
+        record = UsageRecord.objects.filter(request_id__startswith=f"architect.{execution_id}.{prompt['id']}.").order_by("-created_at").first()
+        hold_settle(reservation=hold, usage=usage_summary(record))  # no record: nothing was produced, all of it goes back
 
 
 def stale_reap(*, now: datetime | None = None) -> tuple[dict[str, int], list[Any]]:

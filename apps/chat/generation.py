@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.limits import hourly_quota_add
@@ -69,12 +70,15 @@ def _usage_for(request_id: str) -> dict[str, Any] | None:
 @db_sync_to_async
 def _finish(start: ChatStart, *, content: str, reasoning: str, status: str, usage: dict[str, Any] | None,
             usage_record_id: Any, error: dict[str, Any] | None, tool_calls: list[dict[str, Any]] | None) -> None:
-    Message.objects.filter(pk=start.reply.id).update(
-        content=content, reasoning=reasoning, status=status, token_usage=usage, usage_record_id=usage_record_id,
-        error=error, tool_calls=tool_calls or None, updated_at=timezone.now(),
-    )
-    Conversation.objects.filter(pk=start.conversation.pk).update(last_message_at=timezone.now(), updated_at=timezone.now())
-    hold_settle(reservation=start.reservation, usage=usage)  # what was produced; the rest of the hold goes back
+    # The reply's end and its charge in one transaction: a process killed in between leaves the reply
+    # `streaming`, so the orphan reaper settles it, instead of a finished reply with an open hold.
+    with transaction.atomic():
+        Message.objects.filter(pk=start.reply.id).update(
+            content=content, reasoning=reasoning, status=status, token_usage=usage, usage_record_id=usage_record_id,
+            error=error, tool_calls=tool_calls or None, updated_at=timezone.now(),
+        )
+        Conversation.objects.filter(pk=start.conversation.pk).update(last_message_at=timezone.now(), updated_at=timezone.now())
+        hold_settle(reservation=start.reservation, usage=usage)  # what was produced; the rest of the hold goes back
     if usage and usage.get("total_tokens"):
         hourly_quota_add(user=start.user, kind="chat_tokens", amount=int(usage["total_tokens"]))
     if start.created:

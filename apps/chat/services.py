@@ -171,8 +171,10 @@ def chat_start(*, user: User, api_key: Any, messages: list[dict[str, Any]], mode
     slot = concurrency_slot(user=user, kind="chat", limit=policy.chat_concurrent)
     slot.__enter__()  # released by the reply's generation when it ends, however it ends
     try:
-        reservation = _reserve_credits(user=user, prepared=prepared, reply_id=reply_id)
+        # The hold and the reply are stored together or not at all: a process killed in between must
+        # not leave a hold that no reply (and so no reaper) will ever settle.
         with transaction.atomic():
+            reservation = _reserve_credits(user=user, prepared=prepared, reply_id=reply_id)
             if conversation is None:
                 conversation = Conversation.objects.create(owner=user, model_name=prepared.model.name, provider=prepared.model.provider_name)
             now = timezone.now()

@@ -178,3 +178,30 @@ def test_402_before_any_provider_call_when_credits_cannot_cover_the_chain(archit
     answer = client.post("/api/v1/architect/execute", {"tool_id": tool["id"], "inputs": {"topic": "x"}}, format="json")
     assert answer.status_code == 402 and answer.json()["error"]["code"] == "INSUFFICIENT_CREDITS"
     assert Execution.objects.count() == 0 and fake_llm.log == []
+
+
+def test_a_run_failed_by_the_reaper_leaves_no_credit_hold_open(architect_user: Any, settings: Any) -> None:
+    """A worker that died mid-prompt held credits; failing its execution settles them from what was metered."""
+    from apps.billing.metering import call_hold, hold_find
+    from apps.llm.client import chat_prepare
+
+    settings.ARCHITECT_STALE_SECONDS = 5
+    settings.ARCHITECT_MAX_ATTEMPTS = 1
+    client = client_for(architect_user)
+    tool = _tool(client)
+    execution_id, _events = _execute(client, tool)
+    execution = Execution.objects.get(pk=execution_id)
+    prompt = execution.snapshot["prompts"][0]
+    # What the dead worker had done: a new attempt's hold for the first prompt, never settled.
+    ref = f"{execution_id}:{prompt['id']}-retry"
+    prepared = chat_prepare(user=architect_user, model=prompt["model_name"], messages=[{"role": "user", "content": "x"}],
+                            request_id=f"architect.{execution_id}.{prompt['id']}-retry.dead", origin="architect")
+    hold = call_hold(user=architect_user, prepared=prepared, origin="architect", ref=ref)
+    assert hold.status == "held"
+    Execution.objects.filter(pk=execution_id).update(
+        status="running", heartbeat_at=timezone.now() - timedelta(seconds=60), attempts=1,
+        snapshot={**execution.snapshot, "prompts": [{**prompt, "id": f"{prompt['id']}-retry"}]})
+    assert services.execution_reap_stale()["failed"] == 1
+    hold = hold_find(origin="architect", ref=ref)
+    assert hold is not None and hold.status in ("settled", "released")
+    assert hold.charged == Decimal(0)  # nothing was metered for it: nothing is charged
