@@ -32,6 +32,8 @@ logger = logging.getLogger("nexus.runs")
 T = TypeVar("T")
 
 CANCELLED = "cancelled"
+# Longest wait for one read of a cancel flag (the watcher's own clients had a 2 s read timeout).
+FLAG_READ_TIMEOUT_SECONDS = 2.0
 LOST = "lost"
 
 
@@ -70,7 +72,9 @@ async def run_watch(key: str, target: asyncio.Future[Any], *, beat: Callable[[],
     last_beat = time.monotonic()
     while not target.done():
         try:
-            if await client.exists(key):
+            # Bounded: the async pool has no read timeout (blocking XREADs share it), and a read that
+            # never returns would leave the run unstoppable. The next tick reads again.
+            if await asyncio.wait_for(client.exists(key), timeout=FLAG_READ_TIMEOUT_SECONDS):
                 target.cancel()
                 return CANCELLED
         except Exception:

@@ -1,0 +1,71 @@
+"""core.runs.run_watch: a cancel flag is read with a bound, so a Redis that stops answering never makes a run unstoppable."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from apps.core import redis_client
+from apps.core.runs import cancel_key, cancel_request, run_watch
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[str]:
+    """A TCP server on loopback that accepts Redis connections and reads, but never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    stop.set()
+    thread.join(2)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+async def test_a_flag_read_that_never_answers_does_not_stall_the_watch(silent_redis: str, settings: Any) -> None:
+    settings.REDIS_URL = silent_redis
+    settings.RUN_CANCEL_POLL_SECONDS = 0.05
+    redis_client.redis_reset()
+    ticks: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    def check() -> str | None:
+        ticks.append(loop.time())
+        return "deadline" if len(ticks) >= 3 else None
+
+    target = asyncio.ensure_future(asyncio.sleep(60))
+    try:
+        reason = await asyncio.wait_for(run_watch("nexus:cancel:test:silent", target, check=check), timeout=15)
+    finally:
+        redis_client.redis_reset()
+    # Each unanswered read gave up after its bound; the watch went on ticking and stopped the run.
+    assert reason == "deadline" and target.cancelled()
+
+
+async def test_a_cancel_flag_stops_the_run(settings: Any) -> None:
+    redis_client.redis_reset()
+    key = cancel_key("test", "flag")
+    await asyncio.to_thread(cancel_request, key, ttl=60)
+    target = asyncio.ensure_future(asyncio.sleep(60))
+    assert await asyncio.wait_for(run_watch(key, target), timeout=5) == "cancelled"
+    await asyncio.sleep(0)
+    assert target.cancelled()
