@@ -55,8 +55,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-_redis = redis_sync
-_aredis = redis_async
 
 
 def slot_key(*, user: User, kind: str) -> str:
@@ -86,7 +84,7 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
     # sync
     def __enter__(self) -> concurrency_slot:
         try:
-            acquired = _redis().eval(_ACQUIRE_LUA, 1, self.key, self.ttl, self.limit, self.token)
+            acquired = redis_sync().eval(_ACQUIRE_LUA, 1, self.key, self.ttl, self.limit, self.token)
         except redis.RedisError:
             logger.warning("Slot store unavailable; not limiting %s", self.kind)
             return self
@@ -98,7 +96,7 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self.held:
             try:
-                _redis().zrem(self.key, self.token)
+                redis_sync().zrem(self.key, self.token)
             except redis.RedisError:  # the TTL frees it later
                 logger.warning("Could not release a %s slot; it expires by itself", self.kind)
             self.held = False
@@ -106,12 +104,12 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
     def touch(self) -> None:
         """Renew the slot's lease (for runs longer than the TTL)."""
         if self.held:
-            _redis().eval(_TOUCH_LUA, 1, self.key, self.ttl, self.token)
+            redis_sync().eval(_TOUCH_LUA, 1, self.key, self.ttl, self.token)
 
     # async
     async def __aenter__(self) -> concurrency_slot:
         try:
-            acquired = await _aredis().eval(_ACQUIRE_LUA, 1, self.key, self.ttl, self.limit, self.token)
+            acquired = await redis_async().eval(_ACQUIRE_LUA, 1, self.key, self.ttl, self.limit, self.token)
         except redis.RedisError:
             logger.warning("Slot store unavailable; not limiting %s", self.kind)
             return self
@@ -123,7 +121,7 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self.held:
             try:
-                await _aredis().zrem(self.key, self.token)
+                await redis_async().zrem(self.key, self.token)
             except redis.RedisError:
                 logger.warning("Could not release a %s slot; it expires by itself", self.kind)
             self.held = False
@@ -131,12 +129,12 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
     async def atouch(self) -> None:
         """Renew the slot's lease from async code."""
         if self.held:
-            await _aredis().eval(_TOUCH_LUA, 1, self.key, self.ttl, self.token)
+            await redis_async().eval(_TOUCH_LUA, 1, self.key, self.ttl, self.token)
 
 
 def slots_in_use(*, user: User, kind: str) -> int:
     """How many unexpired slots of `kind` the user holds now."""
-    client = _redis()
+    client = redis_sync()
     now = time.time()
     return int(client.zcount(slot_key(user=user, kind=kind), now - settings.CONCURRENCY_SLOT_TTL_SECONDS, "+inf"))
 
@@ -155,7 +153,7 @@ def _hour_key(*, user: User, kind: str) -> str:
 def hourly_quota_check(*, user: User, kind: str, limit: int) -> int:
     """Raise RateLimited when the user already used `limit` of `kind` this hour; returns what is left."""
     try:
-        used = int(_redis().get(_hour_key(user=user, kind=kind)) or 0)
+        used = int(redis_sync().get(_hour_key(user=user, kind=kind)) or 0)
     except redis.RedisError:
         logger.warning("Quota store unavailable; not limiting %s", kind)
         return limit
@@ -169,7 +167,7 @@ def hourly_quota_add(*, user: User, kind: str, amount: int) -> int:
     """Add `amount` of `kind` (e.g. tokens) to the user's count for this hour; returns the new total."""
     key = _hour_key(user=user, kind=kind)
     try:
-        pipe = _redis().pipeline()
+        pipe = redis_sync().pipeline()
         pipe.incrby(key, int(amount))
         pipe.expire(key, 3700)
         total, _ = pipe.execute()

@@ -31,7 +31,6 @@ from apps.core.errors import ApplicationError
 from apps.core.runs import cancel_clear, run_watch, shielded, worker_id
 from apps.core.streams import apublish, publish
 from apps.llm.client import achat_prepare, stream_prepared
-from apps.llm.models import UsageRecord
 from apps.llm.selectors import usage_record_for_request, usage_summary
 
 from .chain import positions, render
@@ -331,7 +330,7 @@ def _holds_close(execution_id: Any) -> None:
         hold = hold_find(origin="architect", ref=f"{execution_id}:{prompt['id']}")
         if hold is None or hold.status != "held":
             continue
-        record = UsageRecord.objects.filter(request_id__startswith=f"architect.{execution_id}.{prompt['id']}.").order_by("-created_at").first()
+        record = usage_record_for_request(request_id=f"architect.{execution_id}.{prompt['id']}.", prefix=True)
         hold_settle(reservation=hold, usage=usage_summary(record))  # no record: nothing was produced, all of it goes back
 
 

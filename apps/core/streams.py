@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 from django.conf import settings
 
 from .errors import ServiceUnavailable, outage_of
@@ -135,14 +134,9 @@ def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> StreamEvent:
 _followers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Follower]] = weakref.WeakKeyDictionary()
 
 
-def _async_redis() -> aioredis.Redis:
-    # The process's async client: its blocking pool is sized for one XREAD per followed stream.
-    return redis_async()
-
-
 async def apublish(key: str, data: dict[str, Any], *, final: bool = False) -> int:
     """Append an event from async code; returns its number."""
-    client = _async_redis()
+    client = redis_async()
     result = await client.eval(
         _PUBLISH_LUA,
         2,
@@ -158,7 +152,7 @@ async def apublish(key: str, data: dict[str, Any], *, final: bool = False) -> in
 
 async def alast_event_id(key: str) -> int:
     """The number of the newest event of a stream (async)."""
-    raw = await _async_redis().get(_counter_key(key))
+    raw = await redis_async().get(_counter_key(key))
     return int(raw or 0)
 
 
@@ -179,7 +173,7 @@ class _Follower:
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"stream-follower:{self.key}")
 
     async def _run(self) -> None:
-        client = _async_redis()
+        client = redis_async()
         try:
             while self.queues and not self.finished:
                 try:
@@ -249,7 +243,7 @@ async def subscribe(key: str, *, after: int = 0, keepalive: bool = False) -> Asy
     SSE_KEEPALIVE_SECONDS (SSE responses turn it into a comment line). Cancelling the consumer
     (a client that disconnects) removes only this subscriber.
     """
-    client = _async_redis()
+    client = redis_async()
     queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
     last = after
     while True:

@@ -240,9 +240,10 @@ def _percentiles(row: Mapping[str, Any], prefix: str) -> dict[str, float | None]
     return {f"p{q}": (round(row[f"{prefix}_p{q}"], 1) if row[f"{prefix}_p{q}"] is not None else None) for q in (50, 95, 99)}
 
 
-def usage_record_for_request(*, request_id: str, user_id: Any = None, since: datetime | None = None) -> UsageRecord | None:
-    """The newest usage record of one model call, found by the call's request id (and its caller, when given)."""
-    records = UsageRecord.objects.filter(request_id=request_id)
+def usage_record_for_request(*, request_id: str, user_id: Any = None, since: datetime | None = None,
+                             prefix: bool = False) -> UsageRecord | None:
+    """The newest usage record of one model call, found by the call's request id (or its prefix: any attempt of it)."""
+    records = UsageRecord.objects.filter(**{"request_id__startswith" if prefix else "request_id": request_id})
     if user_id is not None:
         records = records.filter(user_id=user_id)
     if since is not None:
