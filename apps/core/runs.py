@@ -12,6 +12,12 @@ flag in Redis; the process running it watches the flag, and cancels the run's ta
     reason = watcher.result()  # "cancelled", "lost", what `check` returned, or None
 
 `worker_id()` names the process that holds a lease, the same way for web processes and workers.
+
+A cancel is delivered until it lands. asyncio's `Task.cancel()` is edge-triggered: a library that
+catches the CancelledError by mistake turns the stop into nothing, and the run goes on to its end
+(anyio's cancel scopes, under httpx, can swallow a native cancel that arrives in the same loop
+iteration as their own: a stopped chat reply ran on for its full 40 s about once in 30 stops under
+load). `run_cancel` cancels the run again every `RUN_CANCEL_POLL_SECONDS` until it has ended.
 """
 from __future__ import annotations
 
@@ -36,6 +42,9 @@ CANCELLED = "cancelled"
 FLAG_READ_TIMEOUT_SECONDS = 2.0
 LOST = "lost"
 
+# Strong references to the tasks that re-deliver cancels (a task nobody references may be collected).
+_redelivering: set[asyncio.Task[None]] = set()
+
 
 def worker_id() -> str:
     """host:pid of this process (computed per call: a forked worker has its own pid)."""
@@ -50,6 +59,25 @@ def cancel_key(kind: str, run_id: object) -> str:
 def cancel_request(key: str, *, ttl: int = 3600) -> None:
     """Ask the run behind `key` to stop, wherever it runs (the flag outlives the run by at most `ttl` s)."""
     redis_sync().set(key, "1", ex=max(1, int(ttl)))
+
+
+def run_cancel(target: asyncio.Future[Any], reason: str) -> None:
+    """Cancel `target` now, and again every RUN_CANCEL_POLL_SECONDS until it has ended (see the module docstring)."""
+    target.cancel()
+    if target.done():
+        return
+    task = asyncio.ensure_future(_redeliver(target, reason))
+    _redelivering.add(task)
+    task.add_done_callback(_redelivering.discard)
+
+
+async def _redeliver(target: asyncio.Future[Any], reason: str) -> None:
+    while not target.done():
+        await asyncio.wait({target}, timeout=settings.RUN_CANCEL_POLL_SECONDS)
+        if not target.done():
+            # Something caught the CancelledError and carried on; what keeps running pays the provider.
+            logger.warning("A run asked to stop (%s) is still running; cancelling it again", reason)
+            target.cancel()
 
 
 async def cancel_clear(key: str) -> None:
@@ -75,13 +103,13 @@ async def run_watch(key: str, target: asyncio.Future[Any], *, beat: Callable[[],
             # Bounded: the async pool has no read timeout (blocking XREADs share it), and a read that
             # never returns would leave the run unstoppable. The next tick reads again.
             if await asyncio.wait_for(client.exists(key), timeout=FLAG_READ_TIMEOUT_SECONDS):
-                target.cancel()
+                run_cancel(target, CANCELLED)
                 return CANCELLED
         except Exception:
             logger.warning("Could not read the cancel flag %s", key)
         reason = check() if check is not None else None
         if reason:
-            target.cancel()
+            run_cancel(target, reason)
             return reason
         if beat is not None and time.monotonic() - last_beat >= beat_every:
             last_beat = time.monotonic()
@@ -91,7 +119,7 @@ async def run_watch(key: str, target: asyncio.Future[Any], *, beat: Callable[[],
                 logger.warning("Could not renew the lease behind %s", key)
                 alive = True
             if not alive:
-                target.cancel()
+                run_cancel(target, LOST)
                 return LOST
         await asyncio.sleep(settings.RUN_CANCEL_POLL_SECONDS)
     return None

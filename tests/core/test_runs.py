@@ -69,3 +69,28 @@ async def test_a_cancel_flag_stops_the_run(settings: Any) -> None:
     assert await asyncio.wait_for(run_watch(key, target), timeout=5) == "cancelled"
     await asyncio.sleep(0)
     assert target.cancelled()
+
+
+async def test_a_cancel_that_is_swallowed_is_delivered_again(settings: Any) -> None:
+    """A run whose code swallows the first CancelledError (as anyio's cancel scopes can) still stops."""
+    settings.RUN_CANCEL_POLL_SECONDS = 0.05
+    redis_client.redis_reset()
+    key = cancel_key("test", "swallowed")
+    await asyncio.to_thread(cancel_request, key, ttl=60)
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        for _ in range(600):  # a reply that would stream for a minute
+            try:
+                await asyncio.sleep(0.1)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed += 1  # the library's bug: the cancel is caught and the loop goes on
+
+    target = asyncio.ensure_future(stubborn())
+    assert await asyncio.wait_for(run_watch(key, target), timeout=5) == "cancelled"
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(target, timeout=5)
+    assert swallowed == 1
