@@ -6,14 +6,17 @@ and as the SSE `id:`. Readers `subscribe(key, after=N)`: they get every event af
 the stream, then follow live until an event marked `final`. The stream is bounded (`XADD
 MAXLEN ~`) and expires, because the final state of every run also lives in PostgreSQL.
 
-Inside one process, every subscriber of a stream shares one Redis reader (`_Follower`): 500
-browsers watching one build cost one blocking `XREAD`, not 500.
+Inside one process, one Redis reader (`_Reader`) follows every stream that has local subscribers,
+with one blocking `XREAD` over all of them: 500 browsers watching one build, or 500 chat replies
+streamed by one process, cost one blocking read, not 500.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import time
+import uuid
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -131,22 +134,18 @@ def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> StreamEvent:
 # Async side: publishing from async views and the shared per-process readers.
 # ------------------------------------------------------------------------------------------------
 
-_followers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Follower]] = weakref.WeakKeyDictionary()
+_apublish_scripts: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 async def apublish(key: str, data: dict[str, Any], *, final: bool = False) -> int:
     """Append an event from async code; returns its number."""
     client = redis_async()
-    result = await client.eval(
-        _PUBLISH_LUA,
-        2,
-        key,
-        _counter_key(key),
-        settings.STREAM_MAXLEN,
-        _encode(data),
-        "1" if final else "0",
-        settings.STREAM_TTL_SECONDS,
-    )
+    script = _apublish_scripts.get(client)
+    if script is None:
+        # EVALSHA: the script's hash, not its text, on every event (EVAL again only after a flush).
+        script = _apublish_scripts[client] = client.register_script(_PUBLISH_LUA)
+    result = await script(keys=[key, _counter_key(key)],
+                          args=[settings.STREAM_MAXLEN, _encode(data), "1" if final else "0", settings.STREAM_TTL_SECONDS])
     return int(result)
 
 
@@ -157,83 +156,152 @@ async def alast_event_id(key: str) -> int:
 
 
 class _Follower:
-    """One blocking XREAD per stream per process, fanned out to every local subscriber."""
+    """What the process's reader knows of one stream: where it is, and the local subscribers it feeds."""
 
     def __init__(self, key: str, start_after: int) -> None:
         self.key = key
-        # The blocking read doubles as the keep-alive clock: one timer per stream, not per reader.
-        self.idle_ms = max(50, int(settings.SSE_KEEPALIVE_SECONDS * 1000))
         self.last_id = start_after
         self.queues: set[asyncio.Queue[StreamEvent | None]] = set()
-        self.task: asyncio.Task[None] | None = None
         self.finished = False
         self.failed = False
+        self.last_sent = time.monotonic()  # an event or a keep-alive
 
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"stream-follower:{self.key}")
+    def deliver(self, item: Any) -> None:
+        self.last_sent = time.monotonic()
+        for queue in list(self.queues):
+            queue.put_nowait(item)
 
-    async def _run(self) -> None:
-        client = redis_async()
-        try:
-            while self.queues and not self.finished:
-                try:
-                    response: Any = await client.xread({self.key: f"0-{self.last_id}"}, block=self.idle_ms, count=500)  # raw reply
-                except (redis.ConnectionError, redis.TimeoutError):
-                    # Redis is gone (the client already retried): end this reader. Its subscribers wake,
-                    # try to replay, and their streams end with a resumable error event instead of
-                    # waiting silently for a Redis that may come back empty.
-                    logger.warning("Stream reader lost Redis on %s", self.key)
-                    self.failed = True
-                    return
-                if not response:
-                    for queue in list(self.queues):
-                        queue.put_nowait(KEEPALIVE)
-                    continue
-                for _stream, entries in response:
-                    for entry_id, fields in entries:
-                        event = _decode(entry_id, fields)
-                        self.last_id = event.id
-                        for queue in list(self.queues):
-                            queue.put_nowait(event)
-                        if event.final:
-                            self.finished = True
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("Stream reader failed on %s", self.key)
-        finally:
-            self._close()
-
-    def _close(self) -> None:
-        loop_followers = _followers.get(asyncio.get_running_loop(), {})
-        if loop_followers.get(self.key) is self:
-            del loop_followers[self.key]
+    def close(self) -> None:
         for queue in list(self.queues):
             queue.put_nowait(None)  # wake subscribers; they replay anything they missed
 
 
+# A reader is woken when a stream is added while its XREAD blocks: one XADD to the process's own
+# wake stream, which every XREAD of that reader includes.
+_WAKE_LUA = """
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', 16, '*', 'w', '1')
+redis.call('EXPIRE', KEYS[1], 60)
+return 1
+"""
+
+
+class _Reader:
+    """One blocking XREAD over every stream followed in this process (per event loop).
+
+    500 chat replies streamed by one process cost one Redis connection and one read per wake-up,
+    not 500 blocking reads each holding a pooled connection. The block timeout doubles as the
+    keep-alive clock: a stream silent for SSE_KEEPALIVE_SECONDS gets a KEEPALIVE.
+    """
+
+    def __init__(self) -> None:
+        self.followers: dict[str, _Follower] = {}
+        self.idle_s = max(0.05, settings.SSE_KEEPALIVE_SECONDS)
+        self.block_ms = max(50, int(min(self.idle_s / 2, 1.0) * 1000))
+        self.wake_key = f"nexus:streams:wake:{uuid.uuid4().hex}"
+        self.wake_last = "$"
+        self.task: asyncio.Task[None] | None = None
+
+    def alive(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run(), name="stream-reader")
+
+    async def wake(self) -> None:
+        """Make the blocked XREAD return, so it is issued again with the streams added since."""
+        try:
+            await redis_async().eval(_WAKE_LUA, 1, self.wake_key)
+        except redis.RedisError:  # the reader sees the outage itself
+            pass
+
+    async def _run(self) -> None:
+        client = redis_async()
+        try:
+            while self.followers:
+                wanted: dict[Any, Any] = {key: f"0-{follower.last_id}" for key, follower in self.followers.items()}
+                wanted[self.wake_key] = self.wake_last
+                try:
+                    response: Any = await client.xread(wanted, block=self.block_ms, count=500)  # raw reply
+                except (redis.ConnectionError, redis.TimeoutError):
+                    # Redis is gone (the client already retried): end every stream followed here. The
+                    # subscribers wake, try to replay, and end with a resumable error event instead
+                    # of waiting silently for a Redis that may come back empty.
+                    logger.warning("Stream reader lost Redis while following %d streams", len(self.followers))
+                    for follower in self.followers.values():
+                        follower.failed = True
+                    return
+                for raw_key, entries in response or ():
+                    key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+                    if key == self.wake_key:
+                        last = entries[-1][0]
+                        self.wake_last = last.decode() if isinstance(last, bytes) else last
+                        continue
+                    followed = self.followers.get(key)
+                    if followed is None:
+                        continue  # its last subscriber left during the read
+                    for entry_id, fields in entries:
+                        event = _decode(entry_id, fields)
+                        followed.last_id = event.id
+                        followed.deliver(event)
+                        if event.final:
+                            followed.finished = True
+                    if followed.finished:
+                        self._drop(followed)
+                now = time.monotonic()
+                for follower in list(self.followers.values()):
+                    if now - follower.last_sent >= self.idle_s:
+                        follower.deliver(KEEPALIVE)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Stream reader failed")
+        finally:
+            followers, self.followers = list(self.followers.values()), {}
+            for follower in followers:
+                follower.close()
+
+    def _drop(self, follower: _Follower) -> None:
+        if self.followers.get(follower.key) is follower:
+            del self.followers[follower.key]
+        follower.close()
+
+
+_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Reader] = weakref.WeakKeyDictionary()
+
+
+def _reader() -> _Reader:
+    loop = asyncio.get_running_loop()
+    reader = _readers.get(loop)
+    if reader is None or (reader.task is not None and reader.task.done()):
+        reader = _readers[loop] = _Reader()
+    return reader
+
+
 async def _join(key: str, queue: asyncio.Queue[StreamEvent | None]) -> _Follower:
-    loop_followers = _followers.setdefault(asyncio.get_running_loop(), {})
-    follower = loop_followers.get(key)
-    if follower is not None and not follower.finished and follower.task is not None and not follower.task.done():
+    follower = _reader().followers.get(key)
+    if follower is not None and not follower.finished:
         follower.queues.add(queue)
         return follower
     # Start from the newest event *before* the subscriber replays, so nothing falls between the two.
-    follower = _Follower(key, await alast_event_id(key))
-    existing = loop_followers.get(key)
-    if existing is not None and not existing.finished and existing.task is not None and not existing.task.done():
-        follower = existing  # another subscriber started one while we awaited
-    else:
-        loop_followers[key] = follower
-        follower.start()
+    start_after = await alast_event_id(key)
+    reader = _reader()  # again: the reader may have ended while we awaited
+    follower = reader.followers.get(key)
+    if follower is None or follower.finished:
+        follower = reader.followers[key] = _Follower(key, start_after)
+        if reader.alive():
+            await reader.wake()
+        else:
+            reader.start()
     follower.queues.add(queue)
     return follower
 
 
 def _leave(follower: _Follower, queue: asyncio.Queue[StreamEvent | None]) -> None:
     follower.queues.discard(queue)
-    if not follower.queues and follower.task is not None and not follower.task.done():
-        follower.task.cancel()
+    if not follower.queues:
+        reader = _readers.get(asyncio.get_running_loop())
+        if reader is not None and reader.followers.get(follower.key) is follower:
+            del reader.followers[follower.key]  # the next XREAD leaves it out
 
 
 async def subscribe(key: str, *, after: int = 0, keepalive: bool = False) -> AsyncIterator[StreamEvent]:

@@ -72,8 +72,8 @@ async def test_many_subscribers_share_one_reader_and_each_gets_everything() -> N
     await streams.apublish(key, {"n": 0})
     readers = [asyncio.create_task(_collect(key, after=0, until=21)) for _ in range(50)]
     await asyncio.sleep(0.2)
-    loop_followers = streams._followers[asyncio.get_running_loop()]
-    assert key in loop_followers and len(loop_followers[key].queues) == 50
+    followers = streams._readers[asyncio.get_running_loop()].followers
+    assert key in followers and len(followers[key].queues) == 50
     for n in range(1, 21):
         await streams.apublish(key, {"n": n})
     await streams.apublish(key, {"type": "end"}, final=True)
@@ -102,3 +102,38 @@ async def test_subscribing_to_a_finished_stream_replays_and_ends() -> None:
     await streams.apublish(key, {"type": "end"}, final=True)
     events = await _collect(key, after=0, until=99)
     assert [event.id for event in events] == [1, 2]
+
+
+async def test_many_streams_share_one_blocking_read(settings) -> None:  # type: ignore[no-untyped-def]
+    """200 streams followed at once (a process streaming 200 replies): one reader task, every event delivered."""
+    settings.SSE_KEEPALIVE_SECONDS = 30  # the reader blocks 1 s at a time: joins must wake it, not wait it out
+    keys = [_key() for _ in range(200)]
+    readers = [asyncio.create_task(_collect(key, after=0, until=3, timeout=20)) for key in keys]
+    await asyncio.sleep(0.3)
+    reader = streams._readers[asyncio.get_running_loop()]
+    assert set(reader.followers) == set(keys)
+    assert [task.get_name() for task in asyncio.all_tasks()].count("stream-reader") == 1
+    for n in range(1, 4):
+        for key in keys:
+            await streams.apublish(key, {"n": n}, final=n == 3)
+    results = await asyncio.gather(*readers)
+    assert all([event.data["n"] for event in events] == [1, 2, 3] for events in results)
+    await asyncio.sleep(0.1)
+    assert not reader.followers  # finished streams are dropped from the read
+
+
+async def test_a_stream_joined_while_the_reader_blocks_is_read_at_once(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SSE_KEEPALIVE_SECONDS = 60
+    first, second = _key(), _key()
+    waiting = asyncio.create_task(_collect(first, after=0, until=1, timeout=90))
+    await asyncio.sleep(0.2)  # the reader is now blocked on `first` alone
+    late = asyncio.create_task(_collect(second, after=0, until=1, timeout=90))
+    await asyncio.sleep(0.2)
+    reader = streams._readers[asyncio.get_running_loop()]
+    # The join woke the blocked read through the reader's wake stream (else it would block up to a
+    # second more before its next XREAD named `second`).
+    assert reader.wake_last != "$" and set(reader.followers) == {first, second}
+    await streams.apublish(second, {"n": 1}, final=True)
+    assert [event.data["n"] for event in await late] == [1]
+    await streams.apublish(first, {"n": 1}, final=True)
+    await waiting
