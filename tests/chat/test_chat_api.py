@@ -144,3 +144,22 @@ def test_title_from_the_first_words_when_no_title_model(settings) -> None:  # ty
     assert conversation.title == "How do I make a sourdough starter from…"
     conversation_title_generate(str(conversation.pk))  # a second run changes nothing
     conversation_title_generate(str(uuid.uuid4()))  # a deleted conversation is a no-op
+
+
+def test_streaming_replies_are_saved_together_in_one_statement(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    """The process's saver writes every live reply's text in one UPDATE; a reply that has ended keeps its end."""
+    from apps.chat.generation import replies_save
+
+    user = UserFactory()
+    conversation = _conversation(user)
+    live = [Message.objects.create(conversation=conversation, role="assistant", content="", status=MessageStatus.STREAMING)
+            for _ in range(50)]
+    ended = Message.objects.create(conversation=conversation, role="assistant", content="The whole answer.",
+                                   status=MessageStatus.COMPLETE)
+    batch = [Message(pk=message.pk, content=f"partial {n}", reasoning="", generator="web:1", updated_at=timezone.now())
+             for n, message in enumerate([*live, ended])]
+    with django_assert_num_queries(1):
+        assert replies_save(batch) == 50
+    assert [Message.objects.get(pk=message.pk).content for message in live] == [f"partial {n}" for n in range(50)]
+    ended.refresh_from_db()
+    assert ended.content == "The whole answer." and ended.status == MessageStatus.COMPLETE
