@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from typing import Any
 
@@ -70,7 +71,7 @@ async def _provider_bytes(fake_url: str, prompt: str) -> int:
             return len(await response.read())
 
 
-async def _one_stream(session: aiohttp.ClientSession, url: str, key: str, prompt: str, gaps: list[float],
+async def _one_stream(session: aiohttp.ClientSession, url: str, key: str, prompt: str, gaps: list[float], steady: list[float],
                       sizes: list[int], opened: asyncio.Event, counter: list[int], streams: int, delay: float = 0.0) -> None:
     await asyncio.sleep(delay)
     body = {"messages": [{"role": "user", "content": prompt}], "model_id": "bench-model"}
@@ -90,30 +91,47 @@ async def _one_stream(session: aiohttp.ClientSession, url: str, key: str, prompt
                 now = time.perf_counter()
                 if last is not None:
                     gaps.append(now - last)
+                    if opened.is_set():
+                        steady.append(now - last)
                 last = now
         sizes.append(size)
         counter[1] -= 1
 
 
-async def _streams(url: str, key: str, fake_url: str, daphne_pid: int, streams: int, words: int, gap: float) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _streams(url: str, key: str, fake_url: str, daphne_pid: int, streams: int, words: int, gap: float,
+                   fake_pid: int | None = None) -> dict[str, Any]:
     prompt = f"bench #words={words} #slow={gap}"
     provider_bytes = await _provider_bytes(fake_url, prompt)
     gaps: list[float] = []
+    steady: list[float] = []  # gaps once every stream is open (no new chat being started meanwhile)
     sizes: list[int] = []
     opened = asyncio.Event()
     counter = [0, 0, 0]  # opened, open now, most open at once
     rss_before = _rss_kb(daphne_pid)
+    # Where the time goes: daphne, the fake provider and this client share the machine's cores.
+    pids = {"daphne": daphne_pid, "client": os.getpid(), **({"provider": fake_pid} if fake_pid else {})}
+    cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=600)
     started = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        tasks = [asyncio.create_task(_one_stream(session, url, key, prompt, gaps, sizes, opened, counter, streams, i / OPEN_PER_SECOND))
+        tasks = [asyncio.create_task(_one_stream(session, url, key, prompt, gaps, steady, sizes, opened, counter, streams,
+                                                 i / OPEN_PER_SECOND))
                  for i in range(streams)]
         peak = rss_before
         while not all(task.done() for task in tasks):
             peak = max(peak, _rss_kb(daphne_pid))
             await asyncio.sleep(0.2)
         results = await asyncio.gather(*tasks, return_exceptions=True)
+    wall = time.perf_counter() - started
+    cpu_share = {name: round((_cpu_seconds(pid) - cpu_before[name]) / wall, 2) for name, pid in pids.items()}
     errors = [repr(result) for result in results if isinstance(result, Exception)]
     overhead = [max(0.0, seen - gap) for seen in gaps]
     return {
@@ -128,12 +146,14 @@ async def _streams(url: str, key: str, fake_url: str, daphne_pid: int, streams: 
         "provider_events_per_second": round(streams / gap),
         "client_gap": percentiles(gaps),
         "gap_overhead": percentiles(overhead),
+        "gap_overhead_all_open": percentiles(max(0.0, seen - gap) for seen in steady),
         "bytes_per_reply": round(sum(sizes) / max(1, len(sizes))),
         "provider_bytes_per_reply": provider_bytes,
         "bytes_ratio": round((sum(sizes) / max(1, len(sizes))) / provider_bytes, 3),
         "daphne_rss_kb_before": rss_before,
         "daphne_rss_kb_peak": peak,
         "memory_per_stream_kb": round((peak - rss_before) / streams, 1),
+        "cpu_cores_used": cpu_share,  # CPU seconds per wall second of each process during the scenario
     }
 
 
@@ -166,13 +186,14 @@ async def _stop_latency(url: str, key: str, rounds: int = 10) -> dict[str, Any]:
 def run(ctx: BenchContext) -> dict[str, Any]:
     """Both chat benchmarks; see the module docstring."""
     fake_url = ctx.start_fake_llm(FAKE_KEY)
+    fake_pid = ctx.processes[-1].pid
     key = _setup(ctx, fake_url)
     url = ctx.start_daphne()
     daphne_pid = ctx.processes[-1].pid
     result: dict[str, Any] = {"targets": {"gap_overhead_p95_ms": "<= 25", "bytes_ratio": "<= 1.2", "stop_s": "<= 1"}}
     result["streams"] = []
     for streams, words, gap in SCENARIOS:
-        figures = asyncio.run(_streams(url, key, fake_url, daphne_pid, streams, words, gap))
+        figures = asyncio.run(_streams(url, key, fake_url, daphne_pid, streams, words, gap, fake_pid))
         if figures["error_count"]:
             logs = sorted(ctx.tmp.glob("daphne-*.log"), key=lambda path: path.stat().st_mtime)
             errors = [line for line in logs[-1].read_text(errors="replace").splitlines() if "Error" in line]

@@ -2,15 +2,19 @@
 import os
 from importlib import import_module
 
+import django
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 # Django must be set up before anything imports models (consumers, auth middleware).
 # Static files are served by daphne itself, so one process is a whole install; a CDN or proxy
 # in front can cache /static/.
-django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
+django.setup(set_prefix=False)
+
+from apps.core.asgi import PooledThreadASGIHandler  # noqa: E402
+
+django_asgi_app = ASGIStaticFilesHandler(PooledThreadASGIHandler())
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

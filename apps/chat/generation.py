@@ -11,6 +11,7 @@ RUN_CANCEL_POLL_SECONDS, and cancelling it closes the upstream call.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import weakref
@@ -93,7 +94,9 @@ class _ReplySaver:
     def add(self, reply_id: Any, text: list[str], reasoning: list[str]) -> None:
         self.live[reply_id] = _Live(reply_id, text, reasoning, saved_at=time.monotonic())
         if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run(), name="chat-reply-saver")
+            # A fresh context: the saver outlives the request that started it (its request id, its request thread).
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="chat-reply-saver",
+                                                               context=contextvars.Context())
 
     def remove(self, reply_id: Any) -> None:
         self.live.pop(reply_id, None)

@@ -13,6 +13,7 @@ streamed by one process, cost one blocking read, not 500.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import time
@@ -205,7 +206,8 @@ class _Reader:
         return self.task is not None and not self.task.done()
 
     def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run(), name="stream-reader")
+        # A fresh context: the reader outlives the request that started it (its request id, its request thread).
+        self.task = asyncio.get_running_loop().create_task(self._run(), name="stream-reader", context=contextvars.Context())
 
     async def wake(self) -> None:
         """Make the blocked XREAD return, so it is issued again with the streams added since."""

@@ -6,7 +6,7 @@ from .environment import BASE_DIR, env
 __all__ = [
     "ALLOWED_HOSTS", "ASGI_APPLICATION", "AUTH_PASSWORD_VALIDATORS", "AUTH_USER_MODEL", "DEBUG", "DJANGO_APPS",
     "INSTALLED_APPS", "LANGUAGE_CODE", "LOCAL_APPS", "LOGIN_REDIRECT_URL", "LOGIN_URL", "LOGOUT_REDIRECT_URL",
-    "MIDDLEWARE", "ROOT_URLCONF", "SECRET_KEY", "SITE_URL", "TEMPLATES", "THIRD_PARTY_APPS", "TIME_ZONE", "USE_I18N",
+    "ASGI_REQUEST_THREADS", "MIDDLEWARE", "ROOT_URLCONF", "SECRET_KEY", "SITE_URL", "TEMPLATES", "THIRD_PARTY_APPS", "TIME_ZONE", "USE_I18N",
     "USE_TZ", "WSGI_APPLICATION",
 ]
 
@@ -81,6 +81,9 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
+# Idle request threads each web process keeps for the next requests (apps.core.asgi): a request's
+# sync code runs in a thread of its own, taken from this pool instead of started and joined per request.
+ASGI_REQUEST_THREADS = env.int("ASGI_REQUEST_THREADS", default=64)
 WSGI_APPLICATION = None
 
 TEMPLATES = [
