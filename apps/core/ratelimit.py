@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -17,6 +18,7 @@ from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key
 from rest_framework.request import Request
 
 from .errors import RateLimited
+from .redis_client import redis_sync
 
 logger = logging.getLogger("nexus.ratelimit")
 
@@ -47,13 +49,23 @@ return count
 """
 
 
+_incr_script: Any = None
+
+
+def _incr(cache_key: str, ttl: int) -> int:
+    global _incr_script
+    client = redis_sync()  # the cache lives at REDIS_URL too, on this same client's pool (apps.core.cache)
+    if _incr_script is None or _incr_script.registered_client is not client:
+        _incr_script = client.register_script(_INCR_LUA)  # EVALSHA: the hash, not the script, per request
+    return int(_incr_script(keys=[cache_key], args=[ttl]))
+
+
 def _count(*, group: str, key: str, rate: str) -> dict[str, int]:
     """Add one to the caller's counter for the current window; what get_usage(increment=True) returns."""
     limit, period = _split_rate(rate)
     window = _get_window(key, period)
     cache_key = cache.make_and_validate_key(_make_cache_key(group, window, rate, key, None))
-    client = cache._cache.get_client(cache_key, write=True)  # type: ignore[attr-defined]  # the cache's own pooled client (RedisCache, private)
-    count = int(client.eval(_INCR_LUA, 1, cache_key, period + EXPIRATION_FUDGE))
+    count = _incr(cache_key, period + EXPIRATION_FUDGE)
     return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
 
 
