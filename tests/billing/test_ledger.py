@@ -247,3 +247,27 @@ class TestConcurrency:
         for someone in users:
             assert account_of(someone).balance == D(200)
             assert CreditTransaction.objects.filter(account__user=someone, type="reset").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_standalone_hold_does_not_wait_for_the_disk_but_its_settlement_does() -> None:
+    """Holds are reservations: their COMMIT returns before the WAL is on disk; moving money waits for it."""
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.accounts.seeds import seed
+
+    seed()  # a transactional test starts from a flushed database
+    user = UserFactory()
+    services.credit_grant(account_or_user=user, amount=100, idempotency_key="async-commit-grant")
+    with CaptureQueriesContext(connection) as hold_queries:
+        hold = services.credit_hold(account_or_user=user, amount=10, idempotency_key="async-commit-hold")
+    with CaptureQueriesContext(connection) as settle_queries:
+        services.credit_settle(reservation=hold, cost=4)
+    assert any("synchronous_commit TO OFF" in query["sql"] for query in hold_queries.captured_queries)
+    assert not any("synchronous_commit" in query["sql"] for query in settle_queries.captured_queries)
+    # Inside a caller's transaction the hold is the caller's: nothing is changed for it.
+    from django.db import transaction
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as inner:
+        services.credit_hold(account_or_user=user, amount=1, idempotency_key="async-commit-inner")
+    assert not any("synchronous_commit" in query["sql"] for query in inner.captured_queries)
