@@ -120,19 +120,22 @@ async def _settle(*, reservation: CreditReservation, prepared: Any, finish: Any)
         logger.exception("Could not settle reservation %s", reservation.pk)
 
 
-async def call_settle(*, reservation: CreditReservation | None, prepared: Any, finish: Any = None) -> None:
+async def call_settle(*, reservation: CreditReservation | None, prepared: Any, finish: Any = None, wait: bool = True) -> None:
     """Charge the call's metered cost and release the rest of its hold (idempotent).
 
     `finish` is the call's `finish` event or `Completion` (usage with cost, usage record id); without
     one (stopped, failed) the call's usage record is charged. The work runs in its own task, so a
-    cancelled stream (the client went away) still settles.
+    cancelled stream (the client went away) still settles. `wait=False` lets the answer go out first
+    (the gateway): the settlement is the caller's bookkeeping, not part of what the client waits for;
+    `settlements_flush()` waits for it, and a hold whose process died expires by itself.
     """
     if reservation is None:
         return
     task = asyncio.ensure_future(_settle(reservation=reservation, prepared=prepared, finish=finish))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
-    await asyncio.shield(task)
+    if wait:
+        await asyncio.shield(task)
 
 
 async def settlements_flush() -> None:

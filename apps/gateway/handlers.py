@@ -267,7 +267,8 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
         except ApplicationError as exc:
             return error_response(exc)
         finally:
-            await call_settle(reservation=call.reservation, prepared=call.prepared, finish=completion)
+            # Settled behind the answer (as its usage record is written): the client does not wait for the ledger.
+            await call_settle(reservation=call.reservation, prepared=call.prepared, finish=completion, wait=False)
             await slot.__aexit__(None, None, None)
         response = JsonResponse(completion_body(call, completion))
         for name, value in headers.items():
