@@ -140,8 +140,11 @@ def validate_tools(tools: Any) -> list[dict[str, Any]] | None:
 
 def chat_prepare(*, user: User, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
                  max_tokens: Any = None, tools: Any = None, api_key: Any = None, request_id: str | None = None,
-                 workspace: Any = None, origin: str = "chat") -> PreparedChat:
-    """Every check that must pass before a provider is called (sync: it reads the registry and tier)."""
+                 workspace: Any = None, origin: str = "chat", response_format: dict[str, Any] | None = None) -> PreparedChat:
+    """Every check that must pass before a provider is called (sync: it reads the registry and tier).
+
+    `response_format` asks for structured output (OpenAI's shape; sent where the vendor supports it).
+    """
     entry = model_resolve_for_user(user=user, model=model)
     clean_messages = validate_messages(messages)
     if system_prompt is not None and not isinstance(system_prompt, str):
@@ -164,7 +167,8 @@ def chat_prepare(*, user: User, model: Any, messages: Any, system_prompt: str | 
             details={"messages": [f"About {prompt_tokens} prompt tokens (+ max_tokens {max_tokens or 0}) exceed the context window of {entry.context_window}."]},
         )
     request = ChatRequest(model=entry.provider_model, messages=clean_messages, system_prompt=system_prompt or None,
-                          temperature=temperature, max_tokens=max_tokens, tools=clean_tools, max_output_tokens=entry.max_output_tokens)
+                          temperature=temperature, max_tokens=max_tokens, tools=clean_tools, max_output_tokens=entry.max_output_tokens,
+                          response_format=response_format)
     return PreparedChat(
         model=entry, request=request, user_id=getattr(user, "pk", None), api_key_id=getattr(api_key, "pk", api_key),
         workspace_id=getattr(workspace, "pk", workspace), request_id=request_id or get_request_id() or uuid.uuid4().hex,

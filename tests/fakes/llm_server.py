@@ -21,6 +21,11 @@ request by directives anywhere in the message texts, so they pass through Nexus 
     #tool                       call the first tool the request offers
     #no-usage                   send no usage report
 
+Scripted replies: `server.script(marker, reply)` answers every request whose texts contain
+`marker` with `reply` (a string, or a function of the request's joined texts returning one),
+streamed in 16-character chunks; the first matching script wins, failure directives still apply.
+`clear()` forgets the scripts.
+
 Every request is logged (`server.log`): what arrived, how many chunks went out, the usage
 reported, and whether the client closed the connection before the end (`client_closed`).
 Run standalone: `python -m tests.fakes.llm_server --port 8199 --api-key test-key`.
@@ -144,6 +149,7 @@ class FakeLlmServer:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self.keep_log = True
+        self.scripts: list[tuple[str, Any]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -205,9 +211,24 @@ class FakeLlmServer:
             self._thread.join(10)
 
     def clear(self) -> None:
-        """Forget the request log."""
+        """Forget the request log and the scripted replies."""
         with self._lock:
             self.log.clear()
+            self.scripts.clear()
+
+    def script(self, marker: str, reply: Any) -> None:
+        """Answer requests whose texts contain `marker` with `reply` (text, or a function of the texts)."""
+        with self._lock:
+            self.scripts.append((marker, reply))
+
+    def _scripted(self, prompt_texts: list[str]) -> str | None:
+        joined = "\n".join(prompt_texts)
+        with self._lock:
+            scripts = list(self.scripts)
+        for marker, reply in scripts:
+            if marker in joined:
+                return str(reply(joined) if callable(reply) else reply)
+        return None
 
     def wait_for(self, predicate: Any, timeout: float = 10.0) -> RequestLog:
         """The latest logged request matching `predicate`, waiting for it to appear (for closed-connection checks)."""
@@ -342,6 +363,9 @@ class FakeLlmServer:
 
     def _plan(self, body: dict[str, Any], directives: dict[str, str], prompt_texts: list[str]) -> dict[str, Any]:
         text = reply_pieces(directives)
+        scripted = self._scripted(prompt_texts)
+        if scripted is not None:
+            text = [scripted[i:i + 16] for i in range(0, len(scripted), 16)] or [""]
         reasoning = reasoning_pieces(directives)
         tools = body.get("tools") or []
         tool_name = None

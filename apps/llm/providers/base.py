@@ -105,6 +105,9 @@ class ChatRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     tools: list[dict[str, Any]] | None = None  # OpenAI "function" tool definitions
+    # Structured output, OpenAI's shape: {"type": "json_schema", "json_schema": {name, schema, strict}}.
+    # Adapters whose vendor has no such parameter ignore it; callers validate the answer either way.
+    response_format: dict[str, Any] | None = None
     # The model's own output limit, for vendors that require max_tokens (Anthropic).
     max_output_tokens: int = 4096
 

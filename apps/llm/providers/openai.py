@@ -86,6 +86,8 @@ class OpenAIProvider:
             params["max_completion_tokens" if self._official else "max_tokens"] = request.max_tokens
         if request.tools:
             params["tools"] = request.tools
+        if request.response_format:
+            params["response_format"] = request.response_format
         if stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
