@@ -35,7 +35,7 @@ from apps.core.runs import cancel_clear, run_watch, shielded, worker_id
 from apps.core.streams import apublish, publish
 from apps.llm.client import achat_prepare, stream_prepared
 from apps.llm.models import UsageRecord
-from apps.llm.selectors import usage_record_for_request, usage_summary
+from apps.llm.selectors import model_entry_lookup, usage_record_for_request, usage_summary
 
 from .models import FINAL_STATUSES, RUNNING_STATUSES, Build, BuildFile, BuildStatus
 from .selectors import build_cancel_key, build_stream_key
@@ -83,6 +83,7 @@ class Run:
     key: str
     phase: str = BuildStatus.ANALYZING
     stop_reason: str | None = None
+    max_output_tokens: int = 0
 
 
 def request_prefix(build_id: Any) -> str:
@@ -107,6 +108,10 @@ def build_run(*, build_id: Any) -> str:
     if build is None:
         return "skipped"
     run = Run(build=build, worker=worker, key=build_stream_key(build.pk))
+    try:  # read here, in sync code: the registry may load from the database
+        run.max_output_tokens = model_entry_lookup(build.model_name).max_output_tokens
+    except ApplicationError:
+        pass  # the first call reports the missing model as the build's error
     return async_to_sync(_run)(run)
 
 
@@ -204,12 +209,7 @@ async def _call(run: Run, step: str, content: str, *, response_format: dict[str,
 
 def _budget(run: Run, wanted: int) -> int:
     """An output budget the model allows."""
-    from apps.llm.selectors import model_entry_lookup
-
-    try:
-        return min(wanted, model_entry_lookup(run.build.model_name).max_output_tokens)
-    except ApplicationError:
-        return wanted
+    return min(wanted, run.max_output_tokens) if run.max_output_tokens else wanted
 
 
 def _request_text(build: Build) -> str:
