@@ -81,7 +81,10 @@ def make_forge_model(server: FakeLlmServer) -> None:
 
 @pytest.fixture
 def forge_model(committed_db: None, fake_llm: FakeLlmServer, settings: Any) -> FakeLlmServer:  # noqa: F811
-    """The fake, with the Forge model committed and selected by FORGE_MODEL."""
+    """The fake, with the Forge model and the template catalogue committed, and the model selected by FORGE_MODEL."""
+    from apps.forge.seeds import seed
+
+    seed()  # a transactional test flushes what the migration seeded
     make_forge_model(fake_llm)
     settings.FORGE_MODEL = FORGE_MODEL
     return fake_llm
