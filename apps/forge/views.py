@@ -67,6 +67,5 @@ def app_file(request: HttpRequest, slug: str, path: str = "") -> HttpResponse:
     response["Content-Security-Policy"] = settings.FORGE_APPS_CSP
     response["X-Content-Type-Options"] = "nosniff"
     response["Referrer-Policy"] = "no-referrer"
-    response["Cross-Origin-Resource-Policy"] = "same-origin"
     response["Cache-Control"] = "no-cache"
     return response

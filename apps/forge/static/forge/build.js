@@ -16,13 +16,13 @@
   }
   function setProgress(p) { $("build-progress").value = p; $("build-percent").textContent = `${p}%`; }
 
-  const KEYWORDS = /\b(function|const|let|var|return|if|else|for|while|class|import|from|def|async|await|new|true|false|null|None|True|False)\b/g;
+  // One pass over strings and keywords, so markup added for one is never matched by the other.
+  const TOKENS = /("[^"\n]*"|'[^'\n]*')|\b(function|const|let|var|return|if|else|for|while|class|import|from|def|async|await|new|true|false|null|None|True|False)\b/g;
   function escape(text) { return text.replace(/[&<>]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;"}[c])); }
   function highlight(code, language) {
-    let html = escape(code);
+    const html = escape(code);
     if (language === "html" || language === "svg") return html.replace(/(&lt;\/?[a-zA-Z0-9-]+)/g, '<span class="tok-tag">$1</span>');
-    html = html.replace(/("[^"\n]*"|'[^'\n]*')/g, '<span class="tok-str">$1</span>');
-    return html.replace(KEYWORDS, '<span class="tok-kw">$1</span>');
+    return html.replace(TOKENS, (match, str, kw) => str ? `<span class="tok-str">${str}</span>` : `<span class="tok-kw">${kw}</span>`);
   }
 
   async function showResult() {
