@@ -92,6 +92,15 @@ class BuildListSerializer(ModelSerializer):
         return _deployment_url(build)
 
 
+class BuildPageSerializer(serializers.Serializer):
+    """A page of builds (limit/offset)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = BuildListSerializer(many=True)
+
+
 class BuildResultSerializer(serializers.Serializer):
     """What a build produced."""
 

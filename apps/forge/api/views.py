@@ -27,6 +27,7 @@ from ..selectors import build_get, build_list, build_statistics, template_get, t
 from ..sites import deployment_url
 from .serializers import (
     BuildListSerializer,
+    BuildPageSerializer,
     BuildSerializer,
     BuildStartedSerializer,
     BuildStartSerializer,
@@ -63,7 +64,7 @@ class BuildListStartApi(APIView):
     @extend_schema(operation_id="forge_builds_list", parameters=[
         OpenApiParameter("status", str, enum=list(BuildStatus.values)), OpenApiParameter("search", str),
         OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
-        responses={200: BuildListSerializer(many=True)})
+        responses={200: BuildPageSerializer})
     def get(self, request: Request) -> Response:
         wanted = request.query_params.get("status") or None
         if wanted is not None and wanted not in BuildStatus.values:
