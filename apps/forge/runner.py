@@ -38,8 +38,9 @@ from apps.llm.models import UsageRecord
 from apps.llm.selectors import model_entry_lookup, usage_record_for_request, usage_summary
 
 from .models import FINAL_STATUSES, RUNNING_STATUSES, Build, BuildFile, BuildStatus
+from .screenshots import capture
 from .selectors import build_cancel_key, build_stream_key
-from .sites import deployment_url, package_save, site_publish
+from .sites import deployment_url, package_save, screenshot_save, site_publish
 from .spec import (
     STACKS,
     STYLINGS,
@@ -230,8 +231,8 @@ async def _pipeline(run: Run) -> None:
     spec = await _specify(run, analysis)
     await _generate(run, spec)
     await _optimize(run, spec)
-    url = await _deploy(run, spec)
-    await _complete(run, spec, url)
+    url, screenshots = await _deploy(run, spec)
+    await _complete(run, spec, url, screenshots)
 
 
 async def _analyze(run: Run) -> str:
@@ -375,12 +376,25 @@ def _package_and_publish(build: Build, spec: dict[str, Any]) -> str:
     return deployment_url(site_publish(build=build, files=static).slug)
 
 
-async def _deploy(run: Run, spec: dict[str, Any]) -> str:
+@db_sync_to_async
+def _screenshots_save(build: Build, shots: list[tuple[str, str, bytes]]) -> list[dict[str, Any]]:
+    saved = []
+    for index, (name, path, data) in enumerate(shots):
+        key = screenshot_save(build=build, index=index, data=data)
+        saved.append({"page": name, "path": path, "key": key, "url": f"/api/v1/forge/builds/{build.pk}/screenshots/{index}"})
+    Build.objects.filter(pk=build.pk).update(screenshots=saved)
+    return saved
+
+
+async def _deploy(run: Run, spec: dict[str, Any]) -> tuple[str, int]:
     await _progress(run, 92, "Packaging and publishing a preview", phase=BuildStatus.DEPLOYING)
     url = await _package_and_publish(run.build, spec)
-    await _progress(run, 99, "Preview published")
-    await _phase_done(run, {"deployment_url": url})
-    return url
+    await _progress(run, 95, "Preview published; taking screenshots")
+    files = {item.path: item.content for item in await _files_of(run.build)}
+    shots = await _screenshots_save(run.build, await capture(files=files, pages=spec.get("pages") or []))
+    await _progress(run, 99, f"{len(shots)} screenshot(s) taken")
+    await _phase_done(run, {"deployment_url": url, "screenshots": len(shots)})
+    return url, len(shots)
 
 
 def _totals(build_id: Any) -> dict[str, Any]:
@@ -404,7 +418,7 @@ def _human(seconds: float) -> str:
     return f"{minutes} minutes {rest} seconds" if minutes else f"{rest} seconds"
 
 
-async def _complete(run: Run, spec: dict[str, Any], url: str) -> None:
+async def _complete(run: Run, spec: dict[str, Any], url: str, screenshots: int) -> None:
     from apps.llm.client import usage_flush
 
     await usage_flush()
@@ -412,7 +426,7 @@ async def _complete(run: Run, spec: dict[str, Any], url: str) -> None:
     if build is None:
         return
     summary = {"name": spec["name"], "specification": "Generated", "features": len(spec["features"]),
-               "code_files": len(spec["files"]), "mockups": 0, "deployment": "Preview published",
+               "code_files": len(spec["files"]), "screenshots": screenshots, "mockups": 0, "deployment": "Preview published",
                "cost": float(build.cost), "total_tokens": build.total_tokens}
     await apublish(run.key, {"type": "build_completed", "data": {
         "deployment_url": url, "total_time": _human(build.duration_seconds or 0), "summary": summary}}, final=True)

@@ -121,10 +121,12 @@ def build_delete(*, build: Build) -> None:
     deployment = Deployment.objects.filter(build=build).first()
     if deployment is not None and deployment.status == DeploymentStatus.DEPLOYED:
         site_unpublish(deployment=deployment)
-    if build.package_key:
+    for key in [build.package_key, *[shot.get("key", "") for shot in build.screenshots or []]]:
+        if not key:
+            continue
         try:
-            default_storage.delete(build.package_key)
-        except Exception:  # an orphaned zip costs disk, not correctness
+            default_storage.delete(key)
+        except Exception:  # an orphaned file costs disk, not correctness
             pass
     build.delete()
 

@@ -98,3 +98,11 @@ def package_save(*, build: Build, data: bytes) -> str:
     if default_storage.exists(key):
         default_storage.delete(key)
     return default_storage.save(key, ContentFile(data))
+
+
+def screenshot_save(*, build: Build, index: int, data: bytes) -> str:
+    """Store one screenshot of a build; returns its storage key."""
+    key = f"forge/builds/{build.pk}/screenshots/{index}.png"
+    if default_storage.exists(key):
+        default_storage.delete(key)
+    return default_storage.save(key, ContentFile(data))

@@ -6,11 +6,15 @@ from .environment import env
 __all__ = [
     "FORGE_APPS_CSP",
     "FORGE_BUILD_TIMEOUT_SECONDS",
+    "FORGE_CHROMIUM_PATH",
     "FORGE_HEARTBEAT_SECONDS",
     "FORGE_MAX_FILES",
     "FORGE_MAX_PROMPT_CHARS",
+    "FORGE_MAX_SCREENSHOTS",
     "FORGE_MODEL",
     "FORGE_PARALLEL_FILES",
+    "FORGE_SCREENSHOTS",
+    "FORGE_SCREENSHOT_TIMEOUT_SECONDS",
     "FORGE_STALE_SECONDS",
     "FORGE_TIER_LIMITS",
 ]
@@ -32,6 +36,11 @@ FORGE_TIER_LIMITS = {
     "pro": {"builds_per_hour": env.int("FORGE_PRO_BUILDS_PER_HOUR", default=30), "concurrent": 3},
     "enterprise": {"builds_per_hour": env.int("FORGE_ENTERPRISE_BUILDS_PER_HOUR", default=200), "concurrent": 10},
 }
+# Screenshots of each built app's pages in headless Chromium (skipped when no Chromium is found).
+FORGE_SCREENSHOTS = env.bool("FORGE_SCREENSHOTS", default=True)
+FORGE_CHROMIUM_PATH = env("CHROMIUM_PATH", default="/usr/bin/chromium")
+FORGE_MAX_SCREENSHOTS = env.int("FORGE_MAX_SCREENSHOTS", default=4)
+FORGE_SCREENSHOT_TIMEOUT_SECONDS = env.float("FORGE_SCREENSHOT_TIMEOUT_SECONDS", default=45.0)
 # What a deployed app (/apps/<slug>/) may do: `sandbox` without allow-same-origin gives it an opaque
 # origin, so it can neither read the platform's cookies nor call its API with the visitor's session.
 FORGE_APPS_CSP = env(

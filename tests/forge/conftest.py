@@ -87,6 +87,7 @@ def forge_model(committed_db: None, fake_llm: FakeLlmServer, settings: Any) -> F
     seed()  # a transactional test flushes what the migration seeded
     make_forge_model(fake_llm)
     settings.FORGE_MODEL = FORGE_MODEL
+    settings.FORGE_SCREENSHOTS = False  # in-process builds skip Chromium; the worker, browser and screenshot tests take them
     return fake_llm
 
 

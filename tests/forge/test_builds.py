@@ -200,3 +200,25 @@ def test_provider_failure_fails_the_build_with_a_retryable_error(forge_caller: A
     build = Build.objects.get(pk=build_id)
     assert build.status == "failed" and build.error["phase"] == "analyzing"
     assert build.error["error_code"] == "MODEL_UNAVAILABLE" and build.error["retry_possible"] is True
+
+
+def test_screenshots_of_the_built_app_in_headless_chromium(forge_caller: Any, forge_model: Any, settings: Any) -> None:
+    from tests.browser import require_chromium
+
+    settings.FORGE_CHROMIUM_PATH = require_chromium()
+    settings.FORGE_SCREENSHOTS = True
+    script_app(forge_model)
+    client = client_for(forge_caller.user)
+    build_id = _start(client)["session_id"]
+    result = client.get(f"/api/v1/forge/builds/{build_id}").json()["result"]
+    assert result["screenshots"] == [{"page": "Home", "path": "index.html", "url": f"/api/v1/forge/builds/{build_id}/screenshots/0"}]
+    image = client.get(result["screenshots"][0]["url"])
+    assert image.status_code == 200 and image["Content-Type"] == "image/png"
+    png = b"".join(image.streaming_content)
+    assert png.startswith(b"\x89PNG") and len(png) > 2000
+    assert client.get(f"/api/v1/forge/builds/{build_id}/screenshots/1").status_code == 404
+    from tests.chat.conftest import make_caller
+
+    assert client_for(make_caller().user).get(result["screenshots"][0]["url"]).status_code == 404
+    done = read_events(build_stream_key(build_id))[-1].data["data"]
+    assert done["summary"]["screenshots"] == 1

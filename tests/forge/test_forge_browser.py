@@ -38,6 +38,7 @@ def test_new_build_live_progress_result_and_sandboxed_app(forge_model: Any, cele
     assert page.inner_text("#build-status") == "completed"
     assert "Todo Lite" in page.inner_text("#app-name")
     assert page.locator("#file-list li").count() == 3
+    page.wait_for_function("document.querySelector('#screenshots img') && document.querySelector('#screenshots img').naturalWidth > 0")
     page.click("#file-list >> text=app.js")
     assert page.locator("#file-view .tok-kw").count() > 0  # highlighted
     log = page.inner_text("#build-log")

@@ -176,6 +176,26 @@ class BuildDownloadApi(APIView):
         return FileResponse(handle, as_attachment=True, filename=name, content_type="application/zip")
 
 
+class BuildScreenshotApi(APIView):
+    """One screenshot (PNG) of a build's app, taken in headless Chromium."""
+
+    permission_classes = [TOOL]
+    required_scope = "forge"
+
+    @extend_schema(operation_id="forge_builds_screenshot",
+                   responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The PNG.")})
+    def get(self, request: Request, pk: str, index: int) -> Any:
+        build = build_get(user=request_user(request), build_id=pk)
+        shots = build.screenshots or []
+        if not 0 <= index < len(shots):
+            raise NotFound("Screenshot not found.")
+        try:
+            handle = default_storage.open(shots[index]["key"], "rb")
+        except (FileNotFoundError, OSError, KeyError) as exc:
+            raise NotFound("Screenshot not found.") from exc
+        return FileResponse(handle, content_type="image/png")
+
+
 class TemplateListApi(APIView):
     """The template catalogue."""
 
