@@ -57,8 +57,8 @@ def app_file(request: HttpRequest, slug: str, path: str = "") -> HttpResponse:
     deployment = deployment_by_slug(slug=slug)
     if deployment is None:
         raise Http404("No such app.")
-    if path and path.endswith("/") is False and "." not in path.rsplit("/", 1)[-1] and f"{path}/index.html" in deployment.files:
-        return HttpResponseRedirect(f"/apps/{slug}/{path}/")
+    if path and not path.endswith("/") and f"{path}/index.html" in deployment.files:
+        return HttpResponseRedirect(f"/apps/{slug}/{path}/")  # a folder: its index, with relative links that work
     found = site_file(deployment=deployment, path=path)
     if found is None:
         raise Http404("No such file.")
