@@ -44,6 +44,10 @@ def _final_event(build: Build) -> dict[str, Any]:
 class BuildProgressConsumer(JsonConsumer):
     """Streams one build's events to its owner."""
 
+    # No channel layer: events come from the build's Redis stream, never from groups. Without one, a
+    # socket holds no blocking channel-layer read of its own (seen ending idle sockets with 1011 when
+    # that read timed out while a build took its screenshots).
+    channel_layer_alias = "forge-progress-needs-no-layer"
     follower: asyncio.Task[None] | None = None
 
     async def on_connect(self) -> None:

@@ -33,14 +33,20 @@ from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
 from apps.core.runs import cancel_clear, run_watch, shielded, worker_id
 from apps.core.streams import apublish, publish
-from apps.llm.client import achat_prepare, stream_prepared
+from apps.llm.client import IMAGE_OUTPUT_TOKENS_ESTIMATE, achat_prepare, generate_image_prepared, stream_prepared
 from apps.llm.models import UsageRecord
-from apps.llm.selectors import model_entry_lookup, usage_record_for_request, usage_summary
+from apps.llm.selectors import (
+    model_entry_lookup,
+    model_list_for_user,
+    model_resolve_for_user,
+    usage_record_for_request,
+    usage_summary,
+)
 
 from .models import FINAL_STATUSES, RUNNING_STATUSES, Build, BuildFile, BuildStatus
 from .screenshots import capture
 from .selectors import build_cancel_key, build_stream_key
-from .sites import deployment_url, package_save, screenshot_save, site_publish
+from .sites import deployment_url, image_save, package_save, site_publish
 from .spec import (
     STACKS,
     STYLINGS,
@@ -85,6 +91,8 @@ class Run:
     phase: str = BuildStatus.ANALYZING
     stop_reason: str | None = None
     max_output_tokens: int = 0
+    image_model: str = ""
+    image_max_tokens: int = 0
 
 
 def request_prefix(build_id: Any) -> str:
@@ -113,7 +121,20 @@ def build_run(*, build_id: Any) -> str:
         run.max_output_tokens = model_entry_lookup(build.model_name).max_output_tokens
     except ApplicationError:
         pass  # the first call reports the missing model as the build's error
+    image = image_model_for(user=build.owner)
+    if image is not None:
+        run.image_model, run.image_max_tokens = image.name, min(4 * IMAGE_OUTPUT_TOKENS_ESTIMATE, image.max_output_tokens)
     return async_to_sync(_run)(run)
+
+
+def image_model_for(*, user: Any) -> Any:
+    """FORGE_IMAGE_MODEL, else the first model with the `image` capability the user's tier allows (None: no mockups)."""
+    if settings.FORGE_IMAGE_MODEL:
+        try:
+            return model_resolve_for_user(user=user, model=settings.FORGE_IMAGE_MODEL)
+        except ApplicationError:
+            return None
+    return next((entry for entry in model_list_for_user(user=user) if "image" in entry.capabilities), None)
 
 
 async def _run(run: Run) -> str:
@@ -271,11 +292,55 @@ async def _specify(run: Run, analysis: str) -> dict[str, Any]:
             raise BuildFailed(BuildStatus.GENERATING_SPEC, "BAD_MODEL_OUTPUT",
                               f"The model did not return a usable specification, even after a repair: {problems[0]}")
     assert spec is not None
-    await _save_state(run, spec=spec, app_name=spec["name"][:120], progress=30, message="Specification ready")
+    await _save_state(run, spec=spec, app_name=spec["name"][:120], progress=28, message="Specification ready")
     run.build.app_name = spec["name"][:120]
+    mockups = await _mockups(run, spec)
     await _phase_done(run, {"name": spec["name"], "features": len(spec["features"]), "pages": len(spec["pages"]),
-                            "files_planned": len(spec["files"])})
+                            "files_planned": len(spec["files"]), "mockups": mockups})
     return spec
+
+
+async def _mockups(run: Run, spec: dict[str, Any]) -> int:
+    """One mockup image per page when an `image` model is available; a failed image is skipped, never the build."""
+    pages = spec["pages"][: settings.FORGE_MAX_MOCKUPS]
+    if not run.image_model or not pages:
+        return 0
+    await _progress(run, 29, f"Drawing {len(pages)} mockup(s)")
+    styling = run.build.config.get("styling", "modern")
+
+    async def one(index: int, page: dict[str, Any]) -> tuple[str, bytes] | None:
+        prompt = (f"[forge:mockup] A clean UI mockup of the page '{page['name']}' of the web app '{spec['name']}': "
+                  f"{page['description']}. Styling: {STYLINGS.get(styling, styling)}. A flat screenshot of a desktop browser window.")
+        try:
+            prepared = await achat_prepare(user=run.build.owner, model=run.image_model, messages=[{"role": "user", "content": prompt}],
+                                           request_id=f"{request_prefix(run.build.pk)}mockup-{index}.{uuid.uuid4().hex[:8]}",
+                                           origin="forge", max_tokens=run.image_max_tokens or None)
+            hold = await acall_hold(user=run.build.owner, prepared=prepared, origin="forge", ref=f"{run.build.pk}:mockup-{index}")
+            try:
+                image = await generate_image_prepared(prepared)
+            except BaseException:
+                await shielded(call_settle(reservation=hold, prepared=prepared, finish=None))
+                raise
+            await call_settle(reservation=hold, prepared=prepared, finish=image)
+            return str(page["name"]), image.data
+        except ApplicationError as exc:
+            await apublish(run.key, {"type": "progress_update", "data": {
+                "phase": run.phase, "progress": 29, "message": f"No mockup of {page['name']}: {exc.message}"[:300], "timestamp": _now_iso()}})
+            return None
+
+    made = [item for item in await asyncio.gather(*(one(i, page) for i, page in enumerate(pages))) if item is not None]
+    await _mockups_save(run.build, made)
+    await _progress(run, 30, f"{len(made)} mockup(s) drawn")
+    return len(made)
+
+
+@db_sync_to_async
+def _mockups_save(build: Build, made: list[tuple[str, bytes]]) -> None:
+    saved = []
+    for index, (name, data) in enumerate(made):
+        key = image_save(build=build, kind="mockups", index=index, data=data)
+        saved.append({"page": name, "key": key, "url": f"/api/v1/forge/builds/{build.pk}/mockups/{index}"})
+    Build.objects.filter(pk=build.pk).update(mockups=saved)
 
 
 def _spec_of(answer: str, stack: str) -> tuple[dict[str, Any] | None, list[str]]:
@@ -380,7 +445,7 @@ def _package_and_publish(build: Build, spec: dict[str, Any]) -> str:
 def _screenshots_save(build: Build, shots: list[tuple[str, str, bytes]]) -> list[dict[str, Any]]:
     saved = []
     for index, (name, path, data) in enumerate(shots):
-        key = screenshot_save(build=build, index=index, data=data)
+        key = image_save(build=build, kind="screenshots", index=index, data=data)
         saved.append({"page": name, "path": path, "key": key, "url": f"/api/v1/forge/builds/{build.pk}/screenshots/{index}"})
     Build.objects.filter(pk=build.pk).update(screenshots=saved)
     return saved
@@ -426,7 +491,7 @@ async def _complete(run: Run, spec: dict[str, Any], url: str, screenshots: int) 
     if build is None:
         return
     summary = {"name": spec["name"], "specification": "Generated", "features": len(spec["features"]),
-               "code_files": len(spec["files"]), "screenshots": screenshots, "mockups": 0, "deployment": "Preview published",
+               "code_files": len(spec["files"]), "screenshots": screenshots, "mockups": len(build.mockups or []), "deployment": "Preview published",
                "cost": float(build.cost), "total_tokens": build.total_tokens}
     await apublish(run.key, {"type": "build_completed", "data": {
         "deployment_url": url, "total_time": _human(build.duration_seconds or 0), "summary": summary}}, final=True)

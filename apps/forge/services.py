@@ -121,7 +121,8 @@ def build_delete(*, build: Build) -> None:
     deployment = Deployment.objects.filter(build=build).first()
     if deployment is not None and deployment.status == DeploymentStatus.DEPLOYED:
         site_unpublish(deployment=deployment)
-    for key in [build.package_key, *[shot.get("key", "") for shot in build.screenshots or []]]:
+    images = [*(build.screenshots or []), *(build.mockups or [])]
+    for key in [build.package_key, *[image.get("key", "") for image in images]]:
         if not key:
             continue
         try:

@@ -100,9 +100,9 @@ def package_save(*, build: Build, data: bytes) -> str:
     return default_storage.save(key, ContentFile(data))
 
 
-def screenshot_save(*, build: Build, index: int, data: bytes) -> str:
-    """Store one screenshot of a build; returns its storage key."""
-    key = f"forge/builds/{build.pk}/screenshots/{index}.png"
+def image_save(*, build: Build, kind: str, index: int, data: bytes) -> str:
+    """Store one screenshot or mockup of a build; returns its storage key."""
+    key = f"forge/builds/{build.pk}/{kind}/{index}.png"
     if default_storage.exists(key):
         default_storage.delete(key)
     return default_storage.save(key, ContentFile(data))

@@ -35,7 +35,7 @@ from apps.core.runs import shielded
 from .errors import ChatInputInvalid, ContextWindowExceeded
 from .models import UsageSource, UsageStatus
 from .providers import provider_for
-from .providers.base import ChatRequest, Completion, LlmEvent, Usage
+from .providers.base import ChatRequest, Completion, ImageResult, LlmEvent, Usage
 from .selectors import ModelEntry, model_resolve_for_user
 from .services import usage_cost, usage_record_create
 from .tokens import estimate_prompt_tokens, estimate_tokens
@@ -352,6 +352,39 @@ async def complete_chat(*, user: User, model: Any, messages: Any, system_prompt:
 def complete_chat_sync(**kwargs: Any) -> Completion:
     """`complete_chat` for sync code (Celery tasks, management commands)."""
     return async_to_sync(complete_chat)(**kwargs)
+
+
+# Output tokens an image is counted as when the provider reports no usage (OpenAI's 1024x1024 medium quality).
+IMAGE_OUTPUT_TOKENS_ESTIMATE = 1056
+
+
+async def generate_image_prepared(prepared: PreparedChat, *, size: str = "1024x1024") -> ImageResult:
+    """Make one image from a prepared call (its user message is the prompt) with a model of the `image` capability; metered.
+
+    Image models are priced like chat models, per 1M tokens (OpenAI's image tokens); without a usage
+    report the image counts as IMAGE_OUTPUT_TOKENS_ESTIMATE output tokens.
+    """
+    if "image" not in prepared.model.capabilities:
+        raise ChatInputInvalid(f"The model '{prepared.model.name}' cannot make images.", details={"model": ["No `image` capability."]})
+    provider: Any = provider_for(prepared.model.provider)
+    if not hasattr(provider, "generate_image"):
+        raise ChatInputInvalid(f"The provider of '{prepared.model.name}' has no images API.", details={"model": ["No images API."]})
+    meter = _Meter(prepared, streamed=False)
+    prompt = prepared.request.messages[-1]["content"]
+    try:
+        result: ImageResult = await provider.generate_image(model=prepared.request.model, prompt=prompt, size=size)
+    except ApplicationError as exc:
+        await meter.record(usage=Usage(source=UsageSource.ESTIMATED), status=UsageStatus.FAILED, error=exc)
+        raise
+    except asyncio.CancelledError:
+        await shielded(meter.record(usage=Usage(prompt_tokens=prepared.estimated_prompt_tokens, source=UsageSource.ESTIMATED),
+                                     status=UsageStatus.STOPPED))
+        raise
+    if result.usage is None:
+        result.usage = Usage(prompt_tokens=prepared.estimated_prompt_tokens, completion_tokens=IMAGE_OUTPUT_TOKENS_ESTIMATE,
+                             source=UsageSource.ESTIMATED)
+    result.usage_record_id = await meter.record(usage=result.usage, status=UsageStatus.COMPLETED)
+    return result
 
 
 def cost_estimate(*, prepared: PreparedChat, max_tokens: int | None = None) -> float:

@@ -8,7 +8,9 @@ __all__ = [
     "FORGE_BUILD_TIMEOUT_SECONDS",
     "FORGE_CHROMIUM_PATH",
     "FORGE_HEARTBEAT_SECONDS",
+    "FORGE_IMAGE_MODEL",
     "FORGE_MAX_FILES",
+    "FORGE_MAX_MOCKUPS",
     "FORGE_MAX_PROMPT_CHARS",
     "FORGE_MAX_SCREENSHOTS",
     "FORGE_MODEL",
@@ -21,6 +23,10 @@ __all__ = [
 
 # The model every phase uses (a registry name); empty: the best chat model the user's tier allows.
 FORGE_MODEL = env("FORGE_MODEL", default="")
+# Mockups (one image per page of the specification) from a registry model with the `image` capability:
+# FORGE_IMAGE_MODEL, else the first such model the user's tier allows; none: no mockups.
+FORGE_IMAGE_MODEL = env("FORGE_IMAGE_MODEL", default="")
+FORGE_MAX_MOCKUPS = env.int("FORGE_MAX_MOCKUPS", default=4)
 FORGE_MAX_PROMPT_CHARS = env.int("FORGE_MAX_PROMPT_CHARS", default=10_000)
 # Files a specification may ask for, and how many are generated at once.
 FORGE_MAX_FILES = env.int("FORGE_MAX_FILES", default=12)

@@ -1,7 +1,8 @@
 """One loopback HTTP server that speaks three real LLM wire formats, for tests and benchmarks.
 
 - OpenAI: `POST /v1/chat/completions` (JSON or SSE with `[DONE]`, usage chunk when
-  `stream_options.include_usage`), `GET /v1/models`, `POST /v1/embeddings`.
+  `stream_options.include_usage`), `GET /v1/models`, `POST /v1/embeddings`,
+  `POST /v1/images/generations` (a small PNG as `b64_json`, with gpt-image's token usage).
 - Anthropic: `POST /v1/messages` (JSON or SSE: message_start, content_block_*, message_delta with
   usage, message_stop), `GET /v1/models` (when the `anthropic-version` header is present).
 - Gemini: `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`
@@ -130,6 +131,19 @@ def fake_embedding(text: str, dimensions: int) -> list[float]:
     return [v / norm for v in values]
 
 
+def tiny_png(width: int, height: int, rgb: bytes) -> bytes:
+    """A valid PNG of one colour."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + rgb * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
 class _ClientGone(Exception):
     pass
 
@@ -162,6 +176,7 @@ class FakeLlmServer:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.openai_chat)
         app.router.add_post("/v1/embeddings", self.openai_embeddings)
+        app.router.add_post("/v1/images/generations", self.openai_images)
         app.router.add_get("/v1/models", self.models_list)
         app.router.add_post("/v1/messages", self.anthropic_messages)
         app.router.add_get("/v1beta/models", self.gemini_models)
@@ -438,6 +453,28 @@ class FakeLlmServer:
             yield b"data: [DONE]\n\n", False
 
         return await self._sse(request, entry, frames())
+
+    async def openai_images(self, request: web.Request) -> web.Response:
+        """POST /v1/images/generations: one small PNG (its colour from the prompt), token usage like gpt-image."""
+        import base64
+
+        body = await self._body(request)
+        entry = self._entry("openai", request, {"messages": [{"role": "user", "content": str(body.get("prompt", ""))}], **body},
+                            str(body.get("model", "")), False)
+        early = await self._preflight(request, entry)
+        if early is not None:
+            return early
+        prompt = str(body.get("prompt", ""))
+        digest = hashlib.sha256(prompt.encode()).digest()
+        usage = {"input_tokens": prompt_token_count([prompt]), "output_tokens": 272}
+        entry.usage = {"prompt_tokens": usage["input_tokens"], "completion_tokens": 272, "reasoning_tokens": 0}
+        entry.completed = True
+        return web.json_response({
+            "created": int(time.time()), "output_format": "png",
+            "data": [{"b64_json": base64.b64encode(tiny_png(64, 40, digest[:3])).decode()}],
+            "usage": {**usage, "total_tokens": usage["input_tokens"] + 272,
+                      "input_tokens_details": {"image_tokens": 0, "text_tokens": usage["input_tokens"]}},
+        })
 
     async def openai_embeddings(self, request: web.Request) -> web.Response:
         """POST /v1/embeddings: deterministic unit vectors."""

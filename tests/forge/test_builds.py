@@ -14,7 +14,7 @@ from apps.forge.models import Build, BuildFile
 from apps.forge.selectors import build_stream_key
 from apps.llm.models import UsageRecord
 
-from .conftest import APP_JS, BROKEN_JS, INDEX_HTML, STYLE_CSS, client_for, event_types, script_app
+from .conftest import APP_JS, BROKEN_JS, INDEX_HTML, SPEC, STYLE_CSS, client_for, event_types, script_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PHASES = ["analyzing", "generating_spec", "building", "optimizing", "deploying"]
@@ -45,6 +45,7 @@ def test_full_build_specifies_generates_checks_packages_and_publishes(forge_call
     assert {f["path"]: f["content"] for f in result["files"]} == {"app.js": APP_JS, "index.html": INDEX_HTML, "style.css": STYLE_CSS}
     assert result["cost"] > 0 and result["total_tokens"] > 0 and result["model_calls"] == 5
     assert result["build_time_seconds"] is not None and result["deployment_url"].endswith("/")
+    assert result["mockups"] == []  # no model with the `image` capability: no mockups, and no error
 
     # The spec call asked for structured output with the schema.
     spec_call = [e for e in forge_model.log if "[forge:spec]" in json.dumps(e.body)][0]
@@ -222,3 +223,57 @@ def test_screenshots_of_the_built_app_in_headless_chromium(forge_caller: Any, fo
     assert client_for(make_caller().user).get(result["screenshots"][0]["url"]).status_code == 404
     done = read_events(build_stream_key(build_id))[-1].data["data"]
     assert done["summary"]["screenshots"] == 1
+
+
+def test_mockups_from_an_image_model_one_per_page(forge_caller: Any, forge_model: Any) -> None:
+    from decimal import Decimal
+
+    from apps.llm import services as llm_services
+    from apps.llm.models import ProviderConnection
+    from apps.llm.selectors import registry
+
+    provider = ProviderConnection.objects.get(name="forge-fake")
+    llm_services.model_create(name="forge-image", provider=provider, provider_model="fake-image", capabilities=["image"],
+                              input_cost=Decimal("500"), output_cost=Decimal("4000"), context_window=8000, max_output_tokens=8000)
+    registry.forget()
+    spec = {**SPEC, "pages": [{"name": "Home", "description": "The list", "path": "/"},
+                              {"name": "Stats", "description": "Counts of tasks", "path": "/stats"}]}
+    script_app(forge_model, spec=spec)
+    client = client_for(forge_caller.user)
+    build_id = _start(client)["session_id"]
+    result = client.get(f"/api/v1/forge/builds/{build_id}").json()["result"]
+    assert [m["page"] for m in result["mockups"]] == ["Home", "Stats"]
+    image = client.get(result["mockups"][1]["url"])
+    assert image.status_code == 200 and image["Content-Type"] == "image/png"
+    assert b"".join(image.streaming_content).startswith(b"\x89PNG")
+    calls = [e for e in forge_model.log if e.path == "/v1/images/generations"]
+    assert len(calls) == 2 and all("[forge:mockup]" in e.body["prompt"] and e.body["model"] == "fake-image" for e in calls)
+    records = UsageRecord.objects.filter(request_id__startswith=f"forge.{build_id}.mockup-")
+    assert records.count() == 2 and all(r.completion_tokens == 272 and r.cost > 0 for r in records)
+    holds = CreditReservation.objects.filter(reference__startswith=f"forge:{build_id}:mockup-")
+    assert holds.count() == 2 and all(h.status == "settled" for h in holds)
+    assert Build.objects.get(pk=build_id).cost == sum(r.cost for r in UsageRecord.objects.filter(request_id__startswith=f"forge.{build_id}."))
+    spec_done = [e.data["data"] for e in read_events(build_stream_key(build_id)) if e.data["type"] == "phase_completed"][1]
+    assert spec_done["phase"] == "generating_spec" and spec_done["results"]["mockups"] == 2
+
+
+def test_a_failing_image_model_means_no_mockups_not_a_failed_build(forge_caller: Any, forge_model: Any) -> None:
+    from decimal import Decimal
+
+    from apps.llm import services as llm_services
+    from apps.llm.models import ProviderConnection
+    from apps.llm.selectors import registry
+
+    working = ProviderConnection.objects.get(name="forge-fake")
+    broken = llm_services.provider_create(name="forge-images-wrong-key", kind="openai", base_url=working.base_url, api_key="wrong",
+                                          timeout_seconds=5.0)
+    llm_services.model_create(name="forge-image", provider=broken, provider_model="fake-image", capabilities=["image"],
+                              input_cost=Decimal("500"), output_cost=Decimal("4000"), context_window=8000, max_output_tokens=8000)
+    registry.forget()
+    script_app(forge_model)
+    client = client_for(forge_caller.user)
+    build_id = _start(client)["session_id"]
+    shown = client.get(f"/api/v1/forge/builds/{build_id}").json()
+    assert shown["status"] == "completed" and shown["result"]["mockups"] == []
+    assert any(e.data["data"].get("message", "").startswith("No mockup of Home") for e in read_events(build_stream_key(build_id)))
+    assert not CreditReservation.objects.filter(reference__startswith=f"forge:{build_id}:", status="held").exists()

@@ -48,7 +48,7 @@ def test_a_real_client_watches_a_build_on_a_real_worker(forge_caller: Any, forge
             while True:
                 messages.append(json.loads(socket.recv(timeout=60)))
         except ConnectionClosed as exc:
-            assert exc.rcvd is not None and exc.rcvd.code == 1000  # the server closes once the build has ended
+            assert exc.rcvd is not None and exc.rcvd.code == 1000, daphne_server.log()  # the server closes once the build has ended
     assert messages[-1]["type"] == "build_completed", (messages[-1], celery_worker.log())
     stored = read_events(build_stream_key(session["session_id"]))
     assert [m["seq"] for m in messages] == [e.id for e in stored] == list(range(1, len(stored) + 1))

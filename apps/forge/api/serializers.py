@@ -134,7 +134,8 @@ class BuildSerializer(BuildListSerializer):
         return BuildResultSerializer({
             "specification": build.spec, "files": list(build.files.order_by("path")), "cost": float(build.cost),
             "total_tokens": build.total_tokens, "model_calls": build.calls, "build_time_seconds": build.duration_seconds,
-            "deployment_url": _deployment_url(build), "mockups": [],
+            "deployment_url": _deployment_url(build),
+            "mockups": [{k: v for k, v in shot.items() if k != "key"} for shot in build.mockups or []],
             "screenshots": [{k: v for k, v in shot.items() if k != "key"} for shot in build.screenshots or []],
         }).data
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("forge/builds/<uuid:pk>/deploy", views.BuildDeployApi.as_view(), name="forge-build-deploy"),
     path("forge/builds/<uuid:pk>/download", views.BuildDownloadApi.as_view(), name="forge-build-download"),
     path("forge/builds/<uuid:pk>/screenshots/<int:index>", views.BuildScreenshotApi.as_view(), name="forge-build-screenshot"),
+    path("forge/builds/<uuid:pk>/mockups/<int:index>", views.BuildMockupApi.as_view(), name="forge-build-mockup"),
     path("forge/templates", views.TemplateListApi.as_view(), name="forge-templates"),
     path("admin/forge/statistics", views.StatisticsApi.as_view(), name="forge-statistics"),
 ]

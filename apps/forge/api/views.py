@@ -176,24 +176,41 @@ class BuildDownloadApi(APIView):
         return FileResponse(handle, as_attachment=True, filename=name, content_type="application/zip")
 
 
+def _image(request: Request, pk: str, index: int, kind: str) -> FileResponse:
+    build = build_get(user=request_user(request), build_id=pk)
+    images = getattr(build, kind) or []
+    if not 0 <= index < len(images):
+        raise NotFound("Image not found.")
+    try:
+        handle = default_storage.open(images[index]["key"], "rb")
+    except (FileNotFoundError, OSError, KeyError) as exc:
+        raise NotFound("Image not found.") from exc
+    return FileResponse(handle, content_type="image/png")
+
+
+PNG = OpenApiResponse(OpenApiTypes.BINARY, description="The PNG.")
+
+
 class BuildScreenshotApi(APIView):
     """One screenshot (PNG) of a build's app, taken in headless Chromium."""
 
     permission_classes = [TOOL]
     required_scope = "forge"
 
-    @extend_schema(operation_id="forge_builds_screenshot",
-                   responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The PNG.")})
+    @extend_schema(operation_id="forge_builds_screenshot", responses={(200, "image/png"): PNG})
     def get(self, request: Request, pk: str, index: int) -> Any:
-        build = build_get(user=request_user(request), build_id=pk)
-        shots = build.screenshots or []
-        if not 0 <= index < len(shots):
-            raise NotFound("Screenshot not found.")
-        try:
-            handle = default_storage.open(shots[index]["key"], "rb")
-        except (FileNotFoundError, OSError, KeyError) as exc:
-            raise NotFound("Screenshot not found.") from exc
-        return FileResponse(handle, content_type="image/png")
+        return _image(request, pk, index, "screenshots")
+
+
+class BuildMockupApi(APIView):
+    """One mockup (PNG) of a page of a build's app, drawn by an `image` model."""
+
+    permission_classes = [TOOL]
+    required_scope = "forge"
+
+    @extend_schema(operation_id="forge_builds_mockup", responses={(200, "image/png"): PNG})
+    def get(self, request: Request, pk: str, index: int) -> Any:
+        return _image(request, pk, index, "mockups")
 
 
 class TemplateListApi(APIView):

@@ -124,6 +124,16 @@ class Completion:
     usage_record_id: str | None = None
 
 
+@dataclass(slots=True)
+class ImageResult:
+    """One generated image (the bytes, not a URL) and what it cost in tokens."""
+
+    data: bytes
+    media_type: str = "image/png"
+    usage: Usage | None = None
+    usage_record_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderSettings:
     """What an adapter needs to reach its provider (decrypted only in memory)."""

@@ -41,7 +41,17 @@
     $("result-summary").textContent = `${r.files.length} files · ${r.cost.toFixed(4)} credits · ${r.build_time_seconds} s · ${r.total_tokens} tokens`;
     if (r.deployment_url) { $("open-app").href = new URL(r.deployment_url).pathname; $("open-app").hidden = false; }
     $("screenshots").innerHTML = "";
-    (r.screenshots || []).forEach((shot) => { const img = document.createElement("img"); img.src = shot.url; img.alt = shot.page || "screenshot"; $("screenshots").appendChild(img); });
+    const figure = (url, caption) => {
+      const box = document.createElement("figure");
+      const img = document.createElement("img");
+      img.src = url; img.alt = caption;
+      const text = document.createElement("figcaption");
+      text.textContent = caption;
+      box.append(img, text);
+      $("screenshots").appendChild(box);
+    };
+    (r.screenshots || []).forEach((shot) => figure(shot.url, `Screenshot: ${shot.page}`));
+    (r.mockups || []).forEach((mockup) => figure(mockup.url, `Mockup: ${mockup.page}`));
     const list = $("file-list");
     list.innerHTML = "";
     r.files.forEach((file, index) => {
