@@ -1,6 +1,7 @@
 """WS /ws/forge/{session_id}: a build's progress, read from its `core.streams` stream from a cursor.
 
-On connect the consumer checks the build is the caller's (else 4404), sends `connected`, then
+On connect the consumer checks the caller's roles grant the `forge` tool (else 4403) and that the
+build is the caller's (else 4404), sends `connected`, then
 every event after `?after=N` (default 0: from the start, so a late client first gets what it
 missed), then follows live until the final `build_completed` or `error`, after which it closes
 (1000). Each server message is `{type, data, seq}`; `seq` is the event's number in the stream,
@@ -13,13 +14,19 @@ import contextlib
 from typing import Any
 from urllib.parse import parse_qs
 
-from apps.core.consumers import CLOSE_NOT_FOUND, JsonConsumer
+from apps.accounts.selectors import user_has_tool
+from apps.core.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, JsonConsumer
 from apps.core.db import db_sync_to_async
 from apps.core.streams import alast_event_id, subscribe
 
 from .models import FINAL_STATUSES, Build
 from .selectors import build_list, build_stream_key
 from .sites import deployment_url
+
+
+@db_sync_to_async
+def _may_use_forge(user: Any) -> bool:
+    return user_has_tool(user, "forge")
 
 
 @db_sync_to_async
@@ -52,6 +59,9 @@ class BuildProgressConsumer(JsonConsumer):
 
     async def on_connect(self) -> None:
         session_id = str(self.scope["url_route"]["kwargs"]["session_id"])
+        if not await _may_use_forge(self.scope["user"]):
+            await self.close_with(CLOSE_FORBIDDEN)  # the caller's roles lack the forge tool, as the HTTP routes answer 403
+            return
         build = await _build_for(self.scope["user"], session_id)
         if build is None:
             await self.close_with(CLOSE_NOT_FOUND)

@@ -111,3 +111,13 @@ async def test_refusals(queued: tuple[Any, str]) -> None:
     communicator = _communicator("/ws/forge/7d4c0e5e-9f33-4a39-8d0e-000000000000", caller.key)
     await communicator.connect()
     assert await communicator.receive_output(timeout=10) == {"type": "websocket.close", "code": 4404}
+
+
+async def test_a_caller_whose_roles_lack_forge_is_refused_with_4403(queued: tuple[Any, str]) -> None:
+    from apps.accounts.models import UserRole
+
+    caller, build_id = queued
+    await sync_to_async(lambda: UserRole.objects.filter(user=caller.user).delete())()
+    communicator = _communicator(f"/ws/forge/{build_id}", caller.key)
+    await communicator.connect()
+    assert await communicator.receive_output(timeout=10) == {"type": "websocket.close", "code": 4403}
