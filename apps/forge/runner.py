@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -93,6 +93,9 @@ class Run:
     max_output_tokens: int = 0
     image_model: str = ""
     image_max_tokens: int = 0
+    progress: int = 0
+    # Files finish in parallel: progress lines are saved and published one at a time, never going back.
+    progress_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def request_prefix(build_id: Any) -> str:
@@ -180,11 +183,13 @@ def _save_state(run: Run, **fields: Any) -> bool:
 
 
 async def _progress(run: Run, progress: int, message: str, *, phase: str | None = None) -> None:
-    if phase is not None:
-        run.phase = phase
-    await _save_state(run, status=run.phase, progress=progress, message=message[:300])
-    await apublish(run.key, {"type": "progress_update",
-                             "data": {"phase": run.phase, "progress": progress, "message": message, "timestamp": _now_iso()}})
+    async with run.progress_lock:
+        if phase is not None:
+            run.phase = phase
+        run.progress = max(run.progress, progress)
+        await _save_state(run, status=run.phase, progress=run.progress, message=message[:300])
+        await apublish(run.key, {"type": "progress_update",
+                                 "data": {"phase": run.phase, "progress": run.progress, "message": message, "timestamp": _now_iso()}})
 
 
 async def _phase_done(run: Run, results: dict[str, Any]) -> None:
@@ -324,8 +329,7 @@ async def _mockups(run: Run, spec: dict[str, Any]) -> int:
             await call_settle(reservation=hold, prepared=prepared, finish=image)
             return str(page["name"]), image.data
         except ApplicationError as exc:
-            await apublish(run.key, {"type": "progress_update", "data": {
-                "phase": run.phase, "progress": 29, "message": f"No mockup of {page['name']}: {exc.message}"[:300], "timestamp": _now_iso()}})
+            await _progress(run, run.progress, f"No mockup of {page['name']}: {exc.message}"[:300])
             return None
 
     made = [item for item in await asyncio.gather(*(one(i, page) for i, page in enumerate(pages))) if item is not None]
@@ -407,8 +411,7 @@ async def _optimize(run: Run, spec: dict[str, Any]) -> None:
     broken = [(item, error) for item in files if (error := file_check(item.path, item.content))]
 
     async def fix(index: int, item: BuildFile, error: str) -> None:
-        await apublish(run.key, {"type": "progress_update", "data": {
-            "phase": run.phase, "progress": 84, "message": f"Fixing {item.path}: {error}"[:300], "timestamp": _now_iso()}})
+        await _progress(run, 84, f"Fixing {item.path}: {error}"[:300])
         text = await _call(run, f"fix-{index}", (
             f"[forge:fix] {item.path}\nThe file `{item.path}` of the app `{spec['name']}` fails its check: {error}\n"
             f"The file:\n<<<\n{item.content[:60000]}\n>>>\nAnswer with the corrected complete file only: no explanations, no fence."),

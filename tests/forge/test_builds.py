@@ -277,3 +277,29 @@ def test_a_failing_image_model_means_no_mockups_not_a_failed_build(forge_caller:
     assert shown["status"] == "completed" and shown["result"]["mockups"] == []
     assert any(e.data["data"].get("message", "").startswith("No mockup of Home") for e in read_events(build_stream_key(build_id)))
     assert not CreditReservation.objects.filter(reference__startswith=f"forge:{build_id}:", status="held").exists()
+
+
+def test_a_build_past_its_time_limit_fails_with_build_timeout(forge_caller: Any, forge_model: Any, settings: Any) -> None:
+    settings.FORGE_BUILD_TIMEOUT_SECONDS = 1
+    script_app(forge_model)
+    build_id = _start(client_for(forge_caller.user), prompt="A to-do list #hang")["session_id"]
+    build = Build.objects.get(pk=build_id)
+    assert build.status == "failed" and build.error["error_code"] == "BUILD_TIMEOUT" and build.error["retry_possible"] is True
+    assert forge_model.wait_for(lambda entry: entry.client_closed).client_closed
+    assert not CreditReservation.objects.filter(reference__startswith=f"forge:{build_id}:", status="held").exists()
+
+
+def test_the_static_api_stack_adds_a_python_backend_checked_with_compile(forge_caller: Any, forge_model: Any) -> None:
+    spec = {**SPEC, "files": [*SPEC["files"], {"path": "server.py", "purpose": "a JSON API"}]}
+    server = "import json\n\n\ndef handler():\n    return json.dumps({'ok': True})\n"
+    script_app(forge_model, spec=spec, files={"index.html": INDEX_HTML, "style.css": STYLE_CSS, "app.js": APP_JS, "server.py": "def (:\n"},
+               fixes={"server.py": server})
+    client = client_for(forge_caller.user)
+    build_id = _start(client, config={"stack": "static-api"})["session_id"]
+    build = Build.objects.get(pk=build_id)
+    assert build.status == "completed", build.error
+    fixed = BuildFile.objects.get(build=build, path="server.py")
+    assert fixed.fixed and fixed.content == server
+    assert "server.py" not in build.deployment.files  # in the zip, never served
+    download = client.get(f"/api/v1/forge/builds/{build_id}/download")
+    assert "todo-lite/server.py" in zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content))).namelist()

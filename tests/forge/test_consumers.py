@@ -121,3 +121,16 @@ async def test_a_caller_whose_roles_lack_forge_is_refused_with_4403(queued: tupl
     communicator = _communicator(f"/ws/forge/{build_id}", caller.key)
     await communicator.connect()
     assert await communicator.receive_output(timeout=10) == {"type": "websocket.close", "code": 4403}
+
+
+async def test_an_ended_build_whose_stream_expired_still_gets_its_end(finished: tuple[Any, str]) -> None:
+    from apps.core.streams import delete_stream
+
+    caller, build_id = finished
+    await sync_to_async(delete_stream)(build_stream_key(build_id))
+    communicator = _communicator(f"/ws/forge/{build_id}", caller.key)
+    await communicator.connect()
+    assert (await communicator.receive_json_from(timeout=10))["type"] == "connected"
+    end = await communicator.receive_json_from(timeout=10)
+    assert end["type"] == "build_completed" and end["seq"] == 1 and end["data"]["deployment_url"].endswith("/")
+    assert (await communicator.receive_output(timeout=5))["type"] == "websocket.close"
