@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from apps.accounts.caller import request_user
 from apps.accounts.selectors import user_has_tool
-from apps.core.errors import Forbidden
+from apps.core.errors import NotFound
 
 from .models import BuildStatus
 from .selectors import build_get, build_list, build_statistics, deployment_by_slug, template_list
@@ -23,8 +24,9 @@ from .spec import STACKS, STYLINGS
 
 
 def _require(request: HttpRequest) -> None:
+    # Pages answer Django's own 403/404 pages (the API's error envelope is for /api/ only).
     if not user_has_tool(request.user, "forge"):
-        raise Forbidden("Your roles do not include forge.")
+        raise PermissionDenied("Your roles do not include forge.")
 
 
 @login_required
@@ -46,7 +48,10 @@ def home_page(request: HttpRequest) -> HttpResponse:
 def build_page(request: HttpRequest, build_id: str) -> HttpResponse:
     """Live progress (phases, percent, log lines over the WebSocket), then the result: files, screenshots, deploy, download."""
     _require(request)
-    build = build_get(user=request_user(request), build_id=build_id)
+    try:
+        build = build_get(user=request_user(request), build_id=build_id)
+    except NotFound as exc:
+        raise Http404("Build not found.") from exc
     return render(request, "forge/build.html", {"build": build, "phases": ["analyzing", "generating_spec", "building",
                                                                            "optimizing", "deploying"]})
 
