@@ -35,7 +35,7 @@ from apps.core.runs import shielded
 from .errors import ChatInputInvalid, ContextWindowExceeded
 from .models import UsageSource, UsageStatus
 from .providers import provider_for
-from .providers.base import ChatRequest, Completion, LlmEvent, Usage
+from .providers.base import ChatRequest, Completion, ImageResult, LlmEvent, Usage
 from .selectors import ModelEntry, model_resolve_for_user
 from .services import usage_cost, usage_record_create
 from .tokens import estimate_prompt_tokens, estimate_tokens
@@ -140,8 +140,11 @@ def validate_tools(tools: Any) -> list[dict[str, Any]] | None:
 
 def chat_prepare(*, user: User, model: Any, messages: Any, system_prompt: str | None = None, temperature: Any = None,
                  max_tokens: Any = None, tools: Any = None, api_key: Any = None, request_id: str | None = None,
-                 workspace: Any = None, origin: str = "chat") -> PreparedChat:
-    """Every check that must pass before a provider is called (sync: it reads the registry and tier)."""
+                 workspace: Any = None, origin: str = "chat", response_format: dict[str, Any] | None = None) -> PreparedChat:
+    """Every check that must pass before a provider is called (sync: it reads the registry and tier).
+
+    `response_format` asks for structured output (OpenAI's shape; sent where the vendor supports it).
+    """
     entry = model_resolve_for_user(user=user, model=model)
     clean_messages = validate_messages(messages)
     if system_prompt is not None and not isinstance(system_prompt, str):
@@ -164,7 +167,8 @@ def chat_prepare(*, user: User, model: Any, messages: Any, system_prompt: str | 
             details={"messages": [f"About {prompt_tokens} prompt tokens (+ max_tokens {max_tokens or 0}) exceed the context window of {entry.context_window}."]},
         )
     request = ChatRequest(model=entry.provider_model, messages=clean_messages, system_prompt=system_prompt or None,
-                          temperature=temperature, max_tokens=max_tokens, tools=clean_tools, max_output_tokens=entry.max_output_tokens)
+                          temperature=temperature, max_tokens=max_tokens, tools=clean_tools, max_output_tokens=entry.max_output_tokens,
+                          response_format=response_format)
     return PreparedChat(
         model=entry, request=request, user_id=getattr(user, "pk", None), api_key_id=getattr(api_key, "pk", api_key),
         workspace_id=getattr(workspace, "pk", workspace), request_id=request_id or get_request_id() or uuid.uuid4().hex,
@@ -348,6 +352,39 @@ async def complete_chat(*, user: User, model: Any, messages: Any, system_prompt:
 def complete_chat_sync(**kwargs: Any) -> Completion:
     """`complete_chat` for sync code (Celery tasks, management commands)."""
     return async_to_sync(complete_chat)(**kwargs)
+
+
+# Output tokens an image is counted as when the provider reports no usage (OpenAI's 1024x1024 medium quality).
+IMAGE_OUTPUT_TOKENS_ESTIMATE = 1056
+
+
+async def generate_image_prepared(prepared: PreparedChat, *, size: str = "1024x1024") -> ImageResult:
+    """Make one image from a prepared call (its user message is the prompt) with a model of the `image` capability; metered.
+
+    Image models are priced like chat models, per 1M tokens (OpenAI's image tokens); without a usage
+    report the image counts as IMAGE_OUTPUT_TOKENS_ESTIMATE output tokens.
+    """
+    if "image" not in prepared.model.capabilities:
+        raise ChatInputInvalid(f"The model '{prepared.model.name}' cannot make images.", details={"model": ["No `image` capability."]})
+    provider: Any = provider_for(prepared.model.provider)
+    if not hasattr(provider, "generate_image"):
+        raise ChatInputInvalid(f"The provider of '{prepared.model.name}' has no images API.", details={"model": ["No images API."]})
+    meter = _Meter(prepared, streamed=False)
+    prompt = prepared.request.messages[-1]["content"]
+    try:
+        result: ImageResult = await provider.generate_image(model=prepared.request.model, prompt=prompt, size=size)
+    except ApplicationError as exc:
+        await meter.record(usage=Usage(source=UsageSource.ESTIMATED), status=UsageStatus.FAILED, error=exc)
+        raise
+    except asyncio.CancelledError:
+        await shielded(meter.record(usage=Usage(prompt_tokens=prepared.estimated_prompt_tokens, source=UsageSource.ESTIMATED),
+                                     status=UsageStatus.STOPPED))
+        raise
+    if result.usage is None:
+        result.usage = Usage(prompt_tokens=prepared.estimated_prompt_tokens, completion_tokens=IMAGE_OUTPUT_TOKENS_ESTIMATE,
+                             source=UsageSource.ESTIMATED)
+    result.usage_record_id = await meter.record(usage=result.usage, status=UsageStatus.COMPLETED)
+    return result
 
 
 def cost_estimate(*, prepared: PreparedChat, max_tokens: int | None = None) -> float:

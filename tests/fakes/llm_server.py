@@ -1,7 +1,8 @@
 """One loopback HTTP server that speaks three real LLM wire formats, for tests and benchmarks.
 
 - OpenAI: `POST /v1/chat/completions` (JSON or SSE with `[DONE]`, usage chunk when
-  `stream_options.include_usage`), `GET /v1/models`, `POST /v1/embeddings`.
+  `stream_options.include_usage`), `GET /v1/models`, `POST /v1/embeddings`,
+  `POST /v1/images/generations` (a small PNG as `b64_json`, with gpt-image's token usage).
 - Anthropic: `POST /v1/messages` (JSON or SSE: message_start, content_block_*, message_delta with
   usage, message_stop), `GET /v1/models` (when the `anthropic-version` header is present).
 - Gemini: `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`
@@ -20,6 +21,11 @@ request by directives anywhere in the message texts, so they pass through Nexus 
     #reasoning                  visible reasoning first (reasoning_content / thinking / thought parts)
     #tool                       call the first tool the request offers
     #no-usage                   send no usage report
+
+Scripted replies: `server.script(marker, reply)` answers every request whose texts contain
+`marker` with `reply` (a string, or a function of the request's joined texts returning one),
+streamed in 16-character chunks; the first matching script wins, failure directives still apply.
+`clear()` forgets the scripts.
 
 Every request is logged (`server.log`): what arrived, how many chunks went out, the usage
 reported, and whether the client closed the connection before the end (`client_closed`).
@@ -125,6 +131,19 @@ def fake_embedding(text: str, dimensions: int) -> list[float]:
     return [v / norm for v in values]
 
 
+def tiny_png(width: int, height: int, rgb: bytes) -> bytes:
+    """A valid PNG of one colour."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + rgb * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
 class _ClientGone(Exception):
     pass
 
@@ -144,6 +163,7 @@ class FakeLlmServer:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self.keep_log = True
+        self.scripts: list[tuple[str, Any]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -156,6 +176,7 @@ class FakeLlmServer:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.openai_chat)
         app.router.add_post("/v1/embeddings", self.openai_embeddings)
+        app.router.add_post("/v1/images/generations", self.openai_images)
         app.router.add_get("/v1/models", self.models_list)
         app.router.add_post("/v1/messages", self.anthropic_messages)
         app.router.add_get("/v1beta/models", self.gemini_models)
@@ -205,9 +226,24 @@ class FakeLlmServer:
             self._thread.join(10)
 
     def clear(self) -> None:
-        """Forget the request log."""
+        """Forget the request log and the scripted replies."""
         with self._lock:
             self.log.clear()
+            self.scripts.clear()
+
+    def script(self, marker: str, reply: Any) -> None:
+        """Answer requests whose texts contain `marker` with `reply` (text, or a function of the texts)."""
+        with self._lock:
+            self.scripts.append((marker, reply))
+
+    def _scripted(self, prompt_texts: list[str]) -> str | None:
+        joined = "\n".join(prompt_texts)
+        with self._lock:
+            scripts = list(self.scripts)
+        for marker, reply in scripts:
+            if marker in joined:
+                return str(reply(joined) if callable(reply) else reply)
+        return None
 
     def wait_for(self, predicate: Any, timeout: float = 10.0) -> RequestLog:
         """The latest logged request matching `predicate`, waiting for it to appear (for closed-connection checks)."""
@@ -342,6 +378,9 @@ class FakeLlmServer:
 
     def _plan(self, body: dict[str, Any], directives: dict[str, str], prompt_texts: list[str]) -> dict[str, Any]:
         text = reply_pieces(directives)
+        scripted = self._scripted(prompt_texts)
+        if scripted is not None:
+            text = [scripted[i:i + 16] for i in range(0, len(scripted), 16)] or [""]
         reasoning = reasoning_pieces(directives)
         tools = body.get("tools") or []
         tool_name = None
@@ -414,6 +453,28 @@ class FakeLlmServer:
             yield b"data: [DONE]\n\n", False
 
         return await self._sse(request, entry, frames())
+
+    async def openai_images(self, request: web.Request) -> web.Response:
+        """POST /v1/images/generations: one small PNG (its colour from the prompt), token usage like gpt-image."""
+        import base64
+
+        body = await self._body(request)
+        entry = self._entry("openai", request, {"messages": [{"role": "user", "content": str(body.get("prompt", ""))}], **body},
+                            str(body.get("model", "")), False)
+        early = await self._preflight(request, entry)
+        if early is not None:
+            return early
+        prompt = str(body.get("prompt", ""))
+        digest = hashlib.sha256(prompt.encode()).digest()
+        usage = {"input_tokens": prompt_token_count([prompt]), "output_tokens": 272}
+        entry.usage = {"prompt_tokens": usage["input_tokens"], "completion_tokens": 272, "reasoning_tokens": 0}
+        entry.completed = True
+        return web.json_response({
+            "created": int(time.time()), "output_format": "png",
+            "data": [{"b64_json": base64.b64encode(tiny_png(64, 40, digest[:3])).decode()}],
+            "usage": {**usage, "total_tokens": usage["input_tokens"] + 272,
+                      "input_tokens_details": {"image_tokens": 0, "text_tokens": usage["input_tokens"]}},
+        })
 
     async def openai_embeddings(self, request: web.Request) -> web.Response:
         """POST /v1/embeddings: deterministic unit vectors."""

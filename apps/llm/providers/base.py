@@ -105,6 +105,9 @@ class ChatRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     tools: list[dict[str, Any]] | None = None  # OpenAI "function" tool definitions
+    # Structured output, OpenAI's shape: {"type": "json_schema", "json_schema": {name, schema, strict}}.
+    # Adapters whose vendor has no such parameter ignore it; callers validate the answer either way.
+    response_format: dict[str, Any] | None = None
     # The model's own output limit, for vendors that require max_tokens (Anthropic).
     max_output_tokens: int = 4096
 
@@ -117,6 +120,16 @@ class Completion:
     reasoning: str = ""
     tool_calls: list[LlmEvent] = field(default_factory=list)
     finish_reason: str | None = None
+    usage: Usage | None = None
+    usage_record_id: str | None = None
+
+
+@dataclass(slots=True)
+class ImageResult:
+    """One generated image (the bytes, not a URL) and what it cost in tokens."""
+
+    data: bytes
+    media_type: str = "image/png"
     usage: Usage | None = None
     usage_record_id: str | None = None
 

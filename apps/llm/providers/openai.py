@@ -16,6 +16,7 @@ import openai
 from .base import (
     ChatRequest,
     Completion,
+    ImageResult,
     LlmEvent,
     ProviderSettings,
     Usage,
@@ -86,6 +87,8 @@ class OpenAIProvider:
             params["max_completion_tokens" if self._official else "max_tokens"] = request.max_tokens
         if request.tools:
             params["tools"] = request.tools
+        if request.response_format:
+            params["response_format"] = request.response_format
         if stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
@@ -146,6 +149,24 @@ class OpenAIProvider:
             return result
         except (AttributeError, IndexError, TypeError) as exc:
             raise map_provider_error(ConnectionError(f"malformed answer: {exc}"), provider=self.settings.name) from exc
+
+    async def generate_image(self, *, model: str, prompt: str, size: str) -> ImageResult:
+        """One image from the OpenAI-compatible images API (`images.generate`), as bytes."""
+        import base64
+
+        client = self._client()
+        response = await open_with_retry(lambda: client.images.generate(model=model, prompt=prompt, size=size, n=1),
+                                          provider=self.settings.name)
+        try:
+            item = response.data[0] if response.data else None
+            if item is None or not item.b64_json:
+                raise ValueError("no image data in the answer")
+            data = base64.b64decode(item.b64_json)
+        except (ValueError, TypeError, IndexError) as exc:
+            raise map_provider_error(ConnectionError(f"malformed answer: {exc}"), provider=self.settings.name) from exc
+        raw = response.usage
+        usage = Usage(prompt_tokens=raw.input_tokens or 0, completion_tokens=raw.output_tokens or 0) if raw is not None else None
+        return ImageResult(data=data, media_type=f"image/{response.output_format or 'png'}", usage=usage)
 
     async def list_models(self) -> list[str]:
         """The ids `/models` lists."""
