@@ -13,16 +13,14 @@ class AccountsConfig(NexusAppConfig):
         NavEntry("API keys", "accounts:keys", position=80),
         NavEntry("Profile", "accounts:profile", position=90),
     )
-    # Forge, agents and workflows are reserved until their apps land (roles and keys may already name them).
+    # Forge and workflows are reserved until their apps land (roles and keys may already name them).
     tools = (
         Tool("forge", scope="forge", position=50, reserved=True),
-        Tool("agents", scope="agents", position=60, reserved=True),
         Tool("workflows", scope="workflows", position=70, reserved=True),
         Tool("admin", scope="admin", position=80),
     )
     scopes = (
         Scope("forge", position=40, reserved=True),
-        Scope("agents", position=50, reserved=True),
         Scope("workflows", position=60, reserved=True),
         Scope("admin", position=90),
     )

@@ -46,6 +46,7 @@ LOCAL_APPS = [
     "apps.chat",
     "apps.architect",
     "apps.gateway",
+    "apps.agents",
     "apps.dashboard",
 ]
 # The JWT blacklist (refresh-token rotation, see accounts.py) comes last, as it always has.

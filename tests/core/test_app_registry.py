@@ -64,7 +64,7 @@ def test_the_shipped_apps_declare_what_the_ui_showed_before() -> None:
     assert set(queue_names()) == {queue.value for queue in CeleryQueue}
     assert set(beat_schedule()) == {
         "knowledge-reap-stuck-documents", "chat-reap-orphans", "billing-reset-monthly-credits",
-        "billing-expire-reservations", "architect-reap-stale-executions",
+        "billing-expire-reservations", "architect-reap-stale-executions", "agents-sweep-offline", "agents-reap-tasks",
     }
 
 

@@ -1,0 +1,15 @@
+from apps.core.registry import NexusAppConfig, Scope, Tool
+
+
+class AgentsConfig(NexusAppConfig):
+    """Agents: registry and discovery, heartbeats, tasks forwarded over A2A, trust, escrowed billing, the A2A gateway."""
+
+    name = "apps.agents"
+    label = "agents"
+    api_urls = "apps.agents.api.urls"
+    tools = (Tool("agents", scope="agents", position=60),)
+    scopes = (Scope("agents", position=50),)
+    beat = {
+        "agents-sweep-offline": {"task": "apps.agents.tasks.agents_sweep_offline", "schedule": 60.0, "options": {"queue": "agents"}},
+        "agents-reap-tasks": {"task": "apps.agents.tasks.task_reap_stale", "schedule": 15.0, "options": {"queue": "agents"}},
+    }

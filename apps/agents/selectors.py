@@ -1,0 +1,153 @@
+"""Agents reads, always scoped to what the caller may see.
+
+An agent is visible to its owner, to the members of the workspace it is shared with, and, when
+public, to every user. Agent API keys are their agent's writers' alone. A task is its requester's
+(and, read-only, the agent owner's: they see the work sent to their agent). Trust is as visible as
+its agent.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.db.models import F, FloatField, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
+
+from apps.accounts.selectors import can_write, user_workspace_ids
+from apps.core.errors import Forbidden
+from apps.core.selectors import get_or_404
+
+from .models import Agent, AgentApiKey, Skill, Task, TrustEvent, Visibility
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
+AGENT_KEY_PREFIX = "nxa_"
+
+
+def _authenticated(user: Any) -> bool:
+    return user is not None and bool(getattr(user, "is_authenticated", False))
+
+
+def agent_list(*, user: User, mine: bool = False) -> QuerySet[Agent]:
+    """Agents the caller may see: their own, their workspaces', and public ones."""
+    if not _authenticated(user):
+        return Agent.objects.none()
+    rule = Q(owner_id=user.pk)
+    if not mine:
+        rule |= Q(workspace_id__in=user_workspace_ids(user)) | Q(visibility=Visibility.PUBLIC)
+    return Agent.objects.filter(rule).select_related("owner").prefetch_related(Prefetch("skills", queryset=Skill.objects.order_by("order")))
+
+
+def agent_get(*, user: User, agent_id: Any) -> Agent:
+    """An agent the caller may see, else 404."""
+    return get_or_404(agent_list(user=user), "Agent not found.", pk=agent_id)
+
+
+def agent_can_write(*, user: User, agent: Agent) -> bool:
+    """Its owner, or an owner/admin of the workspace it is shared with."""
+    return can_write(user=user, obj=agent)
+
+
+def agent_get_for_write(*, user: User, agent_id: Any) -> Agent:
+    """An agent the caller may change: 404 when invisible, 403 when read-only to them (a public agent)."""
+    agent = agent_get(user=user, agent_id=agent_id)
+    if not agent_can_write(user=user, agent=agent):
+        raise Forbidden("Only the agent's owner (or its workspace's owners and admins) can change it.")
+    return agent
+
+
+def agent_discover(*, user: User, query: str = "", skill_tags: list[str] | None = None, match_all: bool = False,
+                   category: str = "", min_trust_score: float | None = None, status: str = "") -> QuerySet[Agent]:
+    """Public agents (and the caller's own and workspaces'), filtered and ranked by trust and fit."""
+    queryset = agent_list(user=user)
+    if skill_tags:
+        tags = [tag.lower() for tag in skill_tags]
+        queryset = queryset.filter(skill_tags__contains=tags) if match_all else queryset.filter(skill_tags__overlap=tags)
+    if category:
+        queryset = queryset.filter(category__iexact=category)
+    if min_trust_score is not None:
+        queryset = queryset.filter(trust_score__gte=min_trust_score)
+    if status:
+        queryset = queryset.filter(status=status)
+    if not query:
+        return queryset.annotate(relevance=Value(0.0, output_field=FloatField())).order_by("-trust_score", "name", "id")
+    search = SearchQuery(query, config="english", search_type="websearch")
+    # Full text finds words; trigram similarity finds near spellings and fragments ("summar" for "summarize").
+    queryset = queryset.annotate(
+        text_rank=Coalesce(SearchRank(F("search_vector"), search), Value(0.0), output_field=FloatField()),
+        similarity=TrigramWordSimilarity(query, "search_text"),
+    ).filter(Q(search_vector=search) | Q(similarity__gte=0.3))
+    return queryset.annotate(
+        relevance=F("text_rank") + F("similarity"),
+    ).order_by((F("relevance") * Value(50.0) + F("trust_score") * Value(0.5)).desc(), "id")
+
+
+def agent_key_hash(raw: str) -> str:
+    """The stored digest of an agent key."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def agent_key_list(*, agent: Agent) -> QuerySet[AgentApiKey]:
+    """The agent's keys that are not revoked."""
+    return AgentApiKey.objects.filter(agent=agent, revoked_at__isnull=True)
+
+
+def agent_for_key(*, raw: str, agent_id: Any) -> Agent | None:
+    """The agent a live `nxa_` key belongs to, when it is the agent named (else None)."""
+    if not raw.startswith(AGENT_KEY_PREFIX):
+        return None
+    key = AgentApiKey.objects.filter(digest=agent_key_hash(raw), revoked_at__isnull=True).select_related("agent").first()
+    if key is None or str(key.agent_id) != str(agent_id):
+        return None
+    return key.agent
+
+
+def task_list(*, user: User, agent_id: Any = None, status: str = "") -> QuerySet[Task]:
+    """Tasks the caller sent, and tasks sent to agents the caller owns."""
+    if not _authenticated(user):
+        return Task.objects.none()
+    queryset = Task.objects.filter(Q(requester_id=user.pk) | Q(agent__owner_id=user.pk))
+    if agent_id:
+        queryset = queryset.filter(agent_id=agent_id)
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.select_related("agent", "requester")
+
+
+def task_get(*, user: User, task_id: Any) -> Task:
+    """A task the caller may see (with messages and artifacts), else 404."""
+    return get_or_404(task_list(user=user).prefetch_related("messages", "artifacts"), "Task not found.", pk=task_id)
+
+
+def task_get_as_requester(*, user: User, task_id: Any) -> Task:
+    """A task the caller sent: 404 when invisible, 403 when they only own its agent."""
+    task = task_get(user=user, task_id=task_id)
+    if task.requester_id != user.pk:
+        raise Forbidden("Only the task's requester can do this.")
+    return task
+
+
+def task_stream_key(task_id: Any) -> str:
+    """The Redis stream of a task's events."""
+    from apps.core.streams import stream_key
+
+    return stream_key("agent-task", task_id)
+
+
+def task_cancel_key(task_id: Any) -> str:
+    """The cancel flag of a task's forwarding run."""
+    from apps.core.runs import cancel_key
+
+    return cancel_key("agent-task", task_id)
+
+
+def trust_events(*, agent: Agent, limit: int = 10) -> list[TrustEvent]:
+    """The agent's most recent trust events."""
+    return list(TrustEvent.objects.filter(agent=agent).select_related("task")[:limit])
+
+
+def trust_history(*, agent: Agent) -> QuerySet[TrustEvent]:
+    """Every trust event of the agent, newest first (paginated by the view)."""
+    return TrustEvent.objects.filter(agent=agent).order_by("-created_at", "id")
