@@ -7,6 +7,7 @@ class AgentsConfig(NexusAppConfig):
     name = "apps.agents"
     label = "agents"
     api_urls = "apps.agents.api.urls"
+    page_urls = "apps.agents.urls"  # the A2A agent cards under /.well-known/, the marketplace and task console
     tools = (Tool("agents", scope="agents", position=60),)
     scopes = (Scope("agents", position=50),)
     beat = {

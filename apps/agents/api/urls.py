@@ -8,6 +8,7 @@ router = SimpleRouter(trailing_slash=False)
 router.register("agents", views.AgentViewSet, basename="agents-agent")
 
 urlpatterns = [
+    path("a2a", views.A2AGatewayApi.as_view(), name="agents-a2a"),
     path("discover", views.DiscoverApi.as_view(), name="agents-discover"),
     path("agents/<uuid:pk>/heartbeat", views.AgentHeartbeatApi.as_view(), name="agents-heartbeat"),
     path("agents/<uuid:pk>/api-keys", views.AgentKeyListApi.as_view(), name="agents-keys"),

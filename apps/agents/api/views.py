@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
@@ -13,15 +14,16 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from apps.accounts.caller import request_user
+from apps.accounts.models import ApiKey
 from apps.accounts.permissions import HasTool
-from apps.core.errors import NotFound, ValidationError
+from apps.core.errors import NotFound, Unauthorized, ValidationError
 from apps.core.openapi import error_responses
 from apps.core.pagination import LimitOffsetPagination
 from apps.core.selectors import get_or_404
-from apps.core.sse import sse_run_response
+from apps.core.sse import sse_response, sse_run_response
 from apps.core.viewsets import ScopedModelViewSet
 
-from .. import selectors, services
+from .. import gateway, selectors, services
 from ..models import AgentApiKey, AgentStatus
 from .authentication import AgentKeyAuthentication
 from .serializers import (
@@ -328,3 +330,52 @@ class TrustRateApi(APIView):
         rating = services.rating_create(user=user, task=task, rating=data["rating"], comment=data.get("comment") or "")
         return Response(RatingSerializer({"id": rating.pk, "task_id": task.pk, "agent_id": agent.pk, "rating": rating.rating,
                                           "comment": rating.comment, "created_at": rating.created_at}).data, status=status.HTTP_201_CREATED)
+
+
+class A2AGatewayApi(APIView):
+    """A2A JSON-RPC 2.0 (v0.3 and v1.0 method names): a message becomes a task of the caller; needs an nxk_ key."""
+
+    permission_classes = [TOOL]
+    required_scope = "agents"
+
+    @extend_schema(operation_id="a2a_jsonrpc", request=OpenApiTypes.OBJECT,
+                   responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="A JSON-RPC response, or SSE for message/stream."),
+                              **error_responses(402)})
+    def post(self, request: Request) -> Any:
+        if not isinstance(request.auth, ApiKey):
+            raise Unauthorized("The A2A gateway takes an nxk_ API key (Authorization: Bearer nxk_... or x-api-key).")
+        user = request_user(request)
+        raw = request._request.body
+        try:
+            request_id, operation, version, params = gateway.rpc_parse(raw)
+            if operation == "stream":
+                task, _ = gateway.message_accept(user=user, params=params, version=version, request_id=request_id, wait=False)
+                return sse_response(_rpc_frames(task, version, request_id))
+            return Response(gateway.rpc_handle(user=user, request_id=request_id, operation=operation, version=version, params=params))
+        except gateway.RpcError as exc:
+            return Response(exc.body())
+
+
+async def _rpc_frames(task: Any, version: str, request_id: Any) -> Any:
+    """SSE frames of the task's snapshots (JSON-RPC responses), one per change, until it needs the caller or ends."""
+    import asyncio
+    import json
+
+    from apps.core.db import db_sync_to_async
+    from apps.core.sse import PREAMBLE
+
+    snapshot = db_sync_to_async(gateway.task_snapshot)
+    yield PREAMBLE
+    last = None
+    number = 0
+    deadline = asyncio.get_running_loop().time() + gateway.stream_limit_seconds(task)
+    while asyncio.get_running_loop().time() < deadline:
+        state, result, settled = await snapshot(task.pk, version)
+        if state != last:
+            last = state
+            number += 1
+            body = {"jsonrpc": "2.0", "id": request_id, "result": result}
+            yield f"id: {number}\ndata: {json.dumps(body, separators=(',', ':'), default=str)}\n\n".encode()
+        if settled:
+            return
+        await asyncio.sleep(0.25)
