@@ -1,4 +1,4 @@
-from apps.core.registry import NexusAppConfig, Scope, Tool
+from apps.core.registry import NavEntry, NexusAppConfig, Scope, Tool
 
 
 class AgentsConfig(NexusAppConfig):
@@ -8,6 +8,7 @@ class AgentsConfig(NexusAppConfig):
     label = "agents"
     api_urls = "apps.agents.api.urls"
     page_urls = "apps.agents.urls"  # the A2A agent cards under /.well-known/, the marketplace and task console
+    navigation = (NavEntry("Agents", "agents:marketplace", tool="agents", position=45),)
     tools = (Tool("agents", scope="agents", position=60),)
     scopes = (Scope("agents", position=50),)
     beat = {

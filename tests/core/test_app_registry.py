@@ -57,7 +57,7 @@ def test_the_shipped_apps_declare_what_the_ui_showed_before() -> None:
     }
     assert [(label, url_name) for label, url_name, _ in NAVIGATION] == [
         ("Home", "dashboard:home"), ("Knowledge", "knowledge:repositories"), ("Retrieval debugger", "knowledge:debugger"),
-        ("Architect", "architect:tools"), ("Chat", "chat:chat"), ("Compare", "chat:compare"),
+        ("Architect", "architect:tools"), ("Agents", "agents:marketplace"), ("Chat", "chat:chat"), ("Compare", "chat:compare"),
         ("Workspaces", "accounts:workspaces"), ("API keys", "accounts:keys"), ("Profile", "accounts:profile"),
         ("Billing", "billing:page"),
     ]
