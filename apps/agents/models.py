@@ -59,11 +59,22 @@ class Agent(models.Model):
             models.Index(fields=["workspace"], name="agents_agent_workspace_idx"),
             GinIndex(fields=["skill_tags"], name="agents_agent_tags_gin"),
             GinIndex(fields=["search_vector"], name="agents_agent_search_gin"),
-            GinIndex(fields=["search_text"], name="agents_agent_trgm_gin", opclasses=["gin_trgm_ops"]),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class SearchTerm(models.Model):
+    """A word that occurs in some agent's searchable text: the vocabulary that misspelled queries are matched against."""
+
+    word = models.CharField(max_length=64, primary_key=True)
+
+    class Meta:
+        indexes = [GinIndex(fields=["word"], name="agents_term_trgm_gin", opclasses=["gin_trgm_ops"])]
+
+    def __str__(self) -> str:
+        return self.word
 
 
 class Skill(models.Model):

@@ -11,6 +11,7 @@ ends a task first moves the money, and nothing moves twice, also when a worker d
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import uuid
 from datetime import timedelta
@@ -45,6 +46,7 @@ from .models import (
     AgentApiKey,
     AgentStatus,
     Rating,
+    SearchTerm,
     Skill,
     Task,
     TaskArtifact,
@@ -66,6 +68,7 @@ MAX_SKILLS = 50
 MAX_TAGS = 30
 MAX_PRICE = Decimal("1000000")
 CARD_MAX_BYTES = 256 * 1024
+SEARCH_WORD = re.compile(r"[a-z0-9]+")
 
 
 # ------------------------------------------------------------------------------
@@ -199,8 +202,15 @@ def _search_refresh(agent: Agent) -> None:
     text = " ".join([agent.name, agent.description, agent.category, " ".join(agent.tags),
                      *(f"{s.name} {s.description} {' '.join(s.tags)}" for s in skills)])
     Agent.objects.filter(pk=agent.pk).update(skill_tags=tags, search_text=text[:100000])
+    search_terms_add(text=text)
     Agent.objects.filter(pk=agent.pk).update(
         search_vector=SearchVector("name", weight="A", config="english") + SearchVector("search_text", weight="B", config="english"))
+
+
+def search_terms_add(*, text: str) -> None:
+    """Add the words of an agent's text to the search vocabulary (words are never removed: a stale one matches nothing)."""
+    words = {word for word in SEARCH_WORD.findall(text.lower()) if 3 <= len(word) <= 64}
+    SearchTerm.objects.bulk_create([SearchTerm(word=word) for word in words], ignore_conflicts=True)
 
 
 def _skills_replace(agent: Agent, skills: list[dict[str, Any]]) -> None:
