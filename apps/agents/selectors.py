@@ -86,7 +86,8 @@ def agent_discover(*, user: User, query: str = "", skill_tags: list[str] | None 
 
 def _search_query(text: str) -> SearchQuery | None:
     """A full-text query for `text` in which each word unknown to the agents' vocabulary also matches its
-    closest known spellings (pg_trgm similarity over `SearchTerm`, a small table with a trigram index).
+    closest known spellings (pg_trgm similarity over `SearchTerm`, a small table with a trigram index);
+    a word with no known spelling near it is left out. None when no word is left.
 
     Matching trigrams against the agents' whole text instead cost a similarity recheck per agent for
     common trigrams (hundreds of ms at 10 000 agents); the vocabulary keeps it to the GIN tsvector index.
@@ -98,9 +99,11 @@ def _search_query(text: str) -> SearchQuery | None:
     combined: SearchQuery | None = None
     for word in words:
         alternatives = [word]
-        if word not in known and len(word) >= 3:
-            alternatives += list(SearchTerm.objects.filter(word__trigram_similar=word).annotate(
+        if word not in known:
+            alternatives = list(SearchTerm.objects.filter(word__trigram_similar=word).annotate(
                 closeness=TrigramSimilarity("word", word)).order_by("-closeness", "word").values_list("word", flat=True)[:3])
+            if not alternatives:
+                continue  # a word no agent uses ("please") would make every search empty: it is left out
         term: SearchQuery | None = None
         for alternative in alternatives:
             single = SearchQuery(alternative, config="english", search_type="plain")

@@ -138,6 +138,9 @@ def test_discover_filters_and_ranks(user: Any, fake_agent: Any) -> None:
     assert ids("q=summarize+documents") == [summarizer["id"]]  # full text over name, description and skills
     assert ids("q=bugs") == [coder["id"]]
     assert ids("q=reviewr") == [coder["id"]]  # trigram: a misspelling still finds it
+    assert ids("q=summarise+documnets") == [summarizer["id"]]
+    assert ids("q=please+summarize+documents") == [summarizer["id"]]  # a word no agent uses is left out
+    assert ids("q=bugs+summarize") == []  # every (known) word must match
     page = client.get("/api/v1/discover?limit=1&offset=1").json()
     assert page["count"] == 2 and [a["id"] for a in page["results"]] == [summarizer["id"]]
     assert client.get("/api/v1/discover?min_trust_score=abc").status_code == 400

@@ -99,9 +99,10 @@ def test_send_get_and_reply_through_the_gateway(world: dict[str, Any], version: 
     assert stored.status == "completed" and str(stored.agent_id) == world["agent"]["id"]
 
 
-def test_best_skill_match_and_streaming(world: dict[str, Any]) -> None:
+@pytest.mark.parametrize("version", ["1.0", "0.3"])
+def test_best_skill_match_and_streaming(world: dict[str, Any], version: str) -> None:
     async def scenario() -> list[Any]:
-        client, http = await _client(world, "1.0", streaming=True)
+        client, http = await _client(world, version, streaming=True)
         try:
             return [e async for e in client.send_message(SendMessageRequest(message=_message("Please summarize this text")))]
         finally:
