@@ -136,7 +136,12 @@ def child() -> None:
                 samples.append(elapsed)
                 hits.append(count)
             assert all(a.visibility == "public" for a in page)
-        result["kinds"][name] = {**percentiles(samples), "median_matches": sorted(hits)[len(hits) // 2]}
+        plan = agent_discover(user=caller, **args)[:50].explain(analyze=True)
+        database_ms = [line.split(":")[1].strip() for line in plan.splitlines() if line.startswith("Execution Time")]
+        result["kinds"][name] = {**percentiles(samples), "median_matches": sorted(hits)[len(hits) // 2],
+                                 "page_query_execution": database_ms[0] if database_ms else None}
+        if os.environ.get("AGENTS_BENCH_PLANS"):
+            result["kinds"][name]["plan"] = plan
         everything.extend(samples)
     result["all"] = percentiles(everything)
     print(json.dumps(result, default=str))
