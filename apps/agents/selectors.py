@@ -152,6 +152,12 @@ def task_get(*, user: User, task_id: Any) -> Task:
     return get_or_404(task_list(user=user).prefetch_related("messages", "artifacts"), "Task not found.", pk=task_id)
 
 
+def task_get_for_agent(*, agent_id: Any, task_id: Any) -> Task:
+    """A task assigned to the agent (its key is the caller), else 404."""
+    return get_or_404(Task.objects.filter(agent_id=agent_id).select_related("agent", "requester").prefetch_related("messages", "artifacts"),
+                      "Task not found.", pk=task_id)
+
+
 def task_get_as_requester(*, user: User, task_id: Any) -> Task:
     """A task the caller sent: 404 when invisible, 403 when they only own its agent."""
     task = task_get(user=user, task_id=task_id)

@@ -470,6 +470,30 @@ def task_reply(*, task: Task, parts: list[dict[str, Any]]) -> Task:
     return task
 
 
+def task_agent_report(*, task: Task, parts: list[dict[str, Any]], artifacts: list[dict[str, Any]], status: str | None) -> Task:
+    """The agent, with its own key, adds messages and artifacts to a task it was given and may move it on
+    (for agents that work after answering `working`): completed or failed end the task with its money."""
+    with transaction.atomic():
+        current = Task.objects.select_for_update().get(pk=task.pk)
+        if current.is_final:
+            raise TaskFinished("The task has ended already.")
+        if parts:
+            stored = TaskMessage.objects.create(task=current, role="agent", parts=parts, turn=current.turn)
+            _event_after_commit(task.pk, {"type": "message", "message": {"id": str(stored.pk), "role": "agent", "parts": parts}})
+        for artifact in artifacts:
+            kept, _ = TaskArtifact.objects.update_or_create(task=current, artifact_id=artifact["artifact_id"][:200],
+                                                            defaults={"name": artifact["name"][:200], "parts": artifact["parts"]})
+            _event_after_commit(task.pk, {"type": "artifact", "artifact": {"artifact_id": kept.artifact_id, "name": kept.name, "parts": kept.parts}})
+        if status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+            error = {"code": "AGENT_FAILED", "message": "The agent reported a failure."} if status == TaskStatus.FAILED else None
+            task_finish(task_id=task.pk, status=status, error=error)
+        elif status == TaskStatus.INPUT_REQUIRED and current.status != TaskStatus.INPUT_REQUIRED:
+            Task.objects.filter(pk=task.pk).update(status=TaskStatus.INPUT_REQUIRED, worker="", heartbeat_at=timezone.now())
+            _event_after_commit(task.pk, {"type": "status", "status": TaskStatus.INPUT_REQUIRED})
+    task.refresh_from_db()
+    return task
+
+
 def task_cancel(*, task: Task) -> Task:
     """Cancel a task that has not ended: its hold is released at once and the agent is told (`tasks/cancel`)."""
     if not task_finish(task_id=task.pk, status=TaskStatus.CANCELLED):

@@ -199,3 +199,39 @@ def test_tasks_are_invisible_to_other_users(people: dict[str, Any]) -> None:
         assert answer.status_code == 404, answer.content
     assert stranger.get("/api/v1/tasks").json()["count"] == 0
     assert client_for(people["requester"]).get("/api/v1/tasks").json()["count"] == 1
+
+
+def test_the_agent_reports_with_its_own_key(people: dict[str, Any]) -> None:
+    """An agent that works after answering may report messages, artifacts and the end with its nxa_ key."""
+    from rest_framework.test import APIClient
+
+    agent = Agent.objects.get(pk=people["agent"]["id"])
+    _key, raw = services.agent_key_create(agent=agent, name="worker")
+    other_agent = services.agent_create(user=people["owner"], data=agent_body(people["fake"].url, name="Other"))
+    _other, other_raw = services.agent_key_create(agent=other_agent, name="other")
+    task = _submit(people, "Later #input")
+    anonymous = APIClient()
+    report = {"message": {"role": "agent", "parts": [{"type": "text", "data": "Here is the result."}]},
+              "artifacts": [{"name": "report", "parts": [{"kind": "data", "data": {"score": 3}}]}], "status": "completed"}
+    assert anonymous.post(f"/api/v1/tasks/{task['id']}/reply", report, format="json", HTTP_X_AGENT_KEY=other_raw).status_code == 404
+    assert anonymous.post(f"/api/v1/tasks/{task['id']}/reply", report, format="json", HTTP_X_AGENT_KEY="nxa_bad").status_code == 401
+    answer = anonymous.post(f"/api/v1/tasks/{task['id']}/reply", report, format="json", HTTP_X_AGENT_KEY=raw)
+    assert answer.status_code == 202, answer.content
+    done = _task(people, task["id"])
+    assert done["status"] == "completed"
+    assert done["messages"][-1] == {**done["messages"][-1], "role": "agent", "parts": [{"kind": "text", "text": "Here is the result."}]}
+    assert [a["name"] for a in done["artifacts"]] == ["report"] and done["artifacts"][0]["parts"] == [{"kind": "data", "data": {"score": 3}}]
+    assert _ledger(people["requester"], task["id"]) == [("spent", Decimal("-5"))]
+    assert _ledger(people["owner"], task["id"]) == [("earned", Decimal("5"))]
+    assert anonymous.post(f"/api/v1/tasks/{task['id']}/reply", report, format="json", HTTP_X_AGENT_KEY=raw).status_code == 409
+
+
+def test_the_requester_may_reply_in_the_message_object_shape(people: dict[str, Any]) -> None:
+    task = _submit(people, "Ask #input")
+    body = {"message": {"role": "user", "parts": [{"type": "text", "data": "German"}]}}
+    answer = client_for(people["requester"]).post(f"/api/v1/tasks/{task['id']}/reply", body, format="json")
+    assert answer.status_code == 202, answer.content
+    assert _task(people, task["id"])["status"] == "completed"
+    assert people["fake"].received[-1]["text"] == "German"
+    bad = client_for(people["requester"]).post(f"/api/v1/tasks/{task['id']}/reply", {"message": {"parts": [{"kind": "video"}]}}, format="json")
+    assert bad.status_code in (400, 409)

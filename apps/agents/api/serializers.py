@@ -115,10 +115,13 @@ class TaskCreateSerializer(serializers.Serializer):
 
 
 class TaskReplySerializer(serializers.Serializer):
-    """`{message}` (text) and/or `{data}` (a JSON object) answering an input-required task."""
+    """A reply: `{message, data?}` from the requester to an input-required task, or, with the agent's key,
+    `{message, artifacts?, status?}` from the agent. `message` is text or `{role?, parts: [...]}`."""
 
-    message = StrictCharField(max_length=100000, required=False, allow_blank=True)
+    message = serializers.JSONField(required=False)
     data = serializers.DictField(required=False)  # type: ignore[assignment]  # DRF moves declared fields off the class
+    artifacts = serializers.ListField(child=serializers.DictField(), required=False, max_length=50)
+    status = StrictChoiceField(choices=["working", "input-required", "completed", "failed"], required=False)
 
 
 class TaskListSerializer(serializers.ModelSerializer):

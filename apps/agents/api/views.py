@@ -247,20 +247,55 @@ class TaskCancelApi(APIView):
         return Response(TaskSerializer(selectors.task_get(user=user, task_id=task.pk)).data)
 
 
-class TaskReplyApi(APIView):
-    """Answer an input-required task; the reply is forwarded to the agent as the next turn (202)."""
+def _parts(raw: Any, key: str) -> list[dict[str, Any]]:
+    """Parts as Nexus stores them, from `{kind: text, text}` / `{kind: data, data}` or the `{type, data}` spelling."""
+    if not isinstance(raw, list) or not raw or len(raw) > 50:
+        raise ValidationError("Bad parts.", details={key: ["A list of 1-50 parts."]})
+    parts: list[dict[str, Any]] = []
+    for part in raw:
+        kind = part.get("kind") or part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text", part.get("data")), str):
+            parts.append({"kind": "text", "text": part.get("text", part.get("data"))})
+        elif kind == "data" and isinstance(part.get("data"), dict | list):
+            parts.append({"kind": "data", "data": part["data"]})
+        else:
+            raise ValidationError("Bad part.", details={key: ["Each part is {kind: text, text} or {kind: data, data}."]})
+    return parts
 
+
+def _message_parts(message: Any) -> list[dict[str, Any]]:
+    if message in (None, ""):
+        return []
+    if isinstance(message, str):
+        return [{"kind": "text", "text": message}]
+    if isinstance(message, dict):
+        return _parts(message.get("parts"), "message.parts")
+    raise ValidationError("Bad message.", details={"message": ["Text, or {role?, parts}."]})
+
+
+class TaskReplyApi(APIView):
+    """A reply to a task: the requester answers an input-required task (forwarded to the agent as the next
+    turn), or the agent itself, with one of its `nxa_` keys (`X-Agent-Key`), reports messages, artifacts and status."""
+
+    authentication_classes = [AgentKeyAuthentication, *api_settings.DEFAULT_AUTHENTICATION_CLASSES]  # type: ignore[list-item]  # classes once DRF imported them
     permission_classes = [TOOL]
     required_scope = "agents"
 
     @extend_schema(operation_id="agents_tasks_reply", request=TaskReplySerializer, responses={202: TaskSerializer, **error_responses(409)})
     def post(self, request: Request, pk: str) -> Response:
+        data = _valid(TaskReplySerializer, request)
+        parts = _message_parts(data.get("message"))
+        if isinstance(request.auth, AgentApiKey):
+            task = selectors.task_get_for_agent(agent_id=request.auth.agent_id, task_id=pk)
+            artifacts = [{"artifact_id": str(a.get("artifact_id") or a.get("name") or f"artifact-{n}"), "name": str(a.get("name") or ""),
+                          "parts": _parts(a.get("parts"), f"artifacts[{n}].parts")} for n, a in enumerate(data.get("artifacts") or [])]
+            if not parts and not artifacts and not data.get("status"):
+                raise ValidationError("Say something.", details={"message": ["A message, artifacts or a status is required."]})
+            task = services.task_agent_report(task=task, parts=parts, artifacts=artifacts, status=data.get("status"))
+            return Response(TaskSerializer(selectors.task_get_for_agent(agent_id=request.auth.agent_id, task_id=task.pk)).data,
+                            status=status.HTTP_202_ACCEPTED)
         user = request_user(request)
         task = selectors.task_get_as_requester(user=user, task_id=pk)
-        data = _valid(TaskReplySerializer, request)
-        parts: list[dict[str, Any]] = []
-        if data.get("message"):
-            parts.append({"kind": "text", "text": data["message"]})
         if data.get("data"):
             parts.append({"kind": "data", "data": data["data"]})
         if not parts:
