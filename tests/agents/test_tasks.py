@@ -56,8 +56,9 @@ def test_a_task_completes_with_messages_artifacts_and_money_moved_once(people: d
     assert done["messages"][0]["parts"] == [{"kind": "text", "text": "Summarize this"}, {"kind": "data", "data": {"text": "abc"}}]
     assert done["messages"][1]["parts"][0]["text"].startswith("Finished: Summarize this")
     assert done["artifacts"][0]["name"] == "result" and done["artifacts"][0]["parts"][0]["text"].startswith("Done: Summarize this")
-    # The agent got the task's text and data over A2A, under the task's id as the context.
+    # The agent got the task's text and data over A2A (v0.3 `message/send`), under the task's id as the context.
     assert people["fake"].received[-1]["context_id"] == task["id"]
+    assert people["fake"].methods == ["message/send"]
     # Escrow: 5 credits from the requester (spent) to the owner (earned), once; the hold is released.
     assert _ledger(people["requester"], task["id"]) == [("spent", Decimal("-5"))]
     assert _ledger(people["owner"], task["id"]) == [("earned", Decimal("5"))]
@@ -123,7 +124,7 @@ def test_a_failed_task_releases_the_hold_and_lowers_trust(people: dict[str, Any]
     assert trust["recent_events"][0]["kind"] == "task_failed"
 
 
-def test_a_silent_agent_times_out_and_is_told_to_cancel(people: dict[str, Any]) -> None:
+def test_a_silent_agent_times_out_and_the_hold_is_released(people: dict[str, Any]) -> None:
     task = _submit(people, "Wait #hang", timeout_seconds=2)
     done = _task(people, task["id"])
     assert done["status"] == "timed_out" and done["error"]["code"] == "TASK_TIMEOUT"
@@ -164,6 +165,7 @@ def test_cancel_an_input_required_task(people: dict[str, Any]) -> None:
     assert _ledger(people["requester"], task["id"]) == []
     assert CreditReservation.objects.get(idempotency_key=f"agent-task-hold:{task['id']}").status == "released"
     assert people["fake"].cancelled == [people["fake"].received[-1]["task_id"]]  # tasks/cancel reached the agent
+    assert people["fake"].methods == ["message/send", "tasks/cancel"]
 
 
 def test_rating_once_by_the_requester_moves_trust(people: dict[str, Any]) -> None:
@@ -235,3 +237,13 @@ def test_the_requester_may_reply_in_the_message_object_shape(people: dict[str, A
     assert people["fake"].received[-1]["text"] == "German"
     bad = client_for(people["requester"]).post(f"/api/v1/tasks/{task['id']}/reply", {"message": {"parts": [{"kind": "video"}]}}, format="json")
     assert bad.status_code in (400, 409)
+
+
+def test_an_agent_speaking_a2a_v1_gets_the_v1_method_names(people: dict[str, Any]) -> None:
+    Agent.objects.filter(pk=people["agent"]["id"]).update(protocol_version="1.0")
+    task = _submit(people, "New protocol #input")
+    assert _task(people, task["id"])["status"] == "input-required"
+    client_for(people["requester"]).post(f"/api/v1/tasks/{task['id']}/reply", {"message": "Dutch"}, format="json")
+    done = _task(people, task["id"])
+    assert done["status"] == "completed" and done["artifacts"][0]["parts"][0]["text"] == "Done: Dutch"
+    assert people["fake"].methods == ["SendMessage", "SendMessage"]

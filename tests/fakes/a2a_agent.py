@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import socket
 import threading
@@ -85,6 +86,7 @@ class FakeA2AAgent:
         self.name = name
         self.received: list[dict[str, Any]] = []
         self.cancelled: list[str] = []
+        self.methods: list[str | None] = []  # JSON-RPC method of every POST, in order
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -107,17 +109,40 @@ class FakeA2AAgent:
             skills=[AgentSkill(id="echo", name="Echo", description="Repeats the text it was given.", tags=["echo", "text"])],
         )
 
-    def app(self) -> Starlette:
-        """The Starlette app: JSON-RPC at / (v1.0 and v0.3 method names) and the card."""
+    def app(self) -> Any:
+        """The Starlette app: JSON-RPC at / (v1.0 and v0.3 method names) and the card; JSON-RPC methods are recorded."""
         card = self.card()
         handler = DefaultRequestHandler(agent_executor=FakeExecutor(self), task_store=InMemoryTaskStore(), agent_card=card)
         routes = [*create_jsonrpc_routes(handler, "/", enable_v0_3_compat=True), *create_agent_card_routes(card)]
-        return Starlette(routes=routes)
+        inner = Starlette(routes=routes)
+
+        async def recording(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http" or scope["method"] != "POST":
+                await inner(scope, receive, send)
+                return
+            messages, body, more = [], b"", True
+            while more:
+                message = await receive()
+                messages.append(message)
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+            try:
+                self.methods.append(json.loads(body).get("method"))
+            except (ValueError, AttributeError):
+                self.methods.append(None)
+
+            async def replay() -> Any:
+                return messages.pop(0) if messages else await receive()
+
+            await inner(scope, replay, send)
+
+        return recording
 
     def clear(self) -> None:
         """Forget what was received."""
         self.received.clear()
         self.cancelled.clear()
+        self.methods.clear()
 
     def start(self) -> FakeA2AAgent:
         """Serve in a background thread until stop()."""
