@@ -36,7 +36,7 @@ from apps.core.errors import ValidationError
 from apps.core.outbound import OutboundUrlRefused, outbound_client, outbound_url_check
 from apps.core.queues import enqueue
 from apps.core.runs import cancel_request, worker_id
-from apps.core.streams import publish
+from apps.core.streams import last_event_id, publish
 
 from . import a2a_client
 from .errors import AgentInvalid, AlreadyRated, TaskFinished
@@ -452,6 +452,15 @@ def task_finish(*, task_id: Any, status: str, error: dict[str, Any] | None = Non
     _event_after_commit(task.pk, {"type": "status", "status": status, **({"error": error} if error else {})})
     _event_after_commit(task.pk, {"type": "complete", "status": status, **({"error": error} if error else {})}, final=True)
     return True
+
+
+def task_stream_restore(*, task: Task) -> None:
+    """Give an ended task whose event stream expired (STREAM_TTL_SECONDS) its last two events again, so a reader ends."""
+    if not task.is_final or last_event_id(task_stream_key(task.pk)) > 0:
+        return
+    extra = {"error": task.error} if task.error else {}
+    _event(task.pk, {"type": "status", "status": task.status, **extra})
+    _event(task.pk, {"type": "complete", "status": task.status, **extra}, final=True)
 
 
 def task_reply(*, task: Task, parts: list[dict[str, Any]]) -> Task:

@@ -247,3 +247,14 @@ def test_an_agent_speaking_a2a_v1_gets_the_v1_method_names(people: dict[str, Any
     done = _task(people, task["id"])
     assert done["status"] == "completed" and done["artifacts"][0]["parts"][0]["text"] == "Done: Dutch"
     assert people["fake"].methods == ["SendMessage", "SendMessage"]
+
+
+def test_the_stream_of_an_old_task_still_ends(people: dict[str, Any]) -> None:
+    """Its events expired from Redis: a reader gets the task's final status and the stream ends."""
+    from apps.agents.selectors import task_stream_key
+    from apps.core.streams import delete_stream
+
+    task = _submit(people, "Old news")
+    delete_stream(task_stream_key(task["id"]))
+    events = read_sse(client_for(people["requester"]).get(f"/api/v1/tasks/{task['id']}/stream"))
+    assert [(e["event"], e["data"]["status"]) for e in events] == [("status", "completed"), ("complete", "completed")]

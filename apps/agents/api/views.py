@@ -313,6 +313,7 @@ class TaskStreamApi(APIView):
     @extend_schema(operation_id="agents_tasks_stream", responses={200: SSE_RESPONSE})
     def get(self, request: Request, pk: str) -> Any:
         task = selectors.task_get(user=request_user(request), task_id=pk)
+        services.task_stream_restore(task=task)
         return sse_run_response(request._request, selectors.task_stream_key(task.pk), named=True, headers={"X-Task-Id": str(task.pk)})
 
 
