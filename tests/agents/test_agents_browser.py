@@ -92,3 +92,42 @@ def test_marketplace_and_task_console(fake_agent: Any, agents_worker: WorkerProc
     page.wait_for_selector("#trust-chart[data-points]")
     assert int(page.locator("#trust-chart").get_attribute("data-points") or 0) >= 3  # registered, completed, rated
     browser_page.screenshot("agents-agent-page")
+
+
+@pytest.fixture
+def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daphne started after this fixture may register agents on loopback (the fake lives there); 10.0.0.0/8 stays refused."""
+    monkeypatch.setenv("ALLOWED_PRIVATE_NETWORKS", "127.0.0.0/8")
+
+
+def test_register_and_edit_an_agent(committed_db: None, fake_agent: Any, loopback_allowed: None, browser_page: Any) -> None:  # noqa: F811
+    user = UserFactory(email="builder@example.com")
+    page = browser_page.page
+    _login(browser_page, user.email)
+    browser_page.goto("/agents/")
+    page.click("#register-agent")
+    page.wait_for_url(re.compile(r"/agents/new/$"))
+    page.fill("#a-name", "Poet")
+    page.fill("#a-description", "Writes short poems.")
+    page.fill("#a-endpoint", "http://10.0.0.1/a2a")
+    page.fill("#a-price", "2")
+    page.fill("#a-skills", '[{"id": "poem", "name": "Poem", "tags": ["writing"], "input_schema": {"type": "object"}}]')
+    page.click("#save-agent")
+    page.wait_for_function("document.querySelector('.field-error[data-field=endpoint]').textContent.length > 0")
+    assert "non-public address" in page.locator(".field-error[data-field=endpoint]").inner_text()
+    browser_page.screenshot("agents-register-refused-endpoint")
+    page.fill("#a-endpoint", fake_agent.url)
+    page.click("#save-agent")
+    page.wait_for_url(re.compile(r"/agents/[0-9a-f-]+/$"))
+    assert "Poem" in page.locator("#skills").inner_text()
+    page.click("#edit-agent")
+    page.wait_for_url(re.compile(r"/agents/[0-9a-f-]+/edit/$"))
+    page.fill("#a-name", "Poet laureate")
+    page.click("#save-agent")
+    page.wait_for_url(re.compile(r"/agents/[0-9a-f-]+/$"))
+    assert page.locator("h1").inner_text() == "Poet laureate"
+    browser_page.screenshot("agents-registered")
+    from apps.agents.models import Agent
+
+    agent = Agent.objects.get(owner=user)
+    assert agent.name == "Poet laureate" and agent.endpoint == fake_agent.url and [s.skill_id for s in agent.skills.all()] == ["poem"]
