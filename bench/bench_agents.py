@@ -123,15 +123,30 @@ def child() -> None:
     load_seconds = time.perf_counter() - started
     result: dict[str, Any] = {"agents_public": COUNT, "agents_private": COUNT // 10, "load_seconds": round(load_seconds, 1), "kinds": {}}
     everything: list[float] = []
+    from django.db import connection
+
+    sql_seconds: list[float] = []
+
+    def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            sql_seconds.append(time.perf_counter() - began)
+
     for name, make in _kinds(rng).items():
-        samples, hits = [], []
+        samples, hits, in_sql, statements = [], [], [], []
         for attempt in range(QUERIES_PER_KIND + 5):
             args = make()
+            sql_seconds.clear()
             began = time.perf_counter()
-            queryset = agent_discover(user=caller, **args)
-            count = queryset.count()
-            page = list(queryset[:50])
+            with connection.execute_wrapper(timed):
+                queryset = agent_discover(user=caller, **args)
+                count = queryset.count()
+                page = list(queryset[:50])
             elapsed = time.perf_counter() - began
+            in_sql.append(sum(sql_seconds))
+            statements.append(len(sql_seconds))
             if attempt >= 5:  # the first few warm the caches
                 samples.append(elapsed)
                 hits.append(count)
@@ -139,6 +154,7 @@ def child() -> None:
         plan = agent_discover(user=caller, **args)[:50].explain(analyze=True)
         database_ms = [line.split(":")[1].strip() for line in plan.splitlines() if line.startswith("Execution Time")]
         result["kinds"][name] = {**percentiles(samples), "median_matches": sorted(hits)[len(hits) // 2],
+                                 "sql_round_trips": max(statements), "median_ms_in_sql": round(sorted(in_sql)[len(in_sql) // 2] * 1000, 3),
                                  "page_query_execution": database_ms[0] if database_ms else None}
         if os.environ.get("AGENTS_BENCH_PLANS"):
             result["kinds"][name]["plan"] = plan
