@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from a2a.client import ClientConfig, ClientFactory
-from a2a.client.errors import A2AClientError
 from a2a.types.a2a_pb2 import (
     AgentCapabilities,
     AgentCard,
@@ -139,9 +138,7 @@ async def message_send(*, endpoint: str, protocol_version: str, parts: list[dict
     try:
         async for response in client.send_message(request):
             return _reply_of(response)
-    except (A2AClientError, OutboundUrlRefused, ValueError, OSError) as exc:
-        raise _failure(exc) from exc
-    except Exception as exc:  # httpx and protocol errors of every kind end the call the same way
+    except Exception as exc:  # SDK, httpx, guard and protocol errors of every kind end the call the same way
         raise _failure(exc) from exc
     finally:
         await client.close()

@@ -39,6 +39,7 @@ from a2a.types.a2a_pb2 import (
 from a2a.types.a2a_pb2 import Task as A2ATask
 from a2a.types.a2a_pb2 import TaskStatus as A2ATaskStatus
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
 from apps.core.errors import ApplicationError, NotFound
@@ -148,7 +149,7 @@ def _task_id_param(params: dict[str, Any], version: str, operation: str, request
 def _caller_task(user: User, task_id: str, request_id: Any) -> Task:
     try:
         return task_list(user=user).filter(requester_id=user.pk).prefetch_related("messages", "artifacts").get(pk=task_id)
-    except (Task.DoesNotExist, ValueError, Exception):
+    except (Task.DoesNotExist, ValueError, DjangoValidationError):  # unknown, or not an id at all
         raise RpcError(TASK_NOT_FOUND, "Task not found.", request_id=request_id) from None
 
 

@@ -17,7 +17,9 @@ from django.db.models.functions import Coalesce
 
 from apps.accounts.selectors import can_write, user_workspace_ids
 from apps.core.errors import Forbidden
+from apps.core.runs import cancel_key
 from apps.core.selectors import get_or_404
+from apps.core.streams import stream_key
 
 from .models import Agent, AgentApiKey, SearchTerm, Skill, Task, TrustEvent, Visibility
 
@@ -168,15 +170,11 @@ def task_get_as_requester(*, user: User, task_id: Any) -> Task:
 
 def task_stream_key(task_id: Any) -> str:
     """The Redis stream of a task's events."""
-    from apps.core.streams import stream_key
-
     return stream_key("agent-task", task_id)
 
 
 def task_cancel_key(task_id: Any) -> str:
     """The cancel flag of a task's forwarding run."""
-    from apps.core.runs import cancel_key
-
     return cancel_key("agent-task", task_id)
 
 

@@ -18,6 +18,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
 from django.db import IntegrityError, transaction
@@ -32,7 +33,7 @@ from apps.billing.errors import InsufficientCredits
 from apps.billing.models import CreditReservation
 from apps.billing.selectors import balance_for
 from apps.billing.services import credit_charge, credit_grant, credit_hold, credit_release
-from apps.core.errors import ValidationError
+from apps.core.errors import Forbidden, ValidationError
 from apps.core.outbound import OutboundUrlRefused, outbound_client, outbound_url_check
 from apps.core.queues import enqueue
 from apps.core.runs import cancel_request, worker_id
@@ -516,8 +517,6 @@ def task_cancel(*, task: Task) -> Task:
 
 def task_cancel_forward(*, task_id: Any) -> bool:
     """Tell the agent a task was cancelled (best effort)."""
-    from asgiref.sync import async_to_sync
-
     task = Task.objects.select_related("agent").get(pk=task_id)
     if not task.remote_task_id:
         return False
@@ -580,8 +579,6 @@ def trust_recompute(*, agent: Agent, kind: str, task: Task | None = None, detail
 def rating_create(*, user: User, task: Task, rating: int, comment: str = "") -> Rating:
     """The requester rates a finished task of the agent, once (409 on a second try); trust is recomputed."""
     if task.requester_id != user.pk:
-        from apps.core.errors import Forbidden
-
         raise Forbidden("Only the task's requester can rate it.")
     if not task.is_final:
         raise TaskFinished("A task can be rated once it has ended.")

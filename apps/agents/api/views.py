@@ -1,6 +1,8 @@
 """Agents API: agents (CRUD, import from a card), discover, heartbeat, agent keys, tasks (+ cancel, reply, SSE), trust."""
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -16,15 +18,17 @@ from rest_framework.views import APIView
 from apps.accounts.caller import request_user
 from apps.accounts.models import ApiKey
 from apps.accounts.permissions import HasTool
+from apps.core.db import db_sync_to_async
 from apps.core.errors import NotFound, Unauthorized, ValidationError
 from apps.core.openapi import error_responses
 from apps.core.pagination import LimitOffsetPagination
 from apps.core.selectors import get_or_404
-from apps.core.sse import sse_response, sse_run_response
+from apps.core.sse import PREAMBLE, sse_response, sse_run_response
 from apps.core.viewsets import ScopedModelViewSet
 
 from .. import gateway, selectors, services
 from ..models import AgentApiKey, AgentStatus
+from ..trust import trust_components
 from .authentication import AgentKeyAuthentication
 from .serializers import (
     AgentKeyCreatedSerializer,
@@ -325,8 +329,6 @@ class TrustApi(APIView):
 
     @extend_schema(operation_id="agents_trust", responses={200: TrustSerializer})
     def get(self, request: Request, agent_id: str) -> Response:
-        from ..trust import trust_components
-
         agent = selectors.agent_get(user=request_user(request), agent_id=agent_id)
         return Response(TrustSerializer({"agent_id": agent.pk, "trust_score": agent.trust_score, "components": trust_components(agent=agent),
                                          "recent_events": selectors.trust_events(agent=agent)}).data)
@@ -394,12 +396,6 @@ class A2AGatewayApi(APIView):
 
 async def _rpc_frames(task: Any, version: str, request_id: Any) -> Any:
     """SSE frames of the task's snapshots (JSON-RPC responses), one per change, until it needs the caller or ends."""
-    import asyncio
-    import json
-
-    from apps.core.db import db_sync_to_async
-    from apps.core.sse import PREAMBLE
-
     snapshot = db_sync_to_async(gateway.task_snapshot)
     yield PREAMBLE
     last = None
