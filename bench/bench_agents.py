@@ -3,8 +3,8 @@
 10 000 public agents (plus private ones of other owners, which the caller must not see) with three
 skills each, names and descriptions drawn from a vocabulary of skill words, tags from a tag list,
 trust scores and statuses spread out; their search fields (and the vocabulary of misspelled-word
-matching) are built as `services._search_refresh` builds them, in bulk. Each query runs what the view runs for one page: the count
-and the first 50 rows (`list(queryset[:50])`, skills prefetched). Kinds of query: full text (one
+matching) are built as `services.agent_search_refresh` builds them, in bulk. Each query runs what the view runs for one page: the count
+and the first 50 rows (`list(queryset[:50])`; skills are on the row). Kinds of query: full text (one
 and two words), a misspelling (trigram), skill tags any / all, category + min trust + status, and
 text with filters. Latency in this process (PostgreSQL round trips included, no HTTP).
 
@@ -76,11 +76,14 @@ def _load(rng: random.Random) -> Any:
     Skill.objects.bulk_create(skills, batch_size=5000)
     ids = [a.pk for a in agents]
     with connection.cursor() as cursor:
-        # The same fields services._search_refresh writes, for every agent in one statement.
+        # The same fields services.agent_search_refresh writes, for every agent in one statement.
         cursor.execute("""
             UPDATE agents_agent a SET
               skill_tags = (SELECT array_agg(DISTINCT t) FROM (SELECT unnest(a.tags) t UNION SELECT unnest(s.tags) FROM agents_skill s
                                                                   WHERE s.agent_id = a.id) x),
+              skills_summary = coalesce((SELECT jsonb_agg(jsonb_build_object('id', s.skill_id, 'name', s.name, 'description', s.description,
+                                   'tags', to_jsonb(s.tags), 'input_schema', s.input_schema, 'output_schema', s.output_schema) ORDER BY s."order")
+                                 FROM agents_skill s WHERE s.agent_id = a.id), '[]'::jsonb),
               search_text = a.name || ' ' || a.description || ' ' || a.category || ' ' || array_to_string(a.tags, ' ') || ' ' ||
                  coalesce((SELECT string_agg(s.name || ' ' || s.description || ' ' || array_to_string(s.tags, ' '), ' ')
                            FROM agents_skill s WHERE s.agent_id = a.id), '')

@@ -1,9 +1,12 @@
 """Agents in the Django admin: the registry, keys (prefix only), tasks with their conversation, trust."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
 from .models import Agent, AgentApiKey, Rating, Skill, Task, TaskArtifact, TaskMessage, TrustEvent
+from .services import agent_search_refresh
 
 
 class SkillInline(admin.TabularInline):
@@ -24,6 +27,10 @@ class AgentAdmin(admin.ModelAdmin):
     readonly_fields = ["trust_score", "last_heartbeat_at", "skill_tags", "created_at", "updated_at"]
     exclude = ["search_vector", "search_text"]
     inlines = [SkillInline]
+
+    def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        agent_search_refresh(agent=form.instance)  # skills edited inline: the summary and search fields follow
 
 
 @admin.register(AgentApiKey)

@@ -48,6 +48,8 @@ class Agent(models.Model):
     skill_tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     search_vector = SearchVectorField(null=True, editable=False)
     search_text = models.TextField(blank=True, editable=False)
+    # The skills as the API shows them, kept with the Skill rows by the services: a list is one query.
+    skills_summary = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

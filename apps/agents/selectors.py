@@ -11,8 +11,9 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramSimilarity
-from django.db.models import F, FloatField, Prefetch, Q, QuerySet, Value
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import F, FloatField, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from apps.accounts.selectors import can_write, user_workspace_ids
@@ -21,7 +22,7 @@ from apps.core.runs import cancel_key
 from apps.core.selectors import get_or_404
 from apps.core.streams import stream_key
 
-from .models import Agent, AgentApiKey, SearchTerm, Skill, Task, TrustEvent, Visibility
+from .models import Agent, AgentApiKey, Task, TrustEvent, Visibility
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -43,9 +44,9 @@ def agent_list(*, user: User, mine: bool = False) -> QuerySet[Agent]:
     if not mine:
         rule |= Q(workspace_id__in=user_workspace_ids(user)) | Q(visibility=Visibility.PUBLIC)
     # The search columns are large and only read by the database: leaving them out keeps the rows that
-    # discovery sorts narrow (a top-N sort over 10 000 agents took 8 ms with them, owner joined).
-    return Agent.objects.filter(rule).defer("search_vector", "search_text").prefetch_related(
-        Prefetch("skills", queryset=Skill.objects.order_by("order")))
+    # discovery sorts narrow (a top-N sort over 10 000 agents took 8 ms with them, owner joined). Skills
+    # come from `skills_summary`, so a page is one query.
+    return Agent.objects.filter(rule).defer("search_vector", "search_text")
 
 
 def agent_get(*, user: User, agent_id: Any) -> Agent:
@@ -100,21 +101,41 @@ def _search_query(text: str) -> SearchQuery | None:
     words = list(dict.fromkeys(WORD.findall(text.lower())))[:MAX_QUERY_WORDS]
     if not words:
         return None
-    known = set(SearchTerm.objects.filter(word__in=words).values_list("word", flat=True))
+    spellings = _spellings(words)
     combined: SearchQuery | None = None
     for word in words:
-        alternatives = [word]
-        if word not in known:
-            alternatives = list(SearchTerm.objects.filter(word__trigram_similar=word).annotate(
-                closeness=TrigramSimilarity("word", word)).order_by("-closeness", "word").values_list("word", flat=True)[:3])
-            if not alternatives:
-                continue  # a word no agent uses ("please") would make every search empty: it is left out
+        alternatives = spellings.get(word, [])
+        if not alternatives:
+            continue  # a word no agent uses ("please") would make every search empty: it is left out
         term: SearchQuery | None = None
         for alternative in alternatives:
             single = SearchQuery(alternative, config="english", search_type="plain")
             term = single if term is None else term | single
         combined = term if combined is None else combined & term  # type: ignore[operator]
     return combined
+
+
+# For each query word: itself when an agent uses it, else up to three known words closest to it
+# (`%` is pg_trgm's similarity operator, served by the trigram index). One round trip for all words.
+_SPELLINGS_SQL = """
+    SELECT q.w, t.word FROM unnest(%s::text[]) AS q(w)
+    CROSS JOIN LATERAL (
+        SELECT word FROM agents_searchterm WHERE word = q.w
+        UNION ALL
+        (SELECT word FROM agents_searchterm
+          WHERE word %% q.w AND NOT EXISTS (SELECT 1 FROM agents_searchterm e WHERE e.word = q.w)
+          ORDER BY similarity(word, q.w) DESC, word LIMIT 3)
+    ) AS t
+"""
+
+
+def _spellings(words: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_SPELLINGS_SQL, [words])
+        for word, spelling in cursor.fetchall():
+            found.setdefault(word, []).append(spelling)
+    return found
 
 
 def agent_key_hash(raw: str) -> str:

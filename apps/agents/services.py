@@ -196,13 +196,20 @@ def _clean(*, user: User, data: dict[str, Any], partial: bool) -> tuple[dict[str
     return fields, skills
 
 
-def _search_refresh(agent: Agent) -> None:
-    """Rebuild the agent's discovery fields (skill tags, full-text document) from its current data."""
-    skills = list(agent.skills.all())
+def skill_summary(skill: Skill) -> dict[str, Any]:
+    """A skill as the API shows it."""
+    return {"id": skill.skill_id, "name": skill.name, "description": skill.description, "tags": skill.tags,
+            "input_schema": skill.input_schema, "output_schema": skill.output_schema}
+
+
+def agent_search_refresh(*, agent: Agent) -> None:
+    """Rebuild the agent's denormalised fields from its rows: skills as shown, skill tags, the full-text document."""
+    skills = list(Skill.objects.filter(agent=agent).order_by("order", "skill_id"))  # never a stale prefetch
     tags = list(dict.fromkeys([*agent.tags, *(t for s in skills for t in s.tags)]))
     text = " ".join([agent.name, agent.description, agent.category, " ".join(agent.tags),
                      *(f"{s.name} {s.description} {' '.join(s.tags)}" for s in skills)])
-    Agent.objects.filter(pk=agent.pk).update(skill_tags=tags, search_text=text[:100000])
+    agent.skills_summary = [skill_summary(s) for s in skills]
+    Agent.objects.filter(pk=agent.pk).update(skill_tags=tags, search_text=text[:100000], skills_summary=agent.skills_summary)
     search_terms_add(text=text)
     Agent.objects.filter(pk=agent.pk).update(
         search_vector=SearchVector("name", weight="A", config="english") + SearchVector("search_text", weight="B", config="english"))
@@ -225,7 +232,7 @@ def agent_create(*, user: User, data: dict[str, Any]) -> Agent:
     fields, skills = _clean(user=user, data=data, partial=False)
     agent = Agent.objects.create(owner=user, **fields)
     _skills_replace(agent, skills or [])
-    _search_refresh(agent)
+    agent_search_refresh(agent=agent)
     trust_recompute(agent=agent, kind="registered")
     return agent
 
@@ -239,7 +246,7 @@ def agent_update(*, user: User, agent: Agent, data: dict[str, Any]) -> Agent:
     agent.save()
     if skills is not None:
         _skills_replace(agent, skills)
-    _search_refresh(agent)
+    agent_search_refresh(agent=agent)
     return agent
 
 

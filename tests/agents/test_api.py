@@ -32,9 +32,14 @@ def test_register_read_update_delete(user: Any, fake_agent: Any) -> None:
     assert agent["skills"][0]["input_schema"]["required"] == ["text"]
     assert agent["price_per_task"] == "5.0000"
     assert client.get(f"/api/v1/agents/{agent['id']}").json()["name"] == "Summarizer"
-    changed = client.patch(f"/api/v1/agents/{agent['id']}", {"name": "Shorter", "skills": [{"id": "only", "name": "Only"}]}, format="json")
+    changed = client.patch(f"/api/v1/agents/{agent['id']}", {"name": "Shorter", "skills": [{"id": "only", "name": "Limerick", "tags": ["haiku"]}]},
+                           format="json")
     assert changed.status_code == 200, changed.content
     assert changed.json()["name"] == "Shorter" and [s["id"] for s in changed.json()["skills"]] == ["only"]
+    # Discovery follows the new skills at once (tags and text), and forgets the old ones.
+    assert [a["id"] for a in client.get("/api/v1/discover?skill_tags=haiku").json()["results"]] == [agent["id"]]
+    assert client.get("/api/v1/discover?skill_tags=summary").json()["count"] == 0
+    assert [a["id"] for a in client.get("/api/v1/discover?q=limericks").json()["results"]] == [agent["id"]]
     assert client.delete(f"/api/v1/agents/{agent['id']}").status_code == 204
     assert client.get(f"/api/v1/agents/{agent['id']}").status_code == 404
 

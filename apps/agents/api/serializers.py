@@ -54,8 +54,7 @@ class AgentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_skills(self, agent: Agent) -> list[dict[str, Any]]:
-        return [{"id": s.skill_id, "name": s.name, "description": s.description, "tags": s.tags,
-                 "input_schema": s.input_schema, "output_schema": s.output_schema} for s in agent.skills.all()]
+        return list(agent.skills_summary)
 
     def get_is_owner(self, agent: Agent) -> bool:
         request = self.context.get("request")
