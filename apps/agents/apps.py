@@ -15,3 +15,6 @@ class AgentsConfig(NexusAppConfig):
         "agents-sweep-offline": {"task": "apps.agents.tasks.agents_sweep_offline", "schedule": 60.0, "options": {"queue": "agents"}},
         "agents-reap-tasks": {"task": "apps.agents.tasks.task_reap_stale", "schedule": 15.0, "options": {"queue": "agents"}},
     }
+
+    def ready(self) -> None:
+        from . import openapi  # noqa: F401  (registers the agent-key security scheme)
