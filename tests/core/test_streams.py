@@ -104,12 +104,27 @@ async def test_subscribing_to_a_finished_stream_replays_and_ends() -> None:
     assert [event.id for event in events] == [1, 2]
 
 
+async def _until(condition, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
+    """Wait for `condition()` (subscribers join after a Redis round trip each; a busy machine is slow)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except KeyError:  # no reader yet
+            pass
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.02)
+
+
 async def test_many_streams_share_one_blocking_read(settings) -> None:  # type: ignore[no-untyped-def]
     """200 streams followed at once (a process streaming 200 replies): one reader task, every event delivered."""
     settings.SSE_KEEPALIVE_SECONDS = 30  # the reader blocks 1 s at a time: joins must wake it, not wait it out
     keys = [_key() for _ in range(200)]
     readers = [asyncio.create_task(_collect(key, after=0, until=3, timeout=20)) for key in keys]
-    await asyncio.sleep(0.3)
+    await _until(lambda: len(streams._readers[asyncio.get_running_loop()].followers) == len(keys))
     reader = streams._readers[asyncio.get_running_loop()]
     assert set(reader.followers) == set(keys)
     assert [task.get_name() for task in asyncio.all_tasks()].count("stream-reader") == 1
@@ -126,9 +141,10 @@ async def test_a_stream_joined_while_the_reader_blocks_is_read_at_once(settings)
     settings.SSE_KEEPALIVE_SECONDS = 60
     first, second = _key(), _key()
     waiting = asyncio.create_task(_collect(first, after=0, until=1, timeout=90))
-    await asyncio.sleep(0.2)  # the reader is now blocked on `first` alone
+    await _until(lambda: first in streams._readers[asyncio.get_running_loop()].followers)
+    await asyncio.sleep(0.1)  # the reader is now blocked on `first` alone
     late = asyncio.create_task(_collect(second, after=0, until=1, timeout=90))
-    await asyncio.sleep(0.2)
+    await _until(lambda: streams._readers[asyncio.get_running_loop()].wake_last != "$")
     reader = streams._readers[asyncio.get_running_loop()]
     # The join woke the blocked read through the reader's wake stream (else it would block up to a
     # second more before its next XREAD named `second`).
