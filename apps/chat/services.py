@@ -174,7 +174,6 @@ def chat_start(*, user: User, api_key: Any, messages: list[dict[str, Any]], mode
         # The hold and the reply are stored together or not at all: a process killed in between must
         # not leave a hold that no reply (and so no reaper) will ever settle.
         with transaction.atomic():
-            reservation = _reserve_credits(user=user, prepared=prepared, reply_id=reply_id)
             if conversation is None:
                 conversation = Conversation.objects.create(owner=user, model_name=prepared.model.name, provider=prepared.model.provider_name)
             now = timezone.now()
@@ -188,6 +187,9 @@ def chat_start(*, user: User, api_key: Any, messages: list[dict[str, Any]], mode
                 provider=prepared.model.provider_name, updated_at=now,
             )
             conversation.refresh_from_db()
+            # The hold last: it locks the user's credit account row until COMMIT, so the lock is held
+            # for the hold alone, not for the rows written before it (one user's chats queue on it).
+            reservation = _reserve_credits(user=user, prepared=prepared, reply_id=reply_id)
     except BaseException:
         slot.__exit__(None, None, None)
         raise
