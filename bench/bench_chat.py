@@ -5,7 +5,9 @@
   reply divided by the bytes the provider sent for the same reply (measured by calling the fake
   directly); daphne's resident memory growth per open stream.
 - `stop`: a long reply stopped mid-way: time from `POST /stop` to the reply's final event (the
-  generation closes the upstream call before it publishes that event).
+  generation closes the upstream call before it publishes that event), and misses (a reply still
+  running 20 s after its stop). `CHAT_STOP_ROUNDS=80 CHAT_STOP_BACKGROUND=30` runs a longer set
+  while 30 other replies stream (`CHAT_STOP_ONLY=1`: only the stop rounds).
 
 Targets (issue "Chat"): gap overhead p95 <= 25 ms, bytes <= 1.2x, stop <= 1 s.
 """
@@ -157,30 +159,60 @@ async def _streams(url: str, key: str, fake_url: str, daphne_pid: int, streams: 
     }
 
 
-async def _stop_latency(url: str, key: str, rounds: int = 10) -> dict[str, Any]:
-    latencies: list[float] = []
+async def _background_replies(session: aiohttp.ClientSession, url: str, key: str, streams: int, done: asyncio.Event) -> None:
+    """Short replies streamed back to back on `streams` connections: load for the stop rounds."""
     headers = {"Authorization": f"Bearer {key}"}
-    async with aiohttp.ClientSession() as session:
-        for _ in range(rounds):
+
+    async def one() -> None:
+        while not done.is_set():
+            body = {"messages": [{"role": "user", "content": "load #words=60 #slow=0.05"}], "model_id": "bench-model"}
+            async with session.post(f"{url}/api/v1/chat", json=body, headers=headers) as response:
+                async for _ in response.content:
+                    pass
+
+    await asyncio.gather(*(one() for _ in range(streams)))
+
+
+async def _stop_and_wait(session: aiohttp.ClientSession, response: aiohttp.ClientResponse, url: str, conversation: str,
+                         headers: dict[str, str], stop_at: int) -> float:
+    """Read the reply's events, stop it at event `stop_at`, return when the stop was sent once its final event came."""
+    seen, stop_sent = 0, 0.0
+    async for line in response.content:
+        if not line.startswith(b"data: "):
+            continue
+        data = json.loads(line[6:])
+        seen += 1
+        if seen == stop_at:
+            stop_sent = time.perf_counter()
+            async with session.post(f"{url}/api/v1/conversations/{conversation}/stop", headers=headers) as stop:
+                assert stop.status == 202, await stop.text()
+        if data["type"] in ("finish", "error"):
+            break
+    return stop_sent
+
+
+async def _stop_latency(url: str, key: str, rounds: int = 10, background: int = 0) -> dict[str, Any]:
+    """Stop a long reply mid-way `rounds` times (meanwhile `background` other replies stream); a stop
+    whose reply has not ended 20 s later is a miss (the reply would have run to its end)."""
+    latencies: list[float] = []
+    misses = 0
+    headers = {"Authorization": f"Bearer {key}"}
+    done = asyncio.Event()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        load = asyncio.ensure_future(_background_replies(session, url, key, background, done))
+        for round_ in range(rounds):
             body = {"messages": [{"role": "user", "content": "stop me #words=2000 #slow=0.02"}], "model_id": "bench-model"}
             async with session.post(f"{url}/api/v1/chat", json=body, headers=headers) as response:
                 conversation = response.headers["X-Conversation-Id"]
-                seen = 0
-                stop_sent: float | None = None
-                async for line in response.content:
-                    if not line.startswith(b"data: "):
-                        continue
-                    data = json.loads(line[6:])
-                    seen += 1
-                    if seen == 10 and stop_sent is None:
-                        stop_sent = time.perf_counter()
-                        async with session.post(f"{url}/api/v1/conversations/{conversation}/stop", headers=headers) as stop:
-                            assert stop.status == 202, await stop.text()
-                    if data["type"] in ("finish", "error"):
-                        if stop_sent is not None:
-                            latencies.append(time.perf_counter() - stop_sent)
-                        break
-    return {"rounds": rounds, "stop_to_final_event": percentiles(latencies)}
+                stop_at = 10 + round_ % 7  # not always the same moment of the reply (right after a poll waits longest)
+                try:
+                    stop_sent = await asyncio.wait_for(_stop_and_wait(session, response, url, conversation, headers, stop_at), timeout=20)
+                    latencies.append(time.perf_counter() - stop_sent)
+                except TimeoutError:
+                    misses += 1
+        done.set()
+        await asyncio.wait_for(load, timeout=60)
+    return {"rounds": rounds, "background_streams": background, "misses": misses, "stop_to_final_event": percentiles(latencies)}
 
 
 def run(ctx: BenchContext) -> dict[str, Any]:
@@ -192,12 +224,15 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     daphne_pid = ctx.processes[-1].pid
     result: dict[str, Any] = {"targets": {"gap_overhead_p95_ms": "<= 25", "bytes_ratio": "<= 1.2", "stop_s": "<= 1"}}
     result["streams"] = []
-    for streams, words, gap in SCENARIOS:
+    for streams, words, gap in ([] if os.environ.get("CHAT_STOP_ONLY") else SCENARIOS):
         figures = asyncio.run(_streams(url, key, fake_url, daphne_pid, streams, words, gap, fake_pid))
         if figures["error_count"]:
             logs = sorted(ctx.tmp.glob("daphne-*.log"), key=lambda path: path.stat().st_mtime)
             errors = [line for line in logs[-1].read_text(errors="replace").splitlines() if "Error" in line]
             figures["server_errors"] = errors[-5:]
         result["streams"].append(figures)
-    result["stop"] = asyncio.run(_stop_latency(url, key))
+    # CHAT_STOP_ROUNDS / CHAT_STOP_BACKGROUND: a longer stop run under load (80 and 30 found the
+    # swallowed-cancel defect: 8 misses before the fix, 0 after).
+    result["stop"] = asyncio.run(_stop_latency(url, key, rounds=int(os.environ.get("CHAT_STOP_ROUNDS", "10")),
+                                               background=int(os.environ.get("CHAT_STOP_BACKGROUND", "0"))))
     return result
