@@ -17,6 +17,18 @@ class SignupForm(forms.Form):
     last_name = forms.CharField(max_length=150, required=False)
 
 
+class PasswordResetForm(forms.Form):
+    """Ask for a password reset link."""
+
+    email = forms.EmailField(max_length=254)
+
+
+class PasswordResetConfirmForm(forms.Form):
+    """Choose a new password from a reset link."""
+
+    new_password = forms.CharField(label="New password", max_length=128, strip=False, widget=forms.PasswordInput)
+
+
 class ProfileForm(forms.Form):
     """Change the names on the profile."""
 

@@ -8,7 +8,9 @@ from .general import SECRET_KEY
 
 __all__ = [
     "API_KEY_CACHE_MAX_ENTRIES", "API_KEY_CACHE_SECONDS", "AUTH_RATE_PER_EMAIL", "AUTH_RATE_PER_IP",
-    "CONCURRENCY_SLOT_TTL_SECONDS", "SIMPLE_JWT", "TIER_POLICY_CACHE_SECONDS",
+    "CONCURRENCY_SLOT_TTL_SECONDS", "DEFAULT_FROM_EMAIL", "EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_HOST_PASSWORD",
+    "EMAIL_HOST_USER", "EMAIL_PORT", "EMAIL_TIMEOUT", "EMAIL_USE_SSL", "EMAIL_USE_TLS", "PASSWORD_RESET_RATE_PER_EMAIL",
+    "PASSWORD_RESET_RATE_PER_IP", "PASSWORD_RESET_TIMEOUT", "SERVER_EMAIL", "SIMPLE_JWT", "TIER_POLICY_CACHE_SECONDS",
 ]
 
 SIMPLE_JWT = {
@@ -38,3 +40,22 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
 API_KEY_CACHE_MAX_ENTRIES = env.int("API_KEY_CACHE_MAX_ENTRIES", default=10_000)
 # A concurrency slot not released within this many seconds (a crashed process) frees itself.
 CONCURRENCY_SLOT_TTL_SECONDS = env.int("CONCURRENCY_SLOT_TTL_SECONDS", default=20 * 60)
+
+# Mail (password reset links): EMAIL_URL such as smtp+tls://user:password@smtp.example.com:587; the
+# default prints mails on the console of the process that sends them (the worker under `make run`).
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Nexus <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# A password reset link works once, for this many seconds.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
+# Reset requests per minute, counted per client IP and per email address (the answer is 202 either way).
+PASSWORD_RESET_RATE_PER_IP = env("PASSWORD_RESET_RATE_PER_IP", default="5/m")
+PASSWORD_RESET_RATE_PER_EMAIL = env("PASSWORD_RESET_RATE_PER_EMAIL", default="3/h")

@@ -10,6 +10,8 @@ class Auth(Section):
     login = Route("POST", "/auth/login", model=TokenPair)
     refresh = Route("POST", "/auth/refresh", model=TokenPair)
     logout = Route("POST", "/auth/logout")
+    password_reset = Route("POST", "/auth/password-reset", doc="email -> 202 always; mails a one-time link valid 1 hour")
+    password_reset_confirm = Route("POST", "/auth/password-reset/confirm", doc="uid, token, new_password -> 200; revokes every login")
     session = Route("GET", "/auth/session", model=Session)
     me = Route("GET", "/users/me", model=User)
     update_me = Route("PATCH", "/users/me", model=User)
