@@ -177,11 +177,12 @@ def _refuse(message: str, *, declared: str | None, detected: str | None) -> Unsu
 def sniff(data: bytes, *, file_name: str, file_type: str | None = None, complete: bool = True) -> FileKind:
     """Decide the kind of a file from its bytes (`complete=False`: only its first bytes are given)."""
     declared = declared_kind(file_name, file_type)
-    if declared == "":
-        raise _refuse(f"Files like {file_name!r} are not supported.", declared=None, detected=None)
     allowed = allowed_kinds()
+    if declared == "" or (declared in IMAGE_KINDS and declared not in allowed):
+        # Images not enabled on this install are refused as any unknown type was before OCR existed.
+        raise _refuse(f"Files like {file_name!r} are not supported.", declared=None, detected=None)
 
-    image = _image_kind(data)
+    image = _image_kind(data) if allowed & IMAGE_KINDS else None
     if image:
         detected = image
     elif b"%PDF-" in data[:1024]:
