@@ -37,6 +37,10 @@ def test_accounts_keys_workspaces_models_and_billing(caller: Caller, daphne_serv
         assert client.system.schema(params={"format": "json"})["openapi"].startswith("3")
         session = client.auth.session()
         assert session.auth_method and session.user["email"] == caller.user.email
+        assert client.auth.password_reset(email=caller.user.email)["detail"]  # 202, mailed by the worker
+        with pytest.raises(ValidationError) as bad_token:
+            client.auth.password_reset_confirm(uid="x", token="y", new_password="long-enough-password")
+        assert "token" in bad_token.value.details
         me = client.auth.update_me(first_name="Ada")
         assert me.first_name == "Ada" and client.auth.me().first_name == "Ada"
         assert {m.name for m in client.models.list()} >= {"fake-openai", "fake-anthropic", "fake-gemini"}
