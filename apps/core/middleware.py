@@ -13,9 +13,10 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import render
 
-from .errors import OUTAGE_RETRY_AFTER_SECONDS, code_for_status, error_body, outage_of
+from .errors import OUTAGE_RETRY_AFTER_SECONDS, ApplicationError, code_for_status, error_body, outage_of
 from .request_context import REQUEST_ID_HEADER, current_request_id, request_id_from_header
 
 logger = logging.getLogger("nexus.request")
@@ -149,8 +150,14 @@ class ApiErrorEnvelopeMiddleware(_DualMiddleware):
         return enveloped
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponseBase | None:
-        """Unhandled errors under /api/ become an envelope, never an HTML page or a traceback."""
+        """Unhandled errors under /api/ become an envelope, never an HTML page or a traceback.
+
+        On pages, the platform's own client errors (another user's id: 404, a missing role: 403, ...)
+        are the styled error page with their status and message, not a server error.
+        """
         if not is_api_request(request):
+            if isinstance(exception, ApplicationError) and exception.status_code < 500:
+                return error_page(request, status=exception.status_code, message=exception.message)
             return None
         if isinstance(exception, RequestDataTooBig):
             return envelope_response(status=413, message="The request body is too large.", request=request)
@@ -162,6 +169,16 @@ class ApiErrorEnvelopeMiddleware(_DualMiddleware):
             return response
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return envelope_response(status=500, message="Internal server error.", request=request)
+
+
+_PAGE_TITLES = {400: "That did not work", 401: "Please sign in", 402: "Not enough credits", 403: "Not allowed",
+                404: "Page not found", 409: "That cannot be done now", 429: "Too many requests"}
+
+
+def error_page(request: HttpRequest, *, status: int, message: str) -> HttpResponse:
+    """The dashboard's styled error page for a client error."""
+    title = _PAGE_TITLES.get(status, "That did not work")
+    return render(request, "error.html", {"title": title, "message": message}, status=status)
 
 
 def _is_envelope(response: HttpResponseBase) -> bool:

@@ -5,12 +5,12 @@ connection pool per side instead of one client (and socket) per call site or per
 
 - The sync client is thread-safe (redis-py's pool hands each thread its own connection) and
   fork-safe (the pool notices a new pid and starts over), so Celery's prefork children and the
-  web process's executor threads share one object.
+  web process's executor threads share one object. Its pool is bounded by `REDIS_MAX_CONNECTIONS` too.
 - An asyncio connection belongs to the loop that opened it, so there is one async client per
   event loop (in practice one: daphne's; `async_to_sync` in a Celery task makes a short-lived one).
-  Its pool is a blocking pool sized by `REDIS_MAX_CONNECTIONS`: every stream followed in this
-  process keeps one connection in a blocking `XREAD`, and a burst beyond the pool waits its turn
-  instead of failing with "Too many connections".
+  Its pool is a blocking pool sized by `REDIS_MAX_CONNECTIONS`: the process's stream reader keeps
+  one connection in a blocking `XREAD`, and a burst beyond the pool waits its turn instead of
+  failing with "Too many connections".
 
 Neither sets a read timeout on the async side: a blocking `XREAD` waits longer than any sane
 timeout. Connecting is bounded (`REDIS_CONNECT_TIMEOUT`), so Redis being down fails fast.
@@ -53,11 +53,15 @@ def redis_sync() -> redis.Redis:
     if _sync is None:
         with _lock:
             if _sync is None:
-                _sync = redis.Redis.from_url(
+                # Bounded like the async side: at most REDIS_MAX_CONNECTIONS sockets however many
+                # threads ask at once; a thread beyond that waits for one (up to the socket timeout).
+                pool = redis.BlockingConnectionPool.from_url(
                     settings.REDIS_URL, socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
                     socket_timeout=settings.REDIS_SOCKET_TIMEOUT, health_check_interval=HEALTH_CHECK_SECONDS,
                     retry=_retry(), retry_on_error=[redis.ConnectionError],
+                    max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=settings.REDIS_SOCKET_TIMEOUT,
                 )
+                _sync = redis.Redis(connection_pool=pool)
     return _sync
 
 

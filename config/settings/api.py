@@ -53,5 +53,12 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
         "apps.gateway.openapi.add_openai_gateway",
     ],
     # Several apps have a `role` choice field; give the workspace one its own schema name.
-    "ENUM_NAME_OVERRIDES": {"WorkspaceRoleEnum": "apps.accounts.models.WorkspaceRole"},
+    # Several resources have a `status` field with their own choices: each gets its own enum name.
+    "ENUM_NAME_OVERRIDES": {
+        "WorkspaceRoleEnum": "apps.accounts.models.WorkspaceRole",
+        "BuildStatusEnum": "apps.forge.models.BuildStatus",
+        "DeploymentStatusEnum": "apps.forge.models.DeploymentStatus",
+        # The agents' serializers take `.values` (labels equal to the values): named by their values.
+        "TaskStatusEnum": ["submitted", "working", "input-required", "completed", "failed", "cancelled", "timed_out"],
+    },
 }

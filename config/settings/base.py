@@ -6,6 +6,7 @@ module's __all__. local.py, production.py and test.py start from these and overr
 from __future__ import annotations
 
 from .accounts import *  # noqa: F403
+from .agents import *  # noqa: F403
 from .api import *  # noqa: F403
 from .architect import *  # noqa: F403
 from .billing import *  # noqa: F403

@@ -1,4 +1,4 @@
-"""Database connections of a live daphne stay bounded by the pool setting, under load and after it."""
+"""Database and Redis connections of a live daphne stay bounded by their pool settings, under load and after it."""
 from __future__ import annotations
 
 import asyncio
@@ -16,6 +16,7 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.live
 
 POOL_MAX = 6
+REDIS_MAX = 8
 REQUESTS = 500
 CONCURRENCY = 64
 
@@ -30,6 +31,14 @@ def _server_db_connections(pid: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY(%s)", [ports])
         return cursor.fetchone()[0]
+
+
+def _server_redis_connections(pid: int) -> int:
+    """TCP connections of the server process to Redis."""
+    from django.conf import settings
+
+    redis_port = int(settings.REDIS_URL.rsplit(":", 1)[1].split("/", 1)[0])
+    return sum(1 for c in psutil.Process(pid).net_connections(kind="tcp") if c.raddr and c.raddr.port == redis_port)
 
 
 async def _burst(urls: list[str], headers: dict[str, str]) -> dict[int, int]:
@@ -57,7 +66,7 @@ def test_burst_of_concurrent_requests_leaves_connections_bounded_by_the_pool(tmp
     _key, raw = account_services.api_key_create(user=user, name="burst", scopes=["*"], rate_limit=10**7)
     from apps.accounts.models import Tier
     Tier.objects.update(api_rpm=10**7)  # the burst measures connections, not the per-user limit
-    server = start_daphne(tmp_path, DATABASE_POOL_MAX=str(POOL_MAX))
+    server = start_daphne(tmp_path, DATABASE_POOL_MAX=str(POOL_MAX), REDIS_MAX_CONNECTIONS=str(REDIS_MAX))
     try:
         # sync DRF view (a thread per request) and async gateway views (executor threads)
         urls = [f"{server.url}/api/v1/users/me", f"{server.url}/api/v1/openai/models"]
@@ -68,6 +77,8 @@ def test_burst_of_concurrent_requests_leaves_connections_bounded_by_the_pool(tmp
         after_idle = _server_db_connections(server.process.pid)
         assert 0 < after_burst <= POOL_MAX, (after_burst, server.log())
         assert after_idle <= POOL_MAX
+        # Redis too: 64 requests at once share the sync pool (limits, cache) and the async one, each bounded.
+        assert 0 < _server_redis_connections(server.process.pid) <= 2 * REDIS_MAX
         # the pool still serves: no connection was lost to a thread that ended
         statuses = asyncio.run(_burst(urls, {"Authorization": f"Bearer {raw}"}))
         assert statuses == {200: REQUESTS}, server.log()

@@ -9,6 +9,7 @@ import httpx
 from ._transport import AsyncTransport, Options, RetryPolicy, SyncTransport
 from .sections import SECTIONS
 from .sections.admin import Admin
+from .sections.agents import Agents
 from .sections.architect import Architect
 from .sections.auth import Auth
 from .sections.billing import Billing
@@ -21,6 +22,7 @@ from .sections.keys import Keys
 from .sections.knowledge import Knowledge
 from .sections.models import Models
 from .sections.system import System
+from .sections.tasks import Tasks
 from .sections.workspaces import Workspaces
 
 DEFAULT_TIMEOUT = 30.0
@@ -59,6 +61,8 @@ class _BaseClient:
     documents: Documents
     billing: Billing
     forge: Forge
+    agents: Agents
+    tasks: Tasks
 
     def _attach_sections(self) -> None:
         for name, section in SECTIONS.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .._route import Section
 from .admin import Admin
+from .agents import Agents
 from .architect import Architect
 from .auth import Auth
 from .billing import Billing
@@ -16,6 +17,7 @@ from .keys import Keys
 from .knowledge import Knowledge
 from .models import Models
 from .system import System
+from .tasks import Tasks
 from .workspaces import Workspaces
 
 SECTIONS: dict[str, type[Section]] = {
@@ -33,4 +35,6 @@ SECTIONS: dict[str, type[Section]] = {
     "documents": Documents,
     "billing": Billing,
     "forge": Forge,
+    "agents": Agents,
+    "tasks": Tasks,
 }
