@@ -208,3 +208,17 @@ def test_the_openai_gateway_through_the_openai_sdk(caller: Caller, daphne_server
     client = OpenAI(base_url=daphne_server.url + "/api/v1/openai", api_key=caller.key, http_client=httpx.Client(timeout=30))
     answer = client.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "Hello"}])
     assert answer.choices[0].message.content == DEFAULT_REPLY
+
+
+async def test_the_async_client_resumes_an_interrupted_stream(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:
+    proxy = CuttingProxy(daphne_server.url, cut_prefix=b"POST /api/v1/chat", cut_after=1500)
+    try:
+        async with AsyncNexusClient(proxy.url, caller.key) as client:
+            stream = client.chat.stream(messages=[{"role": "user", "content": "Count #words=50 #slow=0.02"}], model_id="fake-openai")
+            events = [event async for event in stream]
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1 and stream.reconnects == 1
+    ids = [int(e.id) for e in events]
+    assert ids == list(range(ids[0], ids[0] + len(ids)))
+    assert "".join(e.content for e in events if e.type == "text-delta").split() == [f"w{i}" for i in range(50)]
