@@ -1,11 +1,30 @@
 """Forms of the accounts dashboard pages (parsing only; the services decide)."""
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 
 from apps.core.registry import scope_names
 
 from .models import WorkspaceRole
+
+
+class LoginForm(AuthenticationForm):
+    """The dashboard's email and password form; refused when the install requires single sign-on."""
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        """Django's checks, then the SSO rule."""
+        super().confirm_login_allowed(user)
+        from apps.core.errors import ApplicationError
+
+        from .services import password_login_check
+
+        try:
+            password_login_check(user=user)
+        except ApplicationError as error:
+            raise forms.ValidationError(error.message, code="sso_required") from None
 
 
 class SignupForm(forms.Form):

@@ -53,6 +53,7 @@ def _password_errors(password: str, user: User) -> list[str]:
 @transaction.atomic
 def user_create(*, email: str, password: str, first_name: str = "", last_name: str = "") -> User:
     """Sign up: validate the password with Django's validators; a taken email is 409."""
+    password_login_check()
     email = User.objects.normalize_email(email).strip().lower()
     user = User(email=email, first_name=first_name, last_name=last_name)
     errors = _password_errors(password, user)
@@ -111,7 +112,14 @@ def user_authenticate(*, email: str, password: str) -> User:
         raise InvalidCredentials()
     if not user.check_password(password) or not user.is_active:
         raise InvalidCredentials()
+    password_login_check(user=user)
     return user
+
+
+def password_login_check(*, user: User | None = None) -> None:
+    """403 when the install requires single sign-on (SSO_REQUIRED) and this is not a superuser's password log-in."""
+    if settings.SSO_REQUIRED and not (user is not None and user.is_superuser):
+        raise Forbidden("This platform requires single sign-on: use your organisation's sign-in button.")
 
 
 # ------------------------------------------------------------------------------

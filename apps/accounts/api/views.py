@@ -86,7 +86,7 @@ class AuthSignupApi(APIView):
         first_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
         last_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
 
-    @extend_schema(operation_id="auth_signup", request=InputSerializer, responses={201: UserSerializer, **error_responses(409)})
+    @extend_schema(operation_id="auth_signup", request=InputSerializer, responses={201: UserSerializer, **error_responses(403, 409)})
     def post(self, request: Request) -> Response:
         _limit_auth_attempt(request, action="signup", email=str(request.data.get("email", "")) if hasattr(request.data, "get") else "")
         serializer = self.InputSerializer(data=request.data)
@@ -108,7 +108,7 @@ class AuthLoginApi(APIView):
         email = serializers.EmailField(max_length=254)
         password = StrictCharField(max_length=128, trim_whitespace=False)
 
-    @extend_schema(operation_id="auth_login", request=InputSerializer, responses={200: TOKEN_PAIR})
+    @extend_schema(operation_id="auth_login", request=InputSerializer, responses={200: TOKEN_PAIR, **error_responses(403)})
     def post(self, request: Request) -> Response:
         _limit_auth_attempt(request, action="login", email=str(request.data.get("email", "")) if hasattr(request.data, "get") else "")
         serializer = self.InputSerializer(data=request.data)
