@@ -21,8 +21,9 @@ $(VENV)/.installed: requirements.txt | check-python
 	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+$(VENV)/.installed-dev: requirements-dev.txt sdk/python/pyproject.toml $(VENV)/.installed
 	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PIP) install --quiet --disable-pip-version-check ./sdk/python
 	@touch $@
 
 install: $(VENV)/.installed

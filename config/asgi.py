@@ -18,9 +18,9 @@ django_asgi_app = ASGIStaticFilesHandler(PooledThreadASGIHandler())
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from apps.core.consumers import TokenAuthMiddleware  # noqa: E402
+from apps.core.websocket_origin import allowed_hosts_origin_validator  # noqa: E402
 from apps.llm.providers import preload_adapters  # noqa: E402
 
 websocket_urlpatterns = import_module(settings.WEBSOCKET_URLCONF).websocket_urlpatterns
@@ -30,7 +30,8 @@ preload_adapters()  # vendor SDK imports now, not inside the event loop on a fir
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Session cookie (AuthMiddlewareStack) or ?token= (TokenAuthMiddleware), as API.md says.
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
+        # Session cookie (AuthMiddlewareStack) or ?token= (TokenAuthMiddleware), as API.md says. A browser's
+        # Origin must be an allowed host; a client without Origin (SDK, CLI) is let through to token auth.
+        "websocket": allowed_hosts_origin_validator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )

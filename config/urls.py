@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("health", HealthApi.as_view(), name="health"),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
+    path("sso/", include("allauth.urls")),  # single sign-on callbacks (django-allauth)
     *(path("", include(module)) for module in page_url_modules()),  # the dashboard's last
 ]
 

@@ -1,11 +1,30 @@
 """Forms of the accounts dashboard pages (parsing only; the services decide)."""
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 
 from apps.core.registry import scope_names
 
 from .models import WorkspaceRole
+
+
+class LoginForm(AuthenticationForm):
+    """The dashboard's email and password form; refused when the install requires single sign-on."""
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        """Django's checks, then the SSO rule."""
+        super().confirm_login_allowed(user)
+        from apps.core.errors import ApplicationError
+
+        from .services import password_login_check
+
+        try:
+            password_login_check(user=user)
+        except ApplicationError as error:
+            raise forms.ValidationError(error.message, code="sso_required") from None
 
 
 class SignupForm(forms.Form):
@@ -15,6 +34,18 @@ class SignupForm(forms.Form):
     password = forms.CharField(max_length=128, strip=False, widget=forms.PasswordInput)
     first_name = forms.CharField(max_length=150, required=False)
     last_name = forms.CharField(max_length=150, required=False)
+
+
+class PasswordResetForm(forms.Form):
+    """Ask for a password reset link."""
+
+    email = forms.EmailField(max_length=254)
+
+
+class PasswordResetConfirmForm(forms.Form):
+    """Choose a new password from a reset link."""
+
+    new_password = forms.CharField(label="New password", max_length=128, strip=False, widget=forms.PasswordInput)
 
 
 class ProfileForm(forms.Form):

@@ -7,12 +7,16 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import update_last_login
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
@@ -20,6 +24,7 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from apps.core.errors import Forbidden, NotFound, ValidationError
+from apps.core.queues import enqueue
 from apps.core.registry import scope_names
 
 from .errors import AlreadyMember, EmailTaken, InvalidCredentials, InvalidRefreshToken, LastOwner
@@ -48,6 +53,7 @@ def _password_errors(password: str, user: User) -> list[str]:
 @transaction.atomic
 def user_create(*, email: str, password: str, first_name: str = "", last_name: str = "") -> User:
     """Sign up: validate the password with Django's validators; a taken email is 409."""
+    password_login_check()
     email = User.objects.normalize_email(email).strip().lower()
     user = User(email=email, first_name=first_name, last_name=last_name)
     errors = _password_errors(password, user)
@@ -106,7 +112,14 @@ def user_authenticate(*, email: str, password: str) -> User:
         raise InvalidCredentials()
     if not user.check_password(password) or not user.is_active:
         raise InvalidCredentials()
+    password_login_check(user=user)
     return user
+
+
+def password_login_check(*, user: User | None = None) -> None:
+    """403 when the install requires single sign-on (SSO_REQUIRED) and this is not a superuser's password log-in."""
+    if settings.SSO_REQUIRED and not (user is not None and user.is_superuser):
+        raise Forbidden("This platform requires single sign-on: use your organisation's sign-in button.")
 
 
 # ------------------------------------------------------------------------------
@@ -192,6 +205,85 @@ def api_key_touch(*, key: ApiKey) -> None:
         return
     ApiKey.objects.filter(pk=key.pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - KEY_TOUCH_INTERVAL)).update(last_used_at=now)
     key.last_used_at = now
+
+
+# ------------------------------------------------------------------------------
+# Password reset (Django's one-time tokens: they hash the password, so a used link stops working)
+# ------------------------------------------------------------------------------
+PASSWORD_RESET_PATH = "/password-reset/{uid}/{token}/"
+
+
+def password_reset_request(*, email: str) -> None:
+    """Mail a reset link to the active account with this email, if there is one (the caller is never told)."""
+    user = User.objects.filter(email=email.strip().lower(), is_active=True).first()
+    if user is not None:
+        # Mailed from the worker: the answer takes as long whether the address exists or not.
+        enqueue("apps.accounts.tasks.password_reset_mail_send", str(user.pk), on_commit=False)
+
+
+def password_reset_link(*, user: User) -> str:
+    """The one-time reset link of a user, valid PASSWORD_RESET_TIMEOUT seconds."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return settings.SITE_URL.rstrip("/") + PASSWORD_RESET_PATH.format(uid=uid, token=token)
+
+
+def password_reset_mail_send(*, user_id: str) -> None:
+    """Send the reset mail through the configured email backend."""
+    from django.core.mail import send_mail
+
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return
+    minutes = settings.PASSWORD_RESET_TIMEOUT // 60
+    body = (
+        "Someone asked to reset the password of your Nexus account.\n\n"
+        f"Choose a new password here (the link works once, for {minutes} minutes):\n{password_reset_link(user=user)}\n\n"
+        "If it was not you, ignore this mail: your password stays as it is."
+    )
+    send_mail("Reset your Nexus password", body, None, [user.email])
+
+
+def _user_from_uid(uid: str) -> User | None:
+    try:
+        return User.objects.filter(pk=force_str(urlsafe_base64_decode(uid)), is_active=True).first()
+    except (ValueError, TypeError, OverflowError, DjangoValidationError):
+        return None
+
+
+def password_reset_token_valid(*, uid: str, token: str) -> bool:
+    """Whether a reset link is still usable (for the page that asks for the new password)."""
+    user = _user_from_uid(uid)
+    return user is not None and default_token_generator.check_token(user, token)
+
+
+@transaction.atomic
+def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
+    """Set a new password from a reset link; the link then stops working and every login is revoked."""
+    user = _user_from_uid(uid)
+    if user is None or not default_token_generator.check_token(user, token):
+        raise ValidationError("This reset link is invalid, expired or already used.", details={"token": ["Invalid or expired."]})
+    errors = _password_errors(new_password, user)
+    if errors:
+        raise ValidationError(f"Invalid input: {errors[0]}", details={"new_password": errors})
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    # Refresh tokens carry a hash of the old password (CHECK_REVOKE_TOKEN) and sessions one too (Django's
+    # session auth hash), so both stop working now; the families are ended too, for the record.
+    RefreshFamily.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now(), revoked_reason="password-reset")
+    _sessions_end(user=user)
+    return user
+
+
+def _sessions_end(*, user: User) -> None:
+    """Delete the user's stored sessions (database sessions; other engines rely on the session auth hash)."""
+    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+        return
+    from django.contrib.sessions.models import Session
+
+    stale = [s.pk for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+             if s.get_decoded().get("_auth_user_id") == str(user.pk)]
+    Session.objects.filter(pk__in=stale).delete()
 
 
 # ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
@@ -16,11 +17,21 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, RateLimited
+from apps.core.ratelimit import ratelimit_hit
 
 from . import services
 from .caller import request_user
-from .forms import ApiKeyForm, MemberForm, PasswordForm, ProfileForm, SignupForm, WorkspaceForm
+from .forms import (
+    ApiKeyForm,
+    MemberForm,
+    PasswordForm,
+    PasswordResetConfirmForm,
+    PasswordResetForm,
+    ProfileForm,
+    SignupForm,
+    WorkspaceForm,
+)
 from .models import Workspace
 from .policy import tier_policy
 from .selectors import api_key_list, user_roles, user_tools, workspace_list, workspace_members
@@ -56,6 +67,39 @@ def signup(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Welcome to Nexus! Your account is ready.")
             return redirect("dashboard:home")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+def password_reset(request: HttpRequest) -> HttpResponse:
+    """Ask for a reset link by mail; the page says the same whether the address has an account or not."""
+    form = PasswordResetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        try:
+            ratelimit_hit(request, group="auth-reset-ip", key=request.META.get("REMOTE_ADDR") or "unknown",
+                          rate=settings.PASSWORD_RESET_RATE_PER_IP)
+            ratelimit_hit(request, group="auth-reset-email", key=email.strip().lower(), rate=settings.PASSWORD_RESET_RATE_PER_EMAIL)
+        except RateLimited as error:
+            form.add_error(None, error.message)
+        else:
+            services.password_reset_request(email=email)
+            return render(request, "accounts/password_reset.html", {"sent": True, "email": email})
+    return render(request, "accounts/password_reset.html", {"form": form})
+
+
+def password_reset_confirm(request: HttpRequest, uid: str, token: str) -> HttpResponse:
+    """Choose a new password from a mailed link (which works once)."""
+    if not services.password_reset_token_valid(uid=uid, token=token):
+        return render(request, "accounts/password_reset_confirm.html", {"invalid": True}, status=400)
+    form = PasswordResetConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.password_reset_confirm(uid=uid, token=token, new_password=form.cleaned_data["new_password"])
+        except ApplicationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, "Your password has been changed. Log in with it.")
+            return redirect("dashboard:login")
+    return render(request, "accounts/password_reset_confirm.html", {"form": form})
 
 
 @login_required

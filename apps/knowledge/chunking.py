@@ -73,6 +73,8 @@ def chunk_sections(
         if not text.strip():
             continue
         metadata = {"page": section.get("page"), "heading": section.get("heading")}
+        if section.get("ocr"):
+            metadata["ocr"] = True
         budget = (max_chunks - len(chunks) + 1) * step + chunk_tokens
         offsets = _token_offsets(text, budget)
         total = len(offsets)

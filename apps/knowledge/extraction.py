@@ -7,7 +7,9 @@ first lowers its own address-space and CPU limits, then parses, and answers JSON
 child that overruns its time is killed; one that runs out of memory reports it or dies; either
 way the worker only sees a clear error. This module imports no Django, so the child starts fast.
 
-Each extractor returns sections `{"text", "page", "heading"}` in document order.
+Each extractor returns sections `{"text", "page", "heading"}` in document order; a section read
+with OCR (an image, or a PDF page without a text layer) also has `"ocr": true`. While it works the
+child reports progress and unreadable pages on stderr, one `@report {json}` line each.
 """
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -44,6 +47,8 @@ class Limits:
     max_html_depth: int = 256
     max_csv_field_bytes: int = 1024 * 1024
     max_chars: int = 20_000_000
+    # OCR (images, PDFs) loads ONNX models and their runtime: these kinds get this address-space limit instead.
+    ocr_memory_mb: int = 2048
 
     def as_args(self) -> list[str]:
         """The limits as command-line arguments of the child."""
@@ -70,15 +75,84 @@ def _check_chars(sections: list[Section], limits: Limits) -> list[Section]:
         raise ExtractionError(f"The document holds more than {limits.max_chars:,} characters of text.")
     sections = [section for section in sections if section["text"].strip()]
     if not sections:
-        raise ExtractionError("No text was found in the document (scanned pages need OCR, which Nexus does not do).")
+        raise ExtractionError("No text was found in the document (nor by OCR).")
     return sections
+
+
+def report(**event: Any) -> None:
+    """Tell the parent about progress (`page`, `pages`) or a page OCR could not read (`warning`)."""
+    sys.stderr.write("@report " + json.dumps(event) + "\n")
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# OCR (rapidocr-onnxruntime: its ONNX models ship inside the wheel, nothing is downloaded)
+# ---------------------------------------------------------------------------------------------
+_ocr_engine: Any = None
+# Larger images are scaled down first: OCR time and memory grow with the pixel count.
+OCR_MAX_SIDE = 4000
+
+
+def _ocr_image(image: Any) -> str:
+    """The text of a PIL image, lines in reading order."""
+    global _ocr_engine
+    import numpy
+    from PIL import Image
+
+    if _ocr_engine is None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        # One thread each: the worker runs several extractions, and every thread reserves address space.
+        _ocr_engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+    image = image.convert("RGB")
+    if max(image.size) > OCR_MAX_SIDE:
+        image.thumbnail((OCR_MAX_SIDE, OCR_MAX_SIDE), Image.Resampling.LANCZOS)
+    # RapidOCR takes BGR arrays (OpenCV's order).
+    result, _elapsed = _ocr_engine(numpy.asarray(image)[:, :, ::-1])
+    return "\n".join(str(line[1]) for line in (result or []))
+
+
+def extract_image(data: bytes, limits: Limits) -> list[Section]:
+    """One OCR section for a PNG, JPEG or WebP image."""
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = 50_000_000  # a decompression bomb is refused, not decoded
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            report(page=0, pages=1)
+            text = _ocr_image(image)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+        raise ExtractionError(f"The image cannot be read ({type(exc).__name__}: {exc})."[:500]) from None
+    report(page=1, pages=1)
+    return [{"text": text, "page": 1, "heading": None, "ocr": True}]
+
+
+def _ocr_pdf_page(page: Any, number: int) -> str:
+    """OCR of the images of a PDF page that has no text layer (a scan); '' when it has none."""
+    from PIL import Image
+
+    texts: list[str] = []
+    try:
+        images = list(page.images)
+    except Exception as exc:  # a damaged image stream: report the page, keep the document
+        report(warning=f"Page {number}: its images could not be read for OCR ({type(exc).__name__}).")
+        return ""
+    for picture in images:
+        try:
+            with Image.open(io.BytesIO(picture.data)) as image:
+                image.load()
+                texts.append(_ocr_image(image))
+        except Exception as exc:
+            report(warning=f"Page {number}: OCR could not read an image ({type(exc).__name__}).")
+    return "\n".join(text for text in texts if text.strip())
 
 
 # ---------------------------------------------------------------------------------------------
 # PDF
 # ---------------------------------------------------------------------------------------------
 def extract_pdf(data: bytes, limits: Limits) -> list[Section]:
-    """One section per page, numbered from 1."""
+    """One section per page, numbered from 1; a page without a text layer is read with OCR."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -93,12 +167,17 @@ def extract_pdf(data: bytes, limits: Limits) -> list[Section]:
                 raise ExtractionError("The PDF is encrypted with a password; upload a copy without one.")
         sections: list[Section] = []
         total = 0
+        pages = len(reader.pages)
         for number, page in enumerate(reader.pages, start=1):
             text = page.extract_text() or ""
-            total += len(text)
+            section: Section = {"text": text, "page": number, "heading": None}
+            if not text.strip():
+                section = {**section, "text": _ocr_pdf_page(page, number), "ocr": True}
+            total += len(section["text"])
             if total > limits.max_chars:
                 raise ExtractionError(f"The document holds more than {limits.max_chars:,} characters of text.")
-            sections.append({"text": text, "page": number, "heading": None})
+            sections.append(section)
+            report(page=number, pages=pages)
     except ExtractionError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
@@ -341,6 +420,9 @@ EXTRACTORS = {
     "json": extract_json,
     "md": extract_markdown,
     "txt": extract_text,
+    "png": extract_image,
+    "jpeg": extract_image,
+    "webp": extract_image,
 }
 
 
@@ -358,38 +440,84 @@ def extract(kind: str, data: bytes, limits: Limits) -> list[Section]:
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def extract_in_subprocess(kind: str, data: bytes, limits: Limits) -> list[Section]:
-    """Run `extract` in a child process bounded in time and memory; raise ExtractionError on failure."""
+def extract_in_subprocess(kind: str, data: bytes, limits: Limits,
+                          on_report: Callable[[dict[str, Any]], None] | None = None) -> list[Section]:
+    """Run `extract` in a child process bounded in time and memory; raise ExtractionError on failure.
+
+    `on_report` receives the child's reports as they come (`{"page", "pages"}` or `{"warning"}`).
+    """
     command = [sys.executable, "-m", "apps.knowledge.extraction", kind, *limits.as_args()]
     env = {key: value for key, value in os.environ.items() if key in ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR")}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
+    env["OMP_NUM_THREADS"] = "1"  # OCR: one core per extraction, the worker runs several
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROJECT_ROOT, env=env)
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        process.kill()
+
+    watchdog = threading.Timer(limits.timeout_seconds, kill)
+    watchdog.start()
+    out: list[bytes] = []
+
+    def feed_and_read() -> None:
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(data)
+            process.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        out.append(process.stdout.read())
+
+    io_thread = threading.Thread(target=feed_and_read, daemon=True)
+    io_thread.start()
+    stderr_tail: list[str] = []
     try:
-        completed = subprocess.run(
-            command, input=data, capture_output=True, timeout=limits.timeout_seconds, cwd=PROJECT_ROOT, env=env, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise ExtractionError(f"Reading the document took longer than {limits.timeout_seconds:g} s; it was stopped.") from None
+        assert process.stderr is not None
+        for raw in process.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if line.startswith("@report "):
+                if on_report is not None:
+                    try:
+                        on_report(json.loads(line[len("@report "):]))
+                    except ValueError:
+                        pass
+            elif line.strip():
+                stderr_tail = [*stderr_tail[-4:], line]
+        io_thread.join()
+        returncode = process.wait()
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if timed_out.is_set():
+        raise ExtractionError(f"Reading the document took longer than {limits.timeout_seconds:g} s; it was stopped.")
+    stdout = out[0] if out else b""
     try:
-        answer = json.loads(completed.stdout) if completed.stdout else None
+        answer = json.loads(stdout) if stdout else None
     except ValueError:
         answer = None
     if isinstance(answer, dict) and "error" in answer:
         raise ExtractionError(str(answer["error"]))
-    if completed.returncode != 0 or not isinstance(answer, dict):
-        if completed.returncode < 0:
+    if returncode != 0 or not isinstance(answer, dict):
+        if returncode < 0:
             raise ExtractionError(
-                f"Reading the document exceeded its limits (stopped by signal {-completed.returncode}; "
+                f"Reading the document exceeded its limits (stopped by signal {-returncode}; "
                 f"memory limit {limits.memory_mb} MB, time limit {limits.timeout_seconds:g} s)."
             )
-        stderr = completed.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        raise ExtractionError(f"Reading the document failed ({stderr[0][:300]}).")
+        raise ExtractionError(f"Reading the document failed ({(stderr_tail[-1:] or ['no output'])[0][:300]}).")
     return list(answer["sections"])
 
 
-def _apply_limits(limits: Limits) -> None:
+OCR_KINDS = {"pdf", "png", "jpeg", "webp"}
+
+
+def _apply_limits(limits: Limits, kind: str = "") -> None:
     import resource
 
-    memory = limits.memory_mb * 1024 * 1024
+    memory = (max(limits.memory_mb, limits.ocr_memory_mb) if kind in OCR_KINDS else limits.memory_mb) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     cpu = int(limits.timeout_seconds) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -399,7 +527,7 @@ def _apply_limits(limits: Limits) -> None:
 def main(argv: list[str]) -> int:
     """Child entry point: limits first, then read stdin, extract, answer JSON."""
     kind, limits = argv[0], Limits.from_args(argv[1:])
-    _apply_limits(limits)
+    _apply_limits(limits, kind)
     sys.setrecursionlimit(5000)
     data = sys.stdin.buffer.read()
     try:

@@ -26,7 +26,12 @@ CONTENT_TYPES: dict[str, str] = {
     "html": "text/html",
     "csv": "text/csv",
     "json": "application/json",
+    # Images are read with OCR (extraction.py); off unless KNOWLEDGE_ALLOWED_TYPES lists them.
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
 }
+IMAGE_KINDS = {"png", "jpeg", "webp"}
 EXTENSIONS: dict[str, str] = {
     ".pdf": "pdf",
     ".docx": "docx",
@@ -39,6 +44,10 @@ EXTENSIONS: dict[str, str] = {
     ".htm": "html",
     ".csv": "csv",
     ".json": "json",
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".webp": "webp",
 }
 MIME_TYPES: dict[str, str] = {
     "application/pdf": "pdf",
@@ -53,6 +62,10 @@ MIME_TYPES: dict[str, str] = {
     "application/csv": "csv",
     "application/json": "json",
     "text/json": "json",
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/webp": "webp",
 }
 # Types that say nothing about the content (browsers send these for unknown extensions).
 GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
@@ -146,6 +159,17 @@ def _looks_like_html(data: bytes) -> bool:
     return bool(_HTML_START.match(head)) or len(_HTML_TAG.findall(head)) >= 2
 
 
+def _image_kind(data: bytes) -> str | None:
+    """png, jpeg or webp by their signatures."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
 def _refuse(message: str, *, declared: str | None, detected: str | None) -> UnsupportedFileType:
     return UnsupportedFileType(message, details={"declared": declared, "detected": detected, "allowed": sorted(allowed_kinds())})
 
@@ -153,11 +177,15 @@ def _refuse(message: str, *, declared: str | None, detected: str | None) -> Unsu
 def sniff(data: bytes, *, file_name: str, file_type: str | None = None, complete: bool = True) -> FileKind:
     """Decide the kind of a file from its bytes (`complete=False`: only its first bytes are given)."""
     declared = declared_kind(file_name, file_type)
-    if declared == "":
-        raise _refuse(f"Files like {file_name!r} are not supported.", declared=None, detected=None)
     allowed = allowed_kinds()
+    if declared == "" or (declared in IMAGE_KINDS and declared not in allowed):
+        # Images not enabled on this install are refused as any unknown type was before OCR existed.
+        raise _refuse(f"Files like {file_name!r} are not supported.", declared=None, detected=None)
 
-    if b"%PDF-" in data[:1024]:
+    image = _image_kind(data) if allowed & IMAGE_KINDS else None
+    if image:
+        detected = image
+    elif b"%PDF-" in data[:1024]:
         detected = "pdf"
     elif data[:4] == b"PK\x03\x04":
         if not _is_docx(data, complete=complete):

@@ -358,6 +358,7 @@ def _extraction_limits() -> Limits:
     return Limits(
         timeout_seconds=float(settings.KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS),
         memory_mb=int(settings.KNOWLEDGE_EXTRACT_MEMORY_MB),
+        ocr_memory_mb=int(settings.KNOWLEDGE_OCR_MEMORY_MB),
     )
 
 
@@ -382,7 +383,16 @@ def document_ingest(*, document_id: Any, run_token: str = "") -> Document | None
         timings: dict[str, float] = {}
         data = storage.file_read(document.file_key, max_bytes=int(settings.KNOWLEDGE_MAX_UPLOAD_BYTES))
         _progress(document, 3)
-        sections = extract_in_subprocess(_kind_of(document), data, _extraction_limits())
+        warnings: list[str] = []
+
+        def on_report(event: dict[str, Any]) -> None:
+            # Pages read so far move progress from 3 to 10 (OCR makes this the slow part of a scan).
+            if event.get("warning"):
+                warnings.append(str(event["warning"]))
+            elif event.get("pages"):
+                _progress(document, 3 + int(7 * int(event.get("page", 0)) / int(event["pages"])))
+
+        sections = extract_in_subprocess(_kind_of(document), data, _extraction_limits(), on_report=on_report)
         del data
         timings["extract_s"], clock = time.perf_counter() - clock, time.perf_counter()
         _progress(document, 10)
@@ -403,7 +413,7 @@ def document_ingest(*, document_id: Any, run_token: str = "") -> Document | None
             vectors.extend(embeddings.embed([piece.content for piece in pieces[start : start + batch]]))
             _progress(document, 15 + int(80 * len(vectors) / len(pieces)))
         timings["embed_s"], clock = time.perf_counter() - clock, time.perf_counter()
-        stored = _store(document=document, pieces=pieces, vectors=vectors, model=model)
+        stored = _store(document=document, pieces=pieces, vectors=vectors, model=model, warnings=warnings)
         timings["store_s"] = time.perf_counter() - clock
         logger.info(
             "Ingested document %s: %d chunks (%s)", document_id, len(pieces), ", ".join(f"{k} {v:.2f}" for k, v in timings.items()),
@@ -426,7 +436,7 @@ def document_ingest(*, document_id: Any, run_token: str = "") -> Document | None
 
 
 @transaction.atomic
-def _store(*, document: Document, pieces: list[Any], vectors: list[list[float]], model: str) -> Document:
+def _store(*, document: Document, pieces: list[Any], vectors: list[list[float]], model: str, warnings: list[str] | None = None) -> Document:
     locked = Document.objects.select_for_update().filter(pk=document.pk).first()
     if locked is None or locked.status != DocumentStatus.PROCESSING or locked.ingest_token != document.ingest_token:
         raise _Superseded()
@@ -461,7 +471,8 @@ def _store(*, document: Document, pieces: list[Any], vectors: list[list[float]],
     )
     locked.status = DocumentStatus.READY
     locked.progress = 100
-    locked.error = ""
+    # A ready document can still carry what could not be read (a page OCR failed on), for its owner to see.
+    locked.error = "\n".join(warnings or [])[:2000]
     locked.chunk_count = len(pieces)
     locked.heartbeat_at = timezone.now()
     locked.save(update_fields=["status", "progress", "error", "chunk_count", "heartbeat_at", "updated_at"])

@@ -36,6 +36,12 @@ THIRD_PARTY_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    # Single sign-on (OpenID Connect, GitHub); configured from OIDC_* / GITHUB_* in accounts.py.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.github",
 ]
 LOCAL_APPS = [
     "apps.core",
@@ -77,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.core.middleware.RateLimitHeadersMiddleware",
 ]

@@ -15,6 +15,7 @@ __all__ = [
     "KNOWLEDGE_EMBEDDINGS_URL",
     "KNOWLEDGE_EMBED_BATCH_SIZE",
     "KNOWLEDGE_EXTRACT_MEMORY_MB",
+    "KNOWLEDGE_OCR_MEMORY_MB",
     "KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS",
     "KNOWLEDGE_HNSW_EF_SEARCH",
     "KNOWLEDGE_INGEST_MAX_ATTEMPTS",
@@ -45,6 +46,8 @@ KNOWLEDGE_MAX_CHUNKS_PER_DOCUMENT = env.int("KNOWLEDGE_MAX_CHUNKS_PER_DOCUMENT",
 # Extraction runs in a child process bounded in time and address space.
 KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS = env.float("KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS", default=60.0)
 KNOWLEDGE_EXTRACT_MEMORY_MB = env.int("KNOWLEDGE_EXTRACT_MEMORY_MB", default=1024)
+# Address-space limit of an extraction that may need OCR (images, PDFs): the ONNX runtime reserves more.
+KNOWLEDGE_OCR_MEMORY_MB = env.int("KNOWLEDGE_OCR_MEMORY_MB", default=2048)
 # A document in `processing` longer than this is taken to have lost its worker; retried up to the attempts.
 KNOWLEDGE_INGEST_STALE_SECONDS = env.int("KNOWLEDGE_INGEST_STALE_SECONDS", default=900)
 KNOWLEDGE_INGEST_MAX_ATTEMPTS = env.int("KNOWLEDGE_INGEST_MAX_ATTEMPTS", default=3)

@@ -8,7 +8,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Unit tests run Celery eagerly; tests marked `worker` start a real worker on the real broker.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
-ALLOWED_HOSTS = ["*"]
+# Tests that check the WebSocket Origin rule start daphne with a real host list.
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"])
 MEDIA_ROOT = env("MEDIA_ROOT", default="/tmp/nexus-test-media")
 # Test-only routes (tests/urls.py) are mounted by the processes the tests start.
 ROOT_URLCONF = env("DJANGO_ROOT_URLCONF", default="config.urls")

@@ -70,3 +70,26 @@ def test_connections_without_credentials_or_to_missing_things_are_refused(daphne
     assert _closed_with(_ws(daphne_server, "/ws/test/echo/room")) == 4401
     assert _closed_with(_ws(daphne_server, "/ws/test/echo/room", "nxk_not_a_real_key")) == 4401
     assert _closed_with(_ws(daphne_server, "/ws/test/echo/missing", raw)) == 4404
+
+
+def test_a_client_without_origin_is_let_through_and_a_foreign_origin_refused(transactional_db: Any, tmp_path: Any) -> None:
+    from tests.conftest import start_daphne, stop_process
+
+    server = start_daphne(tmp_path, DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost")
+    try:
+        user = UserFactory()
+        _key, raw = accounts.api_key_create(user=user, name="ws", scopes=["*"])
+        url = _ws(server, "/ws/test/echo/room", raw)
+        with connect(url, open_timeout=10) as socket:  # no Origin header, like the SDK
+            assert json.loads(socket.recv(timeout=10)) == {"type": "connected", "data": {"user": user.email}}
+        with connect(url, open_timeout=10, origin="http://127.0.0.1") as socket:  # same-site browser page
+            assert json.loads(socket.recv(timeout=10))["type"] == "connected"
+        try:
+            with connect(url, open_timeout=10, origin="http://evil.example") as socket:
+                socket.recv(timeout=10)
+            refused = None
+        except Exception as exc:  # the handshake is refused with HTTP 403
+            refused = getattr(getattr(exc, "response", None), "status_code", None)
+        assert refused == 403
+    finally:
+        stop_process(server.process)

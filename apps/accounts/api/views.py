@@ -86,7 +86,7 @@ class AuthSignupApi(APIView):
         first_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
         last_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
 
-    @extend_schema(operation_id="auth_signup", request=InputSerializer, responses={201: UserSerializer, **error_responses(409)})
+    @extend_schema(operation_id="auth_signup", request=InputSerializer, responses={201: UserSerializer, **error_responses(403, 409)})
     def post(self, request: Request) -> Response:
         _limit_auth_attempt(request, action="signup", email=str(request.data.get("email", "")) if hasattr(request.data, "get") else "")
         serializer = self.InputSerializer(data=request.data)
@@ -108,13 +108,62 @@ class AuthLoginApi(APIView):
         email = serializers.EmailField(max_length=254)
         password = StrictCharField(max_length=128, trim_whitespace=False)
 
-    @extend_schema(operation_id="auth_login", request=InputSerializer, responses={200: TOKEN_PAIR})
+    @extend_schema(operation_id="auth_login", request=InputSerializer, responses={200: TOKEN_PAIR, **error_responses(403)})
     def post(self, request: Request) -> Response:
         _limit_auth_attempt(request, action="login", email=str(request.data.get("email", "")) if hasattr(request.data, "get") else "")
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = services.user_authenticate(**serializer.validated_data)
         return Response(services.token_pair_issue(user=user))
+
+
+class AuthPasswordResetApi(APIView):
+    """Ask for a password reset link by mail: always 202, whether the address has an account or not."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AuthPasswordResetInput"
+
+        email = serializers.EmailField(max_length=254)
+
+    @extend_schema(operation_id="auth_password_reset", request=InputSerializer,
+                   responses={202: inline_serializer("PasswordResetAccepted", {"detail": StrictCharField()})})
+    def post(self, request: Request) -> Response:
+        email = str(request.data.get("email", "")) if hasattr(request.data, "get") else ""
+        ratelimit_hit(request, group="auth-reset-ip", key=_client_ip(request), rate=settings.PASSWORD_RESET_RATE_PER_IP)
+        if email:
+            ratelimit_hit(request, group="auth-reset-email", key=email.strip().lower(), rate=settings.PASSWORD_RESET_RATE_PER_EMAIL)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_reset_request(email=serializer.validated_data["email"])
+        return Response({"detail": "If an account has this address, a reset link is on its way."}, status=status.HTTP_202_ACCEPTED)
+
+
+class AuthPasswordResetConfirmApi(APIView):
+    """Set a new password with the link's `uid` and `token`; the token works once and every login is revoked."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AuthPasswordResetConfirmInput"
+
+        uid = StrictCharField(max_length=64)
+        token = StrictCharField(max_length=128)
+        new_password = StrictCharField(min_length=PASSWORD_MIN_LENGTH, max_length=128, trim_whitespace=False)
+
+    @extend_schema(operation_id="auth_password_reset_confirm", request=InputSerializer,
+                   responses={200: inline_serializer("PasswordResetDone", {"detail": StrictCharField()})})
+    def post(self, request: Request) -> Response:
+        ratelimit_hit(request, group="auth-reset-confirm-ip", key=_client_ip(request), rate=settings.AUTH_RATE_PER_IP)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_reset_confirm(**serializer.validated_data)
+        return Response({"detail": "Your password has been changed. Log in with it."})
 
 
 class AuthRefreshApi(APIView):

@@ -109,7 +109,8 @@ class GeminiProvider:
 
         return client_for_loop(("gemini", s.name, s.base_url, s.api_key, s.timeout), make)
 
-    def _config(self, request: ChatRequest) -> tuple[list[dict[str, Any]], types.GenerateContentConfig]:
+    # `contents` is typed Any: the SDK's ContentDict union rejects list[dict] once Pillow (its Image type) is installed.
+    def _config(self, request: ChatRequest) -> tuple[Any, types.GenerateContentConfig]:
         system, contents = to_gemini_contents(request.messages, request.system_prompt)
         # Nexus hands tool calls to its caller; the SDK must never run functions by itself.
         config: dict[str, Any] = {"automatic_function_calling": {"disable": True}}
