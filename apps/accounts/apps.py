@@ -16,12 +16,10 @@ class AccountsConfig(NexusAppConfig):
     # Agents and workflows are reserved until their apps land (roles and keys may already name them).
     tools = (
         Tool("agents", scope="agents", position=60, reserved=True),
-        Tool("workflows", scope="workflows", position=70, reserved=True),
         Tool("admin", scope="admin", position=80),
     )
     scopes = (
         Scope("agents", position=50, reserved=True),
-        Scope("workflows", position=60, reserved=True),
         Scope("admin", position=90),
     )
 

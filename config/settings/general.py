@@ -47,6 +47,7 @@ LOCAL_APPS = [
     "apps.architect",
     "apps.gateway",
     "apps.forge",
+    "apps.workflows",
     "apps.dashboard",
 ]
 # The JWT blacklist (refresh-token rotation, see accounts.py) comes last, as it always has.

@@ -1,0 +1,179 @@
+"""Runs on a real Celery worker (queues default + workflows) against the fake provider: the scheduler end to end."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apps.billing.models import CreditReservation
+from apps.core.streams import read_events
+from apps.llm import services as llm_services
+from apps.llm.selectors import registry
+from apps.workflows.models import Run, StepRun
+from apps.workflows.selectors import run_stream_key
+from tests.chat.conftest import make_caller
+from tests.conftest import WorkerProcess, start_worker, stop_process
+
+from .conftest import client_for, condition, create, llm
+
+pytestmark = [pytest.mark.worker]
+MODEL = "fake-openai"
+
+
+@pytest.fixture
+def flow_worker(fake_models: Any, tmp_path: Path, settings: Any) -> Any:
+    """A real worker on the `default` and `workflows` queues; tasks go through Redis (no eager mode)."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    from config.celery_app import app
+
+    app.conf.task_always_eager = False
+    worker = start_worker(tmp_path, queues="default,workflows")
+    try:
+        yield worker
+    finally:
+        app.conf.task_always_eager = True
+        stop_process(worker.process)
+
+
+def _wait(predicate: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def _ended(run_id: str, worker: WorkerProcess) -> Run:
+    try:
+        return _wait(lambda: Run.objects.filter(pk=run_id, status__in=["completed", "failed", "cancelled"]).first())
+    except AssertionError:
+        raise AssertionError(f"run {run_id} did not end: {worker.log()}") from None
+
+
+def _execute(client: Any, workflow_id: str, run_input: dict[str, Any] | None = None) -> str:
+    answer = client.post(f"/api/v1/workflows/{workflow_id}/execute", {"input": run_input or {}}, format="json")
+    assert answer.status_code == 202, answer.content
+    return str(answer.json()["id"])
+
+
+def _steps(run_id: str) -> dict[str, list[StepRun]]:
+    found: dict[str, list[StepRun]] = {}
+    for step in StepRun.objects.filter(run_id=run_id).order_by("index", "attempt"):
+        found.setdefault(step.name, []).append(step)
+    return found
+
+
+def test_a_diamond_dag_runs_in_parallel_and_joins(fake_llm: Any, flow_worker: WorkerProcess) -> None:
+    fake_llm.script("[wf:top]", "alpha")
+    fake_llm.script("[wf:left]", "beta")
+    fake_llm.script("[wf:right]", "gamma")
+    fake_llm.script("[wf:join]", "delta")
+    caller = make_caller()
+    client = client_for(caller.user)
+    workflow = create(client, [
+        llm("top", "[wf:top] about {{input.topic}}", MODEL),
+        llm("left", "[wf:left] {{steps.top.output}}", MODEL, [0]),
+        llm("right", "[wf:right] {{steps.top.output}}", MODEL, [0]),
+        llm("join", "[wf:join] {{steps.left.output}}+{{steps.right.output}}", MODEL, [1, 2]),
+    ]).json()
+    run_id = _execute(client, workflow["id"], {"topic": "owls"})
+    run = _ended(run_id, flow_worker)
+    assert run.status == "completed", (run.error, flow_worker.log())
+    steps = _steps(run_id)
+    assert {name: [a.status for a in attempts] for name, attempts in steps.items()} == {
+        "top": ["completed"], "left": ["completed"], "right": ["completed"], "join": ["completed"]}
+    assert steps["top"][0].input["prompt"] == "[wf:top] about owls"
+    assert steps["join"][0].input["prompt"] == "[wf:join] beta+gamma"
+    assert steps["join"][0].output == "delta"
+    # the join started only after both branches ended
+    assert steps["join"][0].started_at >= max(steps["left"][0].finished_at, steps["right"][0].finished_at)
+    assert run.cost > 0 and run.cost == sum(attempts[0].cost for attempts in steps.values())
+    holds = CreditReservation.objects.filter(reference__startswith=f"workflows:{run_id}:")
+    assert holds.count() == 4 and all(hold.status == "settled" for hold in holds)
+    events = read_events(run_stream_key(run_id))
+    types = [event.data["type"] for event in events]
+    assert types[0] == "run:started" and events[-1].final and types[-1] == "run:completed"
+    assert types.count("step:completed") == 4
+    shown = client.get(f"/api/v1/runs/{run_id}").json()
+    assert [step["status"] for step in shown["steps"]] == ["completed"] * 4 and shown["steps"][3]["output"] == "delta"
+    assert shown["version"] == 1
+
+
+def test_a_failing_step_is_retried_then_its_downstream_skipped(flow_worker: WorkerProcess) -> None:
+    caller = make_caller()
+    client = client_for(caller.user)
+    workflow = create(client, [
+        condition("check", "input.missing > 1", retry_policy={"max_retries": 2, "backoff_ms": 50}),
+        condition("after", "true", [0]),
+        condition("later", "true", [1]),
+        condition("apart", "true"),
+    ]).json()
+    run_id = _execute(client, workflow["id"])
+    run = _ended(run_id, flow_worker)
+    assert run.status == "failed", flow_worker.log()
+    assert run.error["step"] == "check" and run.error["code"] == "CONDITION_ERROR"
+    steps = _steps(run_id)
+    assert [a.status for a in steps["check"]] == ["failed", "failed", "failed"]
+    assert [a.attempt for a in steps["check"]] == [1, 2, 3]
+    # the backoff doubles: 50 ms, then 100 ms
+    assert (steps["check"][1].started_at - steps["check"][0].finished_at).total_seconds() >= 0.05
+    assert (steps["check"][2].started_at - steps["check"][1].finished_at).total_seconds() >= 0.1
+    assert [a.status for a in steps["after"]] == ["skipped"] and [a.status for a in steps["later"]] == ["skipped"]
+    assert [a.status for a in steps["apart"]] == ["completed"]
+    types = [event.data["type"] for event in read_events(run_stream_key(run_id))]
+    assert types.count("step:retrying") == 2 and types[-1] == "run:failed"
+
+
+def test_resume_reruns_only_failed_and_skipped_steps(fake_llm: Any, fake_models: Any, flow_worker: WorkerProcess) -> None:
+    fake_llm.script("[wf:first]", "one")
+    fake_llm.script("[wf:second]", "two")
+    fake_llm.script("[wf:third]", "three")
+    caller = make_caller()
+    client = client_for(caller.user)
+    workflow = create(client, [
+        llm("first", "[wf:first]", MODEL),
+        llm("second", "[wf:second] {{steps.first.output}}", "late-model", [0]),
+        llm("third", "[wf:third] {{steps.second.output}}", MODEL, [1]),
+    ]).json()
+    run_id = _execute(client, workflow["id"])
+    run = _ended(run_id, flow_worker)
+    assert run.status == "failed" and run.error["step"] == "second", (run.error, flow_worker.log())
+    # the missing model appears; resume re-runs "second" and "third" only
+    llm_services.model_create(name="late-model", provider=fake_models.providers["openai"], provider_model="fake-model",
+                              capabilities=["chat"], input_cost=1, output_cost=1, context_window=2000, max_output_tokens=500)
+    registry.forget()
+    time.sleep(1.2)  # the worker reads the registry's version at most once a second
+    first_calls = len([entry for entry in fake_llm.log if "[wf:first]" in str(entry.body)])
+    answer = client.post(f"/api/v1/runs/{run_id}/resume")
+    assert answer.status_code == 202, answer.content
+    run = _ended(run_id, flow_worker)
+    assert run.status == "completed", (run.error, flow_worker.log())
+    steps = _steps(run_id)
+    assert [a.status for a in steps["first"]] == ["completed"]
+    assert [a.status for a in steps["second"]] == ["failed", "completed"]
+    assert [a.status for a in steps["third"]] == ["skipped", "completed"]
+    assert steps["third"][1].output == "three" and steps["second"][1].input["prompt"] == "[wf:second] one"
+    assert len([entry for entry in fake_llm.log if "[wf:first]" in str(entry.body)]) == first_calls == 1
+    again = client.post(f"/api/v1/runs/{run_id}/resume")
+    assert again.status_code == 409
+
+
+def test_a_false_condition_skips_its_branch_and_the_run_succeeds(flow_worker: WorkerProcess) -> None:
+    caller = make_caller()
+    client = client_for(caller.user)
+    workflow = create(client, [
+        condition("big", "input.n > 5"),
+        condition("when_big", "true", [0]),
+        condition("small", "input.n <= 5 and contains(input.tags, 'x')"),
+        condition("when_small", "steps.small == True", [2]),
+    ]).json()
+    run_id = _execute(client, workflow["id"], {"n": 1, "tags": ["x", "y"]})
+    run = _ended(run_id, flow_worker)
+    assert run.status == "completed", (run.error, flow_worker.log())
+    steps = _steps(run_id)
+    assert steps["big"][0].output is False and steps["when_big"][0].status == "skipped"
+    assert steps["small"][0].output is True and steps["when_small"][0].status == "completed"
