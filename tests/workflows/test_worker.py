@@ -1,6 +1,9 @@
 """Runs on a real Celery worker (queues default + workflows) against the fake provider: the scheduler end to end."""
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ from apps.billing.models import CreditReservation
 from apps.core.streams import read_events
 from apps.llm import services as llm_services
 from apps.llm.selectors import registry
+from apps.workflows import runner
 from apps.workflows.models import Run, StepRun
 from apps.workflows.selectors import run_stream_key
 from tests.chat.conftest import make_caller
@@ -177,3 +181,73 @@ def test_a_false_condition_skips_its_branch_and_the_run_succeeds(flow_worker: Wo
     steps = _steps(run_id)
     assert steps["big"][0].output is False and steps["when_big"][0].status == "skipped"
     assert steps["small"][0].output is True and steps["when_small"][0].status == "completed"
+
+
+def _blocking_reply(gate: threading.Event, text: str) -> Any:
+    def reply(_joined: str) -> str:
+        gate.wait(30)  # holds the fake's answer until the test has done its part
+        return text
+
+    return reply
+
+
+def test_a_worker_killed_mid_step_loses_nothing_and_charges_once(fake_llm: Any, fake_models: Any, tmp_path: Path,
+                                                                 settings: Any) -> None:
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.WORKFLOWS_STALE_SECONDS = 1.0
+    from config.celery_app import app
+
+    app.conf.task_always_eager = False
+    gate = threading.Event()
+    fake_llm.script("[wf:slow]", _blocking_reply(gate, "slow done"))
+    fake_llm.script("[wf:next]", "next done")
+    caller = make_caller()
+    client = client_for(caller.user)
+    workflow = create(client, [llm("slow", "[wf:slow]", MODEL), llm("next", "[wf:next] {{steps.slow.output}}", MODEL, [0])]).json()
+    first = start_worker(tmp_path, queues="default,workflows", WORKFLOWS_STALE_SECONDS="1", WORKFLOWS_HEARTBEAT_SECONDS="0.2")
+    second = None
+    try:
+        run_id = _execute(client, workflow["id"])
+        _wait(lambda: any("[wf:slow]" in str(entry.body) for entry in fake_llm.log))
+        _wait(lambda: StepRun.objects.filter(run_id=run_id, index=0, worker__gt="").exists())
+        os.killpg(first.process.pid, signal.SIGKILL)  # the worker and its pool children, mid-call
+        first.process.wait(10)
+        gate.set()
+        second = start_worker(tmp_path, queues="default,workflows", WORKFLOWS_STALE_SECONDS="1", WORKFLOWS_HEARTBEAT_SECONDS="0.2")
+        # the beat's reaper, run here: the step's heartbeat stopped, so the same attempt is queued again
+        _wait(lambda: runner.stale_reap()["requeued"] >= 1, timeout=30)
+        run = _ended(run_id, second)
+    finally:
+        app.conf.task_always_eager = True
+        stop_process(first.process)
+        if second is not None:
+            stop_process(second.process)
+    assert run.status == "completed", run.error
+    steps = _steps(run_id)
+    assert [a.status for a in steps["slow"]] == ["completed"] and steps["slow"][0].attempt == 1
+    assert steps["slow"][0].output == "slow done" and steps["next"][0].output == "next done"
+    holds = CreditReservation.objects.filter(reference__startswith=f"workflows:{run_id}:")
+    assert holds.count() == 2 and all(hold.status == "settled" for hold in holds)
+    assert sum(hold.charged for hold in holds) == run.cost > 0
+
+
+def test_cancel_stops_a_running_step_and_the_run(fake_llm: Any, flow_worker: WorkerProcess) -> None:
+    gate = threading.Event()
+    fake_llm.script("[wf:long]", _blocking_reply(gate, "too late"))
+    caller = make_caller()
+    client = client_for(caller.user)
+    workflow = create(client, [llm("long", "[wf:long]", MODEL), condition("after", "true", [0])]).json()
+    run_id = _execute(client, workflow["id"])
+    try:
+        _wait(lambda: StepRun.objects.filter(run_id=run_id, index=0, worker__gt="").exists())
+        answer = client.post(f"/api/v1/runs/{run_id}/cancel")
+        assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
+        _wait(lambda: StepRun.objects.filter(run_id=run_id, index=0, status="cancelled").exists(), timeout=30)
+    finally:
+        gate.set()
+    assert Run.objects.get(pk=run_id).status == "cancelled"
+    assert client.post(f"/api/v1/runs/{run_id}/cancel").status_code == 409
+    _wait(lambda: not CreditReservation.objects.filter(reference__startswith=f"workflows:{run_id}:", status="held").exists())
+    assert StepRun.objects.get(run_id=run_id, index=1).status in ("pending", "cancelled")
+    events = [event.data["type"] for event in read_events(run_stream_key(run_id))]
+    assert "run:cancelled" in events and "step:cancelled" in events
