@@ -251,3 +251,23 @@ def test_cancel_stops_a_running_step_and_the_run(fake_llm: Any, flow_worker: Wor
     assert StepRun.objects.get(run_id=run_id, index=1).status in ("pending", "cancelled")
     events = [event.data["type"] for event in read_events(run_stream_key(run_id))]
     assert "run:cancelled" in events and "step:cancelled" in events
+
+
+def test_max_cost_stops_the_run_before_a_step_would_pass_it(fake_llm: Any, flow_worker: WorkerProcess) -> None:
+    fake_llm.script("[wf:cheap]", "ok")
+    caller = make_caller()
+    client = client_for(caller.user)
+    # a call can cost up to (prompt + 500 output tokens) x 400 credits per 1M: about 0.2 credits; the first
+    # spends about 0.12 (300 words), so the second (up to 0.2 more) would pass 0.25
+    workflow = create(client, [llm("first", "[wf:big] #words=300", MODEL), llm("second", "[wf:cheap] two", MODEL, [0]),
+                               condition("third", "true", [1])], max_cost="0.25").json()
+    run_id = _execute(client, workflow["id"])
+    run = _ended(run_id, flow_worker)
+    assert run.status == "failed" and run.error["code"] == "BUDGET_EXCEEDED", (run.error, flow_worker.log())
+    steps = _steps(run_id)
+    assert steps["first"][0].status == "completed" and steps["second"][0].status == "failed"
+    assert steps["second"][0].error["code"] == "BUDGET_EXCEEDED" and len(steps["second"]) == 1
+    assert steps["third"][0].status == "skipped"
+    assert len([entry for entry in fake_llm.log if "[wf:cheap] two" in str(entry.body)]) == 0
+    assert not CreditReservation.objects.filter(reference=f"workflows:{run_id}:1:1").exists()
+    assert run.cost <= run.max_cost
