@@ -157,3 +157,24 @@ class StepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}/{self.name}#{self.attempt}"
+
+
+class Schedule(models.Model):
+    """A cron schedule of a workflow, run by Celery beat from the database (its django-celery-beat PeriodicTask)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="schedules")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workflow_schedules",
+                                   help_text="Whose runs these are (and who pays for them).")
+    cron = models.CharField(max_length=120)
+    timezone = models.CharField(max_length=64, default="UTC")
+    input = models.JSONField(default=dict, blank=True)
+    periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", on_delete=models.SET_NULL, null=True, blank=True,
+                                         related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} {self.cron} {self.timezone}"

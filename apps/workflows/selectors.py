@@ -11,7 +11,7 @@ from apps.core.runs import cancel_key
 from apps.core.selectors import get_or_404
 from apps.core.streams import stream_key
 
-from .models import Run, StepRun, Workflow
+from .models import Run, Schedule, StepRun, Workflow
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -74,3 +74,13 @@ def run_stream_key(run_id: Any) -> str:
 def run_cancel_key(run_id: Any) -> str:
     """The cancel flag (apps.core.runs) that asks the workers running a run's steps to stop."""
     return cancel_key("workflows", run_id)
+
+
+def schedule_list(*, workflow: Workflow) -> QuerySet[Schedule]:
+    """A workflow's schedules (the caller's access to the workflow is checked by its selector)."""
+    return Schedule.objects.filter(workflow=workflow)
+
+
+def schedule_get(*, workflow: Workflow, schedule_id: Any) -> Schedule:
+    """One schedule of a workflow, else 404."""
+    return get_or_404(schedule_list(workflow=workflow), "Schedule not found.", pk=schedule_id)

@@ -5,7 +5,7 @@ from celery import shared_task
 
 from apps.core.queues import CeleryQueue
 
-from . import runner
+from . import runner, schedules
 
 
 @shared_task(queue=CeleryQueue.WORKFLOWS.value, acks_late=True)
@@ -24,3 +24,9 @@ def step_execute(run_id: str, index: int, attempt: int) -> str:
 def run_reap_stale() -> dict[str, int]:
     """Queue again the steps whose worker died, and advance runs left without work."""
     return runner.stale_reap()
+
+
+@shared_task(queue=CeleryQueue.WORKFLOWS.value)
+def schedule_fire(schedule_id: str) -> str | None:
+    """Start a run of a scheduled workflow (sent by Celery beat from its database entry)."""
+    return schedules.schedule_fire(schedule_id=schedule_id)

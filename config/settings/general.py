@@ -36,6 +36,7 @@ THIRD_PARTY_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    "django_celery_beat",  # workflow schedules: beat reads its entries from the database
 ]
 LOCAL_APPS = [
     "apps.core",

@@ -156,3 +156,40 @@ class HookAcceptedSerializer(serializers.Serializer):
 
     success = serializers.BooleanField()
     execution_id = serializers.UUIDField()
+
+
+class ScheduleWriteSerializer(serializers.Serializer):
+    """POST /workflows/{id}/schedules: `{cron, timezone?, input?}`."""
+
+    cron = StrictCharField(help_text="Five cron fields: minute hour day-of-month month day-of-week.")
+    timezone = StrictCharField(required=False, help_text="IANA name (default UTC).")
+    input = serializers.JSONField(required=False, allow_null=True)
+
+
+class ScheduleSerializer(serializers.Serializer):
+    """A schedule."""
+
+    id = serializers.UUIDField()
+    workflow_id = serializers.UUIDField()
+    cron = StrictCharField()
+    timezone = StrictCharField()
+    input = serializers.JSONField()
+    enabled = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_enabled(self, schedule: Any) -> bool:
+        return bool(schedule.periodic_task_id and schedule.periodic_task.enabled)
+
+
+def _page(name: str, item: type[serializers.BaseSerializer]) -> type[serializers.Serializer]:
+    """A limit/offset page of `item` (API.md, Conventions)."""
+    return type(name, (serializers.Serializer,), {
+        "__doc__": f"A page of {item.__name__.removesuffix('Serializer')} (limit/offset).",
+        "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True), "results": item(many=True),
+    })
+
+
+WorkflowPageSerializer = _page("WorkflowPageSerializer", WorkflowSerializer)
+RunPageSerializer = _page("RunPageSerializer", RunListSerializer)
+SchedulePageSerializer = _page("SchedulePageSerializer", ScheduleSerializer)

@@ -20,15 +20,30 @@ from apps.core.sse import sse_run_response
 
 from .. import services
 from ..hooks import hook_receive
-from ..selectors import run_get, run_list, run_stream_key, workflow_get, workflow_get_for_write, workflow_list
+from ..schedules import schedule_create, schedule_delete
+from ..selectors import (
+    run_get,
+    run_list,
+    run_stream_key,
+    schedule_get,
+    schedule_list,
+    workflow_get,
+    workflow_get_for_write,
+    workflow_list,
+)
 from .serializers import (
     ExecuteSerializer,
     HookAcceptedSerializer,
     RunListSerializer,
+    RunPageSerializer,
     RunSerializer,
+    SchedulePageSerializer,
+    ScheduleSerializer,
+    ScheduleWriteSerializer,
     TriggerSecretSerializer,
     WorkflowCreatedSerializer,
     WorkflowDetailSerializer,
+    WorkflowPageSerializer,
     WorkflowSerializer,
     WorkflowWriteSerializer,
 )
@@ -58,7 +73,7 @@ class WorkflowListCreateApi(APIView):
     required_scope = "workflows"
 
     @extend_schema(operation_id="workflows_list", parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
-                   responses={200: WorkflowSerializer(many=True)})
+                   responses={200: WorkflowPageSerializer})
     def get(self, request: Request) -> Response:
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(workflow_list(user=request_user(request)), request, view=self)
@@ -145,7 +160,7 @@ class WorkflowRunsApi(APIView):
     required_scope = "workflows"
 
     @extend_schema(operation_id="workflows_runs_list", parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
-                   responses={200: RunListSerializer(many=True)})
+                   responses={200: RunPageSerializer})
     def get(self, request: Request, pk: str) -> Response:
         workflow = workflow_get(user=request_user(request), workflow_id=pk)
         paginator = LimitOffsetPagination()
@@ -231,3 +246,37 @@ class HookApi(APIView):
                    responses={202: HookAcceptedSerializer, 200: HookAcceptedSerializer, **error_responses(503)})
     def get(self, request: Request, workflow_id: str) -> Response:
         return self._receive(request, workflow_id)
+
+
+class ScheduleListCreateApi(APIView):
+    """A workflow's schedules, and adding one (run by Celery beat from the database)."""
+
+    permission_classes = [TOOL]
+    required_scope = "workflows"
+
+    @extend_schema(operation_id="workflows_schedules_list", responses={200: SchedulePageSerializer})
+    def get(self, request: Request, pk: str) -> Response:
+        workflow = workflow_get(user=request_user(request), workflow_id=pk)
+        items = list(schedule_list(workflow=workflow).select_related("periodic_task"))
+        return Response({"count": len(items), "next": None, "previous": None, "results": ScheduleSerializer(items, many=True).data})
+
+    @extend_schema(operation_id="workflows_schedules_create", request=ScheduleWriteSerializer, responses={201: ScheduleSerializer})
+    def post(self, request: Request, pk: str) -> Response:
+        workflow = workflow_get_for_write(user=request_user(request), workflow_id=pk)
+        data = _body(request)
+        schedule = schedule_create(user=request_user(request), workflow=workflow, cron=data.get("cron"),
+                                   timezone=data.get("timezone"), input=data.get("input"))
+        return Response(ScheduleSerializer(schedule).data, status=status.HTTP_201_CREATED)
+
+
+class ScheduleDetailApi(APIView):
+    """Remove a schedule."""
+
+    permission_classes = [TOOL]
+    required_scope = "workflows"
+
+    @extend_schema(operation_id="workflows_schedules_destroy", responses={204: None})
+    def delete(self, request: Request, pk: str, schedule_id: str) -> Response:
+        workflow = workflow_get_for_write(user=request_user(request), workflow_id=pk)
+        schedule_delete(schedule=schedule_get(workflow=workflow, schedule_id=schedule_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
