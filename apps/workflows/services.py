@@ -16,7 +16,7 @@ from apps.core.streams import publish, streams_available
 from apps.llm.crypto import decrypt_secret, encrypt_secret
 
 from .definition import normalized, steps_errors
-from .errors import RunEnded, RunNotResumable
+from .errors import RunEnded, RunNotResumable, VersionConflict
 from .models import RUN_ENDED, Run, RunStatus, StepRun, StepStatus, Trigger, Workflow, WorkflowVersion
 from .runner import resume_prepare
 from .selectors import run_cancel_key, run_stream_key
@@ -203,3 +203,49 @@ def run_resume(*, run: Run) -> Run:
     transaction.on_commit(lambda: publish(key, {"type": "run:resumed", "run_id": run_id}))
     enqueue(ADVANCE_TASK, run_id)
     return run
+
+
+BLOCK_OPERATIONS = ("block:add", "block:update", "block:delete")
+
+
+def _shift_after_delete(steps: list[dict[str, Any]], removed: int) -> list[dict[str, Any]]:
+    """Steps without step `removed`: dependencies on it dropped, later indices moved down by one."""
+    kept = []
+    for index, step in enumerate(steps):
+        if index == removed:
+            continue
+        depends = [parent - (parent > removed) for parent in step.get("depends_on") or [] if parent != removed]
+        kept.append({**step, "depends_on": depends})
+    return kept
+
+
+def _index_of(data: dict[str, Any], steps: list[dict[str, Any]]) -> int:
+    index = data.get("index")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(steps):
+        raise ValidationError("`index` must name an existing step.", details={"index": ["An existing step's 0-based index."]})
+    return index
+
+
+@transaction.atomic
+def workflow_block_apply(*, user: User, workflow: Workflow, operation: str, data: Any, version: Any) -> Workflow:
+    """Apply one editor operation to the steps if `version` is the current one (else VersionConflict); a new version."""
+    locked = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValidationError("`version` is required: the workflow version the edit was made on.", details={"version": ["An integer."]})
+    if version != locked.version:
+        raise VersionConflict(locked.version)
+    if not isinstance(data, dict):
+        raise ValidationError("`data` must be an object.", details={"data": ["An object."]})
+    steps = [dict(step) for step in locked.steps]
+    if operation == "block:add":
+        steps.append(data.get("step") if isinstance(data.get("step"), dict) else data)
+    elif operation == "block:update":
+        index = _index_of(data, steps)
+        if not isinstance(data.get("step"), dict):
+            raise ValidationError("`step` must be an object.", details={"step": ["The step's new definition."]})
+        steps[index] = data["step"]
+    elif operation == "block:delete":
+        steps = _shift_after_delete(steps, _index_of(data, steps))
+    else:
+        raise ValidationError(f"Unknown operation {operation!r}.")
+    return workflow_update(user=user, workflow=locked, data={"steps": steps})
