@@ -8,9 +8,9 @@ import json
 import re
 from typing import Any
 
+from django.conf import settings
 from jsonschema import Draft202012Validator
 
-MAX_STEPS = 20
 # Kinds this server runs; the others are in the contract and refused on save until their step runners land.
 AVAILABLE_KINDS = ("llm", "condition")
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
@@ -97,10 +97,11 @@ def ancestors(steps: list[dict[str, Any]], index: int) -> set[int]:
 
 def steps_errors(steps: Any) -> dict[str, list[str]]:
     """Field errors of a step list (empty when valid): shape, per-kind config, graph and references."""
+    most = settings.WORKFLOWS_MAX_STEPS
     if not isinstance(steps, list):
         return {"steps": ["A list of steps is required."]}
-    if not 1 <= len(steps) <= MAX_STEPS:
-        return {"steps": [f"A workflow has 1 to {MAX_STEPS} steps."]}
+    if not 1 <= len(steps) <= most:
+        return {"steps": [f"A workflow has 1 to {most} steps."]}
     errors: dict[str, list[str]] = {}
     names: dict[str, int] = {}
     for index, step in enumerate(steps):

@@ -176,17 +176,21 @@ def step_execute(*, run_id: Any, index: int, attempt: int) -> str:
         result = async_to_sync(_supervised)(run, step_run, step, config, me)
     except BudgetExceeded as exc:
         _attempt_fail(run, step_run, step, {"code": "BUDGET_EXCEEDED", "message": exc.message}, retry=False)
-        return "failed"
+        outcome = "failed"
     except StepFailed as exc:
         _attempt_fail(run, step_run, step, {"code": exc.code, "message": exc.message}, retry=exc.retryable, usage=exc.usage)
-        return "failed"
-    if result is CANCELLED:
-        _attempt_cancelled(run, step_run)
-        return "cancelled"
-    if result == "lost":
-        return "lost"
-    _attempt_complete(run, step_run, result)
-    return "completed"
+        outcome = "failed"
+    else:
+        if result is CANCELLED:
+            _attempt_cancelled(run, step_run)
+            return "cancelled"
+        if result == "lost":
+            return "lost"
+        _attempt_complete(run, step_run, result)
+        outcome = "completed"
+    # The step has ended: move the run on here (idempotent), saving a round trip through the broker.
+    run_advance(run_id=run.pk)
+    return outcome
 
 
 async def _supervised(run: Run, step_run: StepRun, step: dict[str, Any], config: dict[str, Any], me: str) -> Any:
@@ -241,7 +245,6 @@ def _attempt_complete(run: Run, step_run: StepRun, result: Any) -> None:
         run_row.save(update_fields=["cost", "total_tokens"])
     _emit(run.pk, {"type": "step:completed", "step": locked.name, "index": locked.index, "attempt": locked.attempt,
                    "output": output, "cost": str(cost), "tokens": tokens})
-    enqueue(ADVANCE_TASK, str(run.pk))
 
 
 @transaction.atomic
@@ -277,7 +280,6 @@ def _attempt_fail(run: Run, step_run: StepRun, step: dict[str, Any], error: dict
         # The budget is the run's, not the step's: nothing else starts.
         StepRun.objects.filter(run_id=run.pk, status=StepStatus.PENDING).update(
             status=StepStatus.SKIPPED, finished_at=now, error={"code": "SKIPPED", "message": "The run's budget was reached."})
-    enqueue(ADVANCE_TASK, str(run.pk))
 
 
 @transaction.atomic

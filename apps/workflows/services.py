@@ -238,7 +238,8 @@ def workflow_block_apply(*, user: User, workflow: Workflow, operation: str, data
         raise ValidationError("`data` must be an object.", details={"data": ["An object."]})
     steps = [dict(step) for step in locked.steps]
     if operation == "block:add":
-        steps.append(data.get("step") if isinstance(data.get("step"), dict) else data)
+        step = data.get("step")
+        steps.append(step if isinstance(step, dict) else data)
     elif operation == "block:update":
         index = _index_of(data, steps)
         if not isinstance(data.get("step"), dict):
