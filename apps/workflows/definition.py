@@ -12,7 +12,7 @@ from django.conf import settings
 from jsonschema import Draft202012Validator
 
 # Kinds this server runs; the others are in the contract and refused on save until their step runners land.
-AVAILABLE_KINDS = ("llm", "condition")
+AVAILABLE_KINDS = ("llm", "condition", "knowledge_search")
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 DEFAULT_TIMEOUT = 60
 MAX_TIMEOUT = 3600
@@ -35,7 +35,7 @@ CONFIG_SCHEMAS: dict[str, dict[str, Any]] = {
     "knowledge_search": {
         "type": "object", "required": ["query"], "additionalProperties": False,
         "properties": {"query": _text, "repository_ids": {"type": "array", "items": {"type": "string"}, "maxItems": 50},
-                       "limit": {"type": "integer", "minimum": 1, "maximum": 50},
+                       "limit": {"type": "integer", "minimum": 1, "maximum": 100},
                        "mode": {"enum": ["hybrid", "vector", "keyword"]}},
     },
     "agent_task": {

@@ -37,7 +37,7 @@ from apps.core.streams import publish
 from .definition import resolve
 from .models import RUN_ENDED, STEP_ENDED, Run, RunStatus, StepKind, StepRun, StepStatus
 from .selectors import latest_attempts, run_cancel_key, run_stream_key
-from .steps import BudgetExceeded, StepFailed, step_kind_run
+from .steps import BudgetExceeded, StepFailed, condition_run, step_kind_run
 
 logger = logging.getLogger("nexus.workflows")
 
@@ -173,7 +173,11 @@ def step_execute(*, run_id: Any, index: int, attempt: int) -> str:
     StepRun.objects.filter(pk=step_run.pk).update(input=config)
     me = worker_id()
     try:
-        result = async_to_sync(_supervised)(run, step_run, step, config, me)
+        if step["kind"] == StepKind.CONDITION:
+            # Instant and bounded (simpleeval limits its work): no event loop, watcher or timeout needed.
+            result = (condition_run(run=run, config=config, outputs=_outputs(run.pk)), None)
+        else:
+            result = async_to_sync(_supervised)(run, step_run, step, config, me)
     except BudgetExceeded as exc:
         _attempt_fail(run, step_run, step, {"code": "BUDGET_EXCEEDED", "message": exc.message}, retry=False)
         outcome = "failed"

@@ -16,6 +16,7 @@ from apps.billing.metering import call_hold, hold_release, hold_settle
 from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
 from apps.core.runs import shielded
+from apps.knowledge.services import knowledge_search
 from apps.llm.client import achat_prepare, complete_prepared, cost_estimate, usage_flush
 from apps.llm.selectors import usage_record_for_request, usage_summary
 
@@ -47,13 +48,16 @@ async def step_kind_run(*, run: Run, step_run: StepRun, step: dict[str, Any], co
     """Run one step of kind `step["kind"]` with its resolved `config`."""
     kind = step["kind"]
     if kind == StepKind.CONDITION:
-        return _condition(run=run, config=config, outputs=outputs), None
+        return condition_run(run=run, config=config, outputs=outputs), None
     if kind == StepKind.LLM:
         return await _llm(run=run, step_run=step_run, config=config)
+    if kind == StepKind.KNOWLEDGE_SEARCH:
+        return await _knowledge_search(run=run, config=config), None
     raise StepFailed("STEP_KIND_UNAVAILABLE", f"Steps of kind {kind!r} are not available on this server.", retryable=False)
 
 
-def _condition(*, run: Run, config: dict[str, Any], outputs: dict[str, Any]) -> bool:
+def condition_run(*, run: Run, config: dict[str, Any], outputs: dict[str, Any]) -> bool:
+    """The truth of a condition step's expression (StepFailed when it cannot be evaluated)."""
     try:
         return expression_evaluate(config["expression"], run_input=run.input, outputs=outputs)
     except (InvalidExpression, SyntaxError, ArithmeticError, TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
@@ -113,6 +117,19 @@ async def _settle_recorded(hold: Any, prepared: Any) -> dict[str, Any] | None:
     usage = await _usage_of(prepared.request_id, prepared.user_id)
     await _asettle(reservation=hold, usage=usage)
     return usage
+
+
+@db_sync_to_async
+def _knowledge_search(*, run: Run, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The passages of the run's user's repositories (all readable ones, or `repository_ids`) for `query`."""
+    query = _text(config.get("query")).strip()
+    if not query:
+        raise StepFailed("VALIDATION_ERROR", "The search query is empty once its references are filled in.", retryable=False)
+    hits = knowledge_search(user=run.user, query=query, repository_ids=config.get("repository_ids") or None,
+                            limit=int(config.get("limit") or 5), mode=config.get("mode") or "hybrid")
+    return [{"content": hit.content, "score": hit.score, "rank": hit.rank, "filename": hit.filename,
+             "document_id": str(hit.document_id), "repository_id": str(hit.repository_id), "metadata": hit.metadata}
+            for hit in hits]
 
 
 def _text(value: Any) -> str:

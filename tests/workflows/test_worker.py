@@ -271,3 +271,32 @@ def test_max_cost_stops_the_run_before_a_step_would_pass_it(fake_llm: Any, flow_
     assert len([entry for entry in fake_llm.log if "[wf:cheap] two" in str(entry.body)]) == 0
     assert not CreditReservation.objects.filter(reference=f"workflows:{run_id}:1:1").exists()
     assert run.cost <= run.max_cost
+
+
+def test_a_knowledge_search_step_reads_only_the_run_owners_repositories(flow_worker: WorkerProcess) -> None:
+    from apps.knowledge import services as knowledge
+    from apps.knowledge.models import Chunk, Document
+
+    caller, stranger = make_caller(), make_caller()
+    mine = knowledge.repository_create(user=caller.user, name="notes")
+    theirs = knowledge.repository_create(user=stranger.user, name="secret")
+    for repository, text in [(mine, "barn owls hunt voles at night"), (theirs, "owls are the stranger's secret")]:
+        document = Document.objects.create(repository=repository, filename="owls.txt", content_type="text/plain", size=1,
+                                           file_key=f"test/{repository.pk}", status="ready", chunk_count=1)
+        Chunk.objects.create(document=document, repository=repository, position=0, content=text, embedding=[0.0] * 383 + [1.0],
+                             embedding_model="test", metadata={})
+    client = client_for(caller.user)
+    workflow = create(client, [
+        {"name": "find", "kind": "knowledge_search", "config": {"query": "{{input.q}}", "mode": "keyword", "limit": 5}},
+        condition("found", "len(steps.find) == 1", [0]),
+        {"name": "peek", "kind": "knowledge_search",
+         "config": {"query": "owls", "mode": "keyword", "repository_ids": [str(theirs.pk)]}},
+    ]).json()
+    run_id = _execute(client, workflow["id"], {"q": "owls"})
+    run = _ended(run_id, flow_worker)
+    steps = _steps(run_id)
+    assert steps["find"][0].status == "completed", (steps["find"][0].error, flow_worker.log())
+    assert [hit["content"] for hit in steps["find"][0].output] == ["barn owls hunt voles at night"]
+    assert steps["found"][0].output is True
+    assert steps["peek"][-1].status == "failed" and steps["peek"][-1].error["code"] == "NOT_FOUND"
+    assert run.status == "failed"
