@@ -300,3 +300,20 @@ def test_a_knowledge_search_step_reads_only_the_run_owners_repositories(flow_wor
     assert steps["found"][0].output is True
     assert steps["peek"][-1].status == "failed" and steps["peek"][-1].error["code"] == "NOT_FOUND"
     assert run.status == "failed"
+
+
+def test_run_events_replay_over_sse_after_last_event_id(flow_worker: WorkerProcess) -> None:
+    from tests.architect.conftest import read_sse
+
+    caller = make_caller()
+    client = client_for(caller.user)
+    workflow = create(client, [condition("a", "true"), condition("b", "true", [0])]).json()
+    run_id = _execute(client, workflow["id"])
+    _ended(run_id, flow_worker)
+    stored = read_events(run_stream_key(run_id))
+    everything = read_sse(client.get(f"/api/v1/runs/{run_id}/events", HTTP_ACCEPT="text/event-stream"))
+    assert [int(e["id"]) for e in everything] == [e.id for e in stored]
+    assert [e["data"] for e in everything] == [e.data for e in stored]
+    assert all(e["event"] == e["data"]["type"] for e in everything) and everything[-1]["event"] == "run:completed"
+    later = read_sse(client.get(f"/api/v1/runs/{run_id}/events", HTTP_LAST_EVENT_ID="3"))
+    assert [int(e["id"]) for e in later] == [e.id for e in stored if e.id > 3]
