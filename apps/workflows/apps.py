@@ -1,4 +1,4 @@
-from apps.core.registry import NexusAppConfig, Scope, Tool
+from apps.core.registry import NavEntry, NexusAppConfig, Scope, Tool
 
 
 class WorkflowsConfig(NexusAppConfig):
@@ -7,6 +7,8 @@ class WorkflowsConfig(NexusAppConfig):
     name = "apps.workflows"
     label = "workflows"
     api_urls = "apps.workflows.api.urls"
+    page_urls = "apps.workflows.urls"
+    navigation = (NavEntry("Workflows", "workflows:home", tool="workflows", position=55),)
     tools = (Tool("workflows", scope="workflows", position=70),)
     scopes = (Scope("workflows", position=60),)
     queues = ("workflows",)

@@ -26,21 +26,6 @@ pytestmark = [pytest.mark.worker]
 MODEL = "fake-openai"
 
 
-@pytest.fixture
-def flow_worker(fake_models: Any, tmp_path: Path, settings: Any) -> Any:
-    """A real worker on the `default` and `workflows` queues; tasks go through Redis (no eager mode)."""
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    from config.celery_app import app
-
-    app.conf.task_always_eager = False
-    worker = start_worker(tmp_path, queues="default,workflows")
-    try:
-        yield worker
-    finally:
-        app.conf.task_always_eager = True
-        stop_process(worker.process)
-
-
 def _wait(predicate: Any, timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
