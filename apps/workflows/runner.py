@@ -82,12 +82,18 @@ def _skip_reason(run: Run, step: dict[str, Any], latest: dict[int, StepRun]) -> 
     return None
 
 
-@transaction.atomic
 def run_advance(*, run_id: Any) -> str:
     """Move a run on (idempotent): skip what cannot run, queue what can, end the run when every step has ended."""
+    return _advance(run_id=run_id, keep_one=False)[0]
+
+
+@transaction.atomic
+def _advance(*, run_id: Any, keep_one: bool) -> tuple[str, tuple[int, int] | None]:
+    """`run_advance`; with `keep_one`, the first ready step is marked queued but returned instead of sent (run inline)."""
+    kept: tuple[int, int] | None = None
     run = Run.objects.select_for_update().filter(pk=run_id).first()
     if run is None or run.status in RUN_ENDED:
-        return "ended"
+        return "ended", None
     now = timezone.now()
     if run.status == RunStatus.PENDING:
         run.status = RunStatus.RUNNING
@@ -114,10 +120,13 @@ def run_advance(*, run_id: Any) -> str:
             current.status, current.heartbeat_at = StepStatus.RUNNING, now
             current.save(update_fields=["status", "heartbeat_at"])
             _emit(run.pk, {"type": "step:queued", "step": step["name"], "index": index, "attempt": current.attempt})
-            _step_queue(run.pk, index, current.attempt)
+            if keep_one and kept is None:
+                kept = (index, current.attempt)
+            else:
+                _step_queue(run.pk, index, current.attempt)
     if all(attempt.status in STEP_ENDED for attempt in latest.values()):
-        return _run_end(run, latest, now)
-    return "running"
+        return _run_end(run, latest, now), None
+    return "running", kept
 
 
 def _run_end(run: Run, latest: dict[int, StepRun], now: datetime) -> str:
@@ -163,19 +172,32 @@ def _outputs(run_id: Any) -> dict[str, Any]:
 
 
 def step_execute(*, run_id: Any, index: int, attempt: int) -> str:
-    """Run one attempt of one step (idempotent by run, step and attempt) and record what happened."""
+    """Run one attempt of one step (idempotent by run, step and attempt), record what happened, and move the run on.
+
+    One step made ready by this one's end runs next in this same task (a chain costs no broker round
+    trip per step); the others are queued. An inline step is claimed like a queued one, so a worker
+    dying in it leaves it to the reaper (its heartbeat stops) like any other.
+    """
+    outcome, following = _execute_one(run_id, index, attempt)
+    while following is not None:
+        _outcome, following = _execute_one(run_id, *following)
+    return outcome
+
+
+def _execute_one(run_id: Any, index: int, attempt: int) -> tuple[str, tuple[int, int] | None]:
     claimed = _claim(run_id, index, attempt)
     if claimed is None:
-        return "skipped"
+        return "skipped", None
     run, step_run = claimed
     step = run.steps[index]
-    config = resolve(step["config"], run_input=run.input, outputs=_outputs(run.pk))
+    outputs = _outputs(run.pk)
+    config = resolve(step["config"], run_input=run.input, outputs=outputs)
     StepRun.objects.filter(pk=step_run.pk).update(input=config)
     me = worker_id()
     try:
         if step["kind"] == StepKind.CONDITION:
             # Instant and bounded (simpleeval limits its work): no event loop, watcher or timeout needed.
-            result = (condition_run(run=run, config=config, outputs=_outputs(run.pk)), None)
+            result = (condition_run(run=run, config=config, outputs=outputs), None)
         else:
             result = async_to_sync(_supervised)(run, step_run, step, config, me)
     except BudgetExceeded as exc:
@@ -187,14 +209,13 @@ def step_execute(*, run_id: Any, index: int, attempt: int) -> str:
     else:
         if result is CANCELLED:
             _attempt_cancelled(run, step_run)
-            return "cancelled"
+            return "cancelled", None
         if result == "lost":
-            return "lost"
+            return "lost", None
         _attempt_complete(run, step_run, result)
         outcome = "completed"
     # The step has ended: move the run on here (idempotent), saving a round trip through the broker.
-    run_advance(run_id=run.pk)
-    return outcome
+    return outcome, _advance(run_id=run.pk, keep_one=True)[1]
 
 
 async def _supervised(run: Run, step_run: StepRun, step: dict[str, Any], config: dict[str, Any], me: str) -> Any:
