@@ -13,7 +13,7 @@ class AccountsConfig(NexusAppConfig):
         NavEntry("API keys", "accounts:keys", position=80),
         NavEntry("Profile", "accounts:profile", position=90),
     )
-    # Agents and workflows are reserved until their apps land (roles and keys may already name them).
+    # Agents is reserved until its app lands (roles and keys may already name it).
     tools = (
         Tool("agents", scope="agents", position=60, reserved=True),
         Tool("admin", scope="admin", position=80),
