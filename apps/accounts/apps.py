@@ -13,13 +13,10 @@ class AccountsConfig(NexusAppConfig):
         NavEntry("API keys", "accounts:keys", position=80),
         NavEntry("Profile", "accounts:profile", position=90),
     )
-    # Workflows are reserved until their app lands (roles and keys may already name them).
     tools = (
-        Tool("workflows", scope="workflows", position=70, reserved=True),
         Tool("admin", scope="admin", position=80),
     )
     scopes = (
-        Scope("workflows", position=60, reserved=True),
         Scope("admin", position=90),
     )
 

@@ -19,6 +19,7 @@ class CeleryQueue(StrEnum):
     INGEST = "ingest"
     BUILDS = "builds"
     AGENTS = "agents"
+    WORKFLOWS = "workflows"
 
 
 def celery_queues() -> tuple[Queue, ...]:

@@ -6,7 +6,7 @@ from .environment import env
 from .general import TIME_ZONE
 
 __all__ = [
-    "CELERY_ACCEPT_CONTENT", "CELERY_BEAT_SCHEDULE", "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP",
+    "CELERY_ACCEPT_CONTENT", "CELERY_BEAT_SCHEDULE", "CELERY_BEAT_SCHEDULER", "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP",
     "CELERY_BROKER_TRANSPORT_OPTIONS", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_RESULT_SERIALIZER",
     "CELERY_TASK_ACKS_LATE", "CELERY_TASK_ALWAYS_EAGER", "CELERY_TASK_DEFAULT_QUEUE", "CELERY_TASK_IGNORE_RESULT",
     "CELERY_TASK_REJECT_ON_WORKER_LOST", "CELERY_TASK_SERIALIZER", "CELERY_TIMEZONE", "CELERY_WORKER_HIJACK_ROOT_LOGGER",
@@ -37,3 +37,6 @@ WORKER_HEARTBEAT_TTL = env.int("WORKER_HEARTBEAT_TTL", default=30)
 # Each app declares its own beat entries on its AppConfig (apps.core.registry); entries here are added
 # to those (an operator's extra schedule) and win on a name clash.
 CELERY_BEAT_SCHEDULE: dict = {}
+# Beat reads its entries from the database (django-celery-beat): the apps' entries above are copied there
+# at start, and workflow schedules are rows written by apps.workflows.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -33,10 +33,19 @@ WEBSOCKET_URLCONF = "config.routing"
 # A WebSocket message is bounded like an HTTP JSON body (apps.core.consumers): bytes, and JSON_MAX_DEPTH.
 WEBSOCKET_MAX_MESSAGE_BYTES = env.int("WEBSOCKET_MAX_MESSAGE_BYTES", default=256 * 1024)
 
+# A consumer on the layer waits for its next message in a blocking pop of up to 5 s (channels_redis'
+# `brpop_timeout`). redis-py's async pools read with a 5 s socket timeout unless told otherwise, so an
+# idle consumer's wait timed out in the read and the consumer was closed with 1011: the read timeout
+# here is the pop's 5 s plus REDIS_SOCKET_TIMEOUT, still bounded for a Redis that stopped answering.
+CHANNEL_LAYER_BLOCKING_POP_SECONDS = 5
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "nexus:asgi"},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_BLOCKING_POP_SECONDS + REDIS_SOCKET_TIMEOUT,
+                       "socket_connect_timeout": REDIS_CONNECT_TIMEOUT}],
+            "prefix": "nexus:asgi",
+        },
     }
 }
 

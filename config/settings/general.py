@@ -42,6 +42,7 @@ THIRD_PARTY_APPS = [
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
     "allauth.socialaccount.providers.github",
+    "django_celery_beat",  # workflow schedules: beat reads its entries from the database
 ]
 LOCAL_APPS = [
     "apps.core",
@@ -54,6 +55,7 @@ LOCAL_APPS = [
     "apps.gateway",
     "apps.forge",
     "apps.agents",
+    "apps.workflows",
     "apps.dashboard",
 ]
 # The JWT blacklist (refresh-token rotation, see accounts.py) comes last, as it always has.

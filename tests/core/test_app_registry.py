@@ -57,15 +57,16 @@ def test_the_shipped_apps_declare_what_the_ui_showed_before() -> None:
     }
     assert [(label, url_name) for label, url_name, _ in NAVIGATION] == [
         ("Home", "dashboard:home"), ("Knowledge", "knowledge:repositories"), ("Retrieval debugger", "knowledge:debugger"),
-        ("Architect", "architect:tools"), ("Forge", "forge:home"), ("Agents", "agents:marketplace"), ("Chat", "chat:chat"), ("Compare", "chat:compare"),
-        ("Workspaces", "accounts:workspaces"), ("API keys", "accounts:keys"), ("Profile", "accounts:profile"),
+        ("Architect", "architect:tools"), ("Forge", "forge:home"), ("Agents", "agents:marketplace"), ("Chat", "chat:chat"),
+        ("Workflows", "workflows:home"), ("Compare", "chat:compare"), ("Workspaces", "accounts:workspaces"), ("API keys", "accounts:keys"),
+        ("Profile", "accounts:profile"),
         ("Billing", "billing:page"),
     ]
     assert set(queue_names()) == {queue.value for queue in CeleryQueue}
     assert set(beat_schedule()) == {
         "knowledge-reap-stuck-documents", "chat-reap-orphans", "billing-reset-monthly-credits",
         "billing-expire-reservations", "architect-reap-stale-executions", "forge-reap-stale-builds", "agents-sweep-offline",
-        "agents-reap-tasks",
+        "agents-reap-tasks", "workflows-reap-stale-steps",
     }
 
 
