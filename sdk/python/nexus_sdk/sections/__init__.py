@@ -18,6 +18,7 @@ from .knowledge import Knowledge
 from .models import Models
 from .system import System
 from .tasks import Tasks
+from .workflows import Runs, Workflows
 from .workspaces import Workspaces
 
 SECTIONS: dict[str, type[Section]] = {
@@ -37,4 +38,6 @@ SECTIONS: dict[str, type[Section]] = {
     "forge": Forge,
     "agents": Agents,
     "tasks": Tasks,
+    "workflows": Workflows,
+    "runs": Runs,
 }
