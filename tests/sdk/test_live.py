@@ -222,3 +222,30 @@ async def test_the_async_client_resumes_an_interrupted_stream(caller: Caller, da
     ids = [int(e.id) for e in events]
     assert ids == list(range(ids[0], ids[0] + len(ids)))
     assert "".join(e.content for e in events if e.type == "text-delta").split() == [f"w{i}" for i in range(50)]
+
+
+def test_the_admin_section(fake_models: Any, daphne_server: Any) -> None:
+    """An admin's key manages users' roles, providers and models; a plain user's key is refused (typed)."""
+    from apps.accounts.services import api_key_create
+    from tests.factories import AdminUserFactory
+
+    admin = AdminUserFactory()
+    _key, raw = api_key_create(user=admin, name="admin", scopes=["*"])
+    plain = make_caller()
+    with NexusClient(daphne_server.url, raw) as client:
+        assert plain.user.email in {u.email for u in client.admin.users()}
+        roles = {r.name: r for r in client.admin.roles()}
+        client.admin.assign_role(plain.user.id, role_id=roles["admin"].id)
+        client.admin.remove_role(plain.user.id, roles["admin"].id)
+        provider = client.admin.create_provider(name="sdk-provider", kind="openai", base_url="", api_key="sk-test")
+        assert client.admin.get_provider(provider.id).name == "sdk-provider"
+        model = client.admin.create_model(name="sdk-model", provider="sdk-provider", provider_model="m", capabilities=["chat"],
+                                          input_cost="1", output_cost="2", context_window=1000, max_output_tokens=100)
+        assert client.admin.update_model(model.id, output_cost="3").name == "sdk-model"
+        assert "sdk-model" in {m.name for m in client.admin.models()}
+        client.admin.delete_model(model.id)
+        client.admin.delete_provider(provider.id)
+        with pytest.raises(NotFound):
+            client.admin.get_provider(provider.id)
+    with NexusClient(daphne_server.url, plain.key) as client, pytest.raises(Forbidden):
+        list(client.admin.users())

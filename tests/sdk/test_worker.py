@@ -89,3 +89,18 @@ def test_a_workflow_run_followed_to_its_end_and_a_signed_webhook(caller: Caller,
             assert len(list(client.workflows.runs(workflow.id))) == 2
     finally:
         stop_process(worker.process)
+
+
+def test_a_chain_executed_and_streamed_to_its_end(caller: Caller, daphne_server: Any, celery_worker: Any) -> None:
+    """architect.execute streams the execution's events from the worker; the stored execution matches the last one."""
+    from tests.architect.conftest import chain_body
+
+    with NexusClient(daphne_server.url, caller.key) as client:
+        tool = client.architect.create_tool(**chain_body(first="Hi {{topic}} #words=4", second="Bye {{topic}} #words=3"))
+        events = list(client.architect.execute(tool_id=tool.id, inputs={"topic": "owls"}))
+        types = [event.type for event in events]
+        assert types[0] == "execution_started" and types[-1] == "execution_complete", (types, celery_worker.log())
+        assert types.count("prompt_complete") == 3
+        execution_id = events[0].data["execution_id"]
+        assert client.architect.execution(execution_id).status == "completed"
+        assert [e.id for e in client.architect.executions()] == [execution_id]
