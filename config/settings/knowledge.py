@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 # Uploads: the kinds accepted (pdf, docx, txt, md, html, csv, json) and the largest file.
-KNOWLEDGE_ALLOWED_TYPES = env.list("KNOWLEDGE_ALLOWED_TYPES", default=["pdf", "docx", "txt", "md", "html", "csv", "json"])
+KNOWLEDGE_ALLOWED_TYPES = env.list("KNOWLEDGE_ALLOWED_TYPES", default=["pdf", "docx", "txt", "md", "html", "csv", "json", "png", "jpeg", "webp"])
 KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 KNOWLEDGE_PRESIGNED_EXPIRES_SECONDS = env.int("KNOWLEDGE_PRESIGNED_EXPIRES_SECONDS", default=900)
 # Embeddings: "onnx" (MiniLM int8 shipped in wheels, offline) or "openai" (any OpenAI-compatible /embeddings).

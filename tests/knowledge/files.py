@@ -130,6 +130,9 @@ SAMPLE_JSON = json.dumps(
 
 SAMPLE_TXT = b"The quarterly budget review happens in the second week of March.\nBring the cost report.\n"
 
+# A GIF header: an image kind knowledge does not accept.
+GIF_BYTES = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+
 # A tiny PNG (1x1 transparent pixel).
 PNG_BYTES = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

@@ -98,7 +98,7 @@ def test_every_file_type_is_ingested_end_to_end(auth_client: APIClient, reposito
 
 
 def test_unsupported_or_mismatched_files_answer_415_and_store_nothing(auth_client: APIClient, repository: Repository, media_root: Path) -> None:
-    for name, data in [("photo.png", files.PNG_BYTES), ("photo.pdf", files.PNG_BYTES), ("report.txt", files.make_pdf(["x"]))]:
+    for name, data in [("photo.gif", files.GIF_BYTES), ("photo.pdf", files.PNG_BYTES), ("report.txt", files.make_pdf(["x"]))]:
         body = _error(_upload(auth_client, repository.id, name, data), 415, "UNSUPPORTED_MEDIA_TYPE")
         assert "allowed" in body["error"]["details"]
     assert _stored_files(media_root) == []

@@ -32,7 +32,7 @@ def test_allowed_kinds_are_recognised(data: bytes, name: str, kind: str) -> None
 @pytest.mark.parametrize(
     ("data", "name"),
     [
-        (files.PNG_BYTES, "photo.png"),  # not an allowed kind
+        (files.GIF_BYTES, "photo.gif"),  # not an allowed kind
         (files.PNG_BYTES, "photo.pdf"),  # binary posing as PDF
         (files.PNG_BYTES, "photo.txt"),  # binary posing as text
         (files.make_pdf(["x"]), "report.txt"),  # a PDF posing as text

@@ -84,6 +84,9 @@ def test_a_pdf_with_a_text_layer_is_not_ocred(auth_client: APIClient, repository
     assert sections == [{"text": sections[0]["text"], "page": 1, "heading": None}] and "Solar" in sections[0]["text"]
 
 
-def test_images_are_refused_unless_allowed(auth_client: APIClient, repository: Repository) -> None:
-    response = _upload(auth_client, repository, "scan.png", _encoded(_scan(["Hello"]), "PNG"))
+def test_images_are_accepted_by_default_and_refused_when_the_list_leaves_them_out(auth_client: APIClient, repository: Repository,
+                                                                                   settings: Any) -> None:
+    assert _upload(auth_client, repository, "scan.png", _encoded(_scan(["Hello"]), "PNG")).status_code == 202
+    settings.KNOWLEDGE_ALLOWED_TYPES = ["pdf", "txt"]
+    response = _upload(auth_client, repository, "scan2.png", _encoded(_scan(["Hello"]), "PNG"))
     assert response.status_code == 415

@@ -90,7 +90,7 @@ def test_knowledge_pages_in_a_browser(browser_page: Any, tmp_path: Path) -> None
             "#file-input",
             files=[
                 {"name": "solar.pdf", "mimeType": "application/pdf", "buffer": files.make_pdf(["Solar panels convert sunlight into electricity."])},
-                {"name": "photo.png", "mimeType": "image/png", "buffer": files.PNG_BYTES},
+                {"name": "photo.gif", "mimeType": "image/gif", "buffer": files.GIF_BYTES},
                 {"name": "locked.pdf", "mimeType": "application/pdf", "buffer": files.make_encrypted_pdf("secret")},
             ],
         )
@@ -107,7 +107,7 @@ def test_knowledge_pages_in_a_browser(browser_page: Any, tmp_path: Path) -> None
             timeout=120_000,
         )
         body = page.inner_text("#documents")
-        assert "not supported" in body or "not a supported" in body  # the PNG, refused before storage
+        assert "not supported" in body or "not a supported" in body  # the GIF, refused before storage
         assert "encrypted" in body  # the PDF, failed in ingestion with its reason
         assert Document.objects.filter(status="ready").count() == 2
         browser_page.screenshot("knowledge-repository")
