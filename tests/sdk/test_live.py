@@ -249,3 +249,23 @@ def test_the_admin_section(fake_models: Any, daphne_server: Any) -> None:
             client.admin.get_provider(provider.id)
     with NexusClient(daphne_server.url, plain.key) as client, pytest.raises(Forbidden):
         list(client.admin.users())
+
+
+async def test_the_workflow_room_two_way(caller: Caller, daphne_server: Any) -> None:
+    """Two editors in a workflow's room: presence and cursors reach the other; a stranger is refused (typed)."""
+    steps = [{"name": "gate", "kind": "condition", "config": {"expression": "true"}, "depends_on": []}]
+    async with AsyncNexusClient(daphne_server.url, caller.key) as client:
+        workflow = await client.workflows.create(name="Shared", steps=steps)
+        async with client.workflows.room(workflow.id) as first:
+            assert (await first.receive()).type == "connected"
+            async with client.workflows.room(workflow.id) as second:
+                assert (await second.receive()).type == "connected"
+                assert (await first.receive()).type == "user:join"
+                await second.send("cursor:move", {"x": 10, "y": 20})
+                moved = await first.receive()
+                assert moved.type == "cursor:move" and moved.data == {"x": 10, "y": 20}
+        stranger = await asyncio.to_thread(make_caller)
+        async with AsyncNexusClient(daphne_server.url, stranger.key) as other:
+            with pytest.raises((NotFound, Forbidden)):
+                async with other.workflows.room(workflow.id) as room:
+                    await room.receive()

@@ -1,4 +1,4 @@
-"""WebSocket routes (forge progress, and later the workflow room and voice) as iterators of messages."""
+"""WebSocket routes: forge progress as iterators of messages, the workflow room as a two-way `Room` (voice later)."""
 from __future__ import annotations
 
 import json
@@ -72,3 +72,58 @@ async def iterate_async(options: Options, path: str) -> AsyncIterator[WsMessage]
             raise error from exc
     except OSError as exc:
         raise NexusConnectionError(f"WebSocket {path}: {exc}") from exc
+
+
+class Room:
+    """A two-way WebSocket room (the workflow editor): `await room.send(type, data)`, `async for message in room`.
+
+    Use it as `async with client.workflows.room(workflow_id) as room:`; a refusal raises Unauthorized,
+    Forbidden or NotFound when the room is entered.
+    """
+
+    def __init__(self, options: Options, path: str) -> None:
+        self._options, self._path = options, path
+        self._socket: Any = None
+        self._context: Any = None
+
+    async def __aenter__(self) -> Room:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus
+
+        timeout = self._options.timeout.connect or 10
+        self._context = connect(ws_url(self._options, self._path), open_timeout=timeout, user_agent_header="nexus-sdk-python/0.1")
+        try:
+            self._socket = await self._context.__aenter__()
+        except InvalidStatus as exc:
+            raise NexusConnectionError(f"WebSocket {self._path}: {exc}") from exc
+        except OSError as exc:
+            raise NexusConnectionError(f"WebSocket {self._path}: {exc}") from exc
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._context.__aexit__(*exc)
+
+    async def send(self, type: str, data: Any = None, **fields: Any) -> None:
+        """Send one message `{type, data, ...}` (e.g. `cursor:move`, a block operation with its `version`)."""
+        await self._socket.send(json.dumps({"type": type, "data": data, **fields}))
+
+    async def receive(self) -> WsMessage:
+        """The next message; a close by the server with 4401/4403/4404 raises the matching error."""
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            return WsMessage.model_validate(json.loads(await self._socket.recv()))
+        except ConnectionClosed as exc:
+            error = _closed_error(exc.rcvd.code if exc.rcvd else None, exc.rcvd.reason if exc.rcvd else "")
+            raise error or NexusConnectionError(f"WebSocket {self._path} closed") from exc
+
+    def __aiter__(self) -> Room:
+        return self
+
+    async def __anext__(self) -> WsMessage:
+        try:
+            return await self.receive()
+        except NexusConnectionError as exc:
+            if exc.status in (None, 1000, 1001):
+                raise StopAsyncIteration from exc
+            raise

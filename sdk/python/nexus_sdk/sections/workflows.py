@@ -9,6 +9,7 @@ from typing import Any
 
 from .._route import Route, Section, resume_same
 from ..models import Resource
+from ..websocket import Room
 
 
 class Workflow(Resource):
@@ -42,6 +43,14 @@ class Workflows(Section):
     delete_schedule = Route("DELETE", "/workflows/{id}/schedules/{schedule_id}")
     hook_check = Route("GET", "/hooks/{workflow_id}", doc="answers whether the webhook trigger accepts the request")
     hook = Route("POST", "/hooks/{workflow_id}", doc="a webhook trigger; sign it with `signature()` or pass ?token=")
+
+    def room(self, workflow_id: str) -> Room:
+        """The workflow's live editing room (async client): presence, cursors and versioned block edits.
+
+        `async with client.workflows.room(id) as room:` then `await room.send("cursor:move", {...})`
+        and `async for message in room` (`connected`, `user:join`, `ack`, `conflict`, ...).
+        """
+        return Room(self._client._options, f"/ws/workflows/{workflow_id}")
 
     @staticmethod
     def signature(secret: str, body: Any, *, timestamp: int | None = None) -> tuple[str, bytes]:
