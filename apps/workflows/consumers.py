@@ -81,7 +81,7 @@ class WorkflowRoomConsumer(JsonConsumer):
         await client.hset(presence_key(workflow_id), self.channel_name, json.dumps(self._who()))
         await client.expire(presence_key(workflow_id), PRESENCE_TTL_SECONDS)
         self.joined = True
-        await self._broadcast({"type": "user:join", "data": self._who()})
+        await self._broadcast({"type": "user:join", "data": self._who(), "users": await self._users()})
         await self.send_json({"type": "connected", "data": {**await _state(workflow_id), "users": await self._users()}})
 
     async def _users(self) -> list[dict[str, Any]]:
@@ -140,4 +140,10 @@ class WorkflowRoomConsumer(JsonConsumer):
             await redis_async().hdel(presence_key(self.workflow_id), self.channel_name)
         except Exception:  # the hash expires by itself
             pass
-        await self._broadcast({"type": "user:leave", "data": self._who()})
+        # With who is still here: the same user may be in the room on another connection (a reloaded
+        # page joins before its old connection has left), so a leave alone cannot say who remains.
+        try:
+            users = await self._users()
+        except Exception:
+            users = None
+        await self._broadcast({"type": "user:leave", "data": self._who(), "users": users})

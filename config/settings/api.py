@@ -58,6 +58,8 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
         "WorkspaceRoleEnum": "apps.accounts.models.WorkspaceRole",
         "BuildStatusEnum": "apps.forge.models.BuildStatus",
         "DeploymentStatusEnum": "apps.forge.models.DeploymentStatus",
+        "RunStatusEnum": "apps.workflows.models.RunStatus",
+        "StepStatusEnum": "apps.workflows.models.StepStatus",
         # The agents' serializers take `.values` (labels equal to the values): named by their values.
         "TaskStatusEnum": ["submitted", "working", "input-required", "completed", "failed", "cancelled", "timed_out"],
     },

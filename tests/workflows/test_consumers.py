@@ -103,3 +103,25 @@ async def test_readers_strangers_and_anonymous_clients_are_refused(room: Any) ->
                                          headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")])
     await communicator.connect()
     assert (await communicator.receive_output(timeout=10))["code"] == 4401
+
+
+async def test_a_page_reloaded_before_its_old_connection_left_keeps_its_user_present(room: Any) -> None:
+    """The old connection's leave says who remains: the same user, on the new connection, is still there."""
+    owner, editor, _reader, workflow_id = room
+    bob = _communicator(workflow_id, editor.key)
+    assert (await bob.connect())[0]
+    await _next(bob, "connected")
+    old = _communicator(workflow_id, owner.key)
+    assert (await old.connect())[0]
+    await _next(old, "connected")
+    new = _communicator(workflow_id, owner.key)  # the reloaded page joins first ...
+    assert (await new.connect())[0]
+    await _next(new, "connected")
+    await old.disconnect()  # ... then the old page's connection leaves
+    left = await _next(new, "user:leave")
+    assert left["data"]["email"] == owner.user.email
+    assert {u["email"] for u in left["users"]} == {owner.user.email, editor.user.email}
+    assert {u["email"] for u in (await _next(bob, "user:leave"))["users"]} == {owner.user.email, editor.user.email}
+    await new.disconnect()
+    assert {u["email"] for u in (await _next(bob, "user:leave"))["users"]} == {editor.user.email}
+    await bob.disconnect()

@@ -82,9 +82,10 @@
         case "connected": case "workflow:state":
           steps = data.steps; version = data.version; present = data.users || []; setPresence(present); render(); break;
         case "user:join":
-          present = present.filter((u) => u.id !== data.id).concat([data]); setPresence(present); break;
+          present = message.users || present.filter((u) => u.id !== data.id).concat([data]); setPresence(present); break;
         case "user:leave":
-          present = present.filter((u) => u.id !== data.id); setPresence(present); break;
+          // `users` is who remains (the same person may still be here on another connection).
+          present = message.users || present.filter((u) => u.id !== data.id); setPresence(present); break;
         case "block:add": case "block:update": case "block:delete":
           steps = message.steps; version = message.version; render(); break;
         case "ack":
