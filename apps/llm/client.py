@@ -21,9 +21,9 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from asgiref.sync import async_to_sync
 
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from apps.accounts.models import User
 
 logger = logging.getLogger("nexus.llm")
+
+T = TypeVar("T")
 
 ROLES = ("system", "user", "assistant", "tool")
 MAX_MESSAGES = 1000
@@ -318,11 +320,10 @@ async def stream_chat(*, user: User, model: Any, messages: Any, system_prompt: s
         await stream.aclose()
 
 
-async def complete_prepared(prepared: PreparedChat, *, write_behind: bool = False) -> Completion:
-    """Call a prepared chat without streaming, and meter it (`write_behind` as for `stream_prepared`)."""
-    meter = _Meter(prepared, streamed=False, write_behind=write_behind)
+async def _call_metered(meter: _Meter, prepared: PreparedChat, call: Awaitable[T]) -> T:
+    """Await a non-streamed provider call; a failure or a cancel is metered before it goes on up."""
     try:
-        result = await provider_for(prepared.model.provider).complete(prepared.request)
+        return await call
     except ApplicationError as exc:
         await meter.record(usage=Usage(source=UsageSource.ESTIMATED), status=UsageStatus.FAILED, error=exc)
         raise
@@ -330,6 +331,12 @@ async def complete_prepared(prepared: PreparedChat, *, write_behind: bool = Fals
         await shielded(meter.record(usage=Usage(prompt_tokens=prepared.estimated_prompt_tokens, source=UsageSource.ESTIMATED),
                                      status=UsageStatus.STOPPED))
         raise
+
+
+async def complete_prepared(prepared: PreparedChat, *, write_behind: bool = False) -> Completion:
+    """Call a prepared chat without streaming, and meter it (`write_behind` as for `stream_prepared`)."""
+    meter = _Meter(prepared, streamed=False, write_behind=write_behind)
+    result = await _call_metered(meter, prepared, provider_for(prepared.model.provider).complete(prepared.request))
     meter.first_token_at = time.monotonic()
     if result.usage is None:
         meter.text_chars, meter.reasoning_chars = [result.text], [result.reasoning]
@@ -371,15 +378,8 @@ async def generate_image_prepared(prepared: PreparedChat, *, size: str = "1024x1
         raise ChatInputInvalid(f"The provider of '{prepared.model.name}' has no images API.", details={"model": ["No images API."]})
     meter = _Meter(prepared, streamed=False)
     prompt = prepared.request.messages[-1]["content"]
-    try:
-        result: ImageResult = await provider.generate_image(model=prepared.request.model, prompt=prompt, size=size)
-    except ApplicationError as exc:
-        await meter.record(usage=Usage(source=UsageSource.ESTIMATED), status=UsageStatus.FAILED, error=exc)
-        raise
-    except asyncio.CancelledError:
-        await shielded(meter.record(usage=Usage(prompt_tokens=prepared.estimated_prompt_tokens, source=UsageSource.ESTIMATED),
-                                     status=UsageStatus.STOPPED))
-        raise
+    result: ImageResult = await _call_metered(meter, prepared, provider.generate_image(model=prepared.request.model, prompt=prompt,
+                                                                                       size=size))
     if result.usage is None:
         result.usage = Usage(prompt_tokens=prepared.estimated_prompt_tokens, completion_tokens=IMAGE_OUTPUT_TOKENS_ESTIMATE,
                              source=UsageSource.ESTIMATED)
