@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -18,7 +17,7 @@ from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key
 from rest_framework.request import Request
 
 from .errors import RateLimited
-from .redis_client import redis_sync
+from .redis_client import redis_script, redis_sync
 
 logger = logging.getLogger("nexus.ratelimit")
 
@@ -49,15 +48,9 @@ return count
 """
 
 
-_incr_script: Any = None
-
-
 def _incr(cache_key: str, ttl: int) -> int:
-    global _incr_script
-    client = redis_sync()  # the cache lives at REDIS_URL too, on this same client's pool (apps.core.cache)
-    if _incr_script is None or _incr_script.registered_client is not client:
-        _incr_script = client.register_script(_INCR_LUA)  # EVALSHA: the hash, not the script, per request
-    return int(_incr_script(keys=[cache_key], args=[ttl]))
+    # The cache lives at REDIS_URL too, on this same client's pool (apps.core.cache).
+    return int(redis_script(redis_sync(), _INCR_LUA)(keys=[cache_key], args=[ttl]))
 
 
 def _count(*, group: str, key: str, rate: str) -> dict[str, int]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -88,3 +89,15 @@ def redis_reset() -> None:
             _sync.close()
         _sync = None
     _async.clear()
+
+
+_scripts: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def redis_script(client: Any, lua: str) -> Any:
+    """`client.register_script(lua)`, once per client: each call then sends the script's hash (EVALSHA), not its text."""
+    scripts = _scripts.setdefault(client, {})
+    script = scripts.get(lua)
+    if script is None:
+        script = scripts[lua] = client.register_script(lua)
+    return script

@@ -27,7 +27,7 @@ import redis
 from django.conf import settings
 
 from .errors import ServiceUnavailable, outage_of
-from .redis_client import redis_async, redis_sync
+from .redis_client import redis_async, redis_script, redis_sync
 
 logger = logging.getLogger("nexus.streams")
 
@@ -40,7 +40,6 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 return n
 """
 
-_publish_script: Any = None
 
 
 @dataclass(slots=True)
@@ -72,11 +71,7 @@ def _counter_key(key: str) -> str:
 
 
 def _sync_redis() -> redis.Redis:
-    global _publish_script
-    client = redis_sync()
-    if _publish_script is None or _publish_script.registered_client is not client:
-        _publish_script = client.register_script(_PUBLISH_LUA)
-    return client
+    return redis_sync()
 
 
 def _encode(data: dict[str, Any]) -> str:
@@ -85,9 +80,8 @@ def _encode(data: dict[str, Any]) -> str:
 
 def publish(key: str, data: dict[str, Any], *, final: bool = False) -> int:
     """Append an event (from sync code: tasks, services); returns its number."""
-    _sync_redis()
     return int(
-        _publish_script(
+        redis_script(redis_sync(), _PUBLISH_LUA)(
             keys=[key, _counter_key(key)],
             args=[settings.STREAM_MAXLEN, _encode(data), "1" if final else "0", settings.STREAM_TTL_SECONDS],
         )
@@ -135,17 +129,9 @@ def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> StreamEvent:
 # Async side: publishing from async views and the shared per-process readers.
 # ------------------------------------------------------------------------------------------------
 
-_apublish_scripts: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-
 async def apublish(key: str, data: dict[str, Any], *, final: bool = False) -> int:
     """Append an event from async code; returns its number."""
-    client = redis_async()
-    script = _apublish_scripts.get(client)
-    if script is None:
-        # EVALSHA: the script's hash, not its text, on every event (EVAL again only after a flush).
-        script = _apublish_scripts[client] = client.register_script(_PUBLISH_LUA)
-    result = await script(keys=[key, _counter_key(key)],
+    result = await redis_script(redis_async(), _PUBLISH_LUA)(keys=[key, _counter_key(key)],
                           args=[settings.STREAM_MAXLEN, _encode(data), "1" if final else "0", settings.STREAM_TTL_SECONDS])
     return int(result)
 
