@@ -57,6 +57,7 @@ LOCAL_APPS = [
     "apps.agents",
     "apps.workflows",
     "apps.integrations",
+    "apps.sharing",
     "apps.dashboard",
 ]
 # The JWT blacklist (refresh-token rotation, see accounts.py) comes last, as it always has.
