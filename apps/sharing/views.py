@@ -29,13 +29,30 @@ RAW_TYPES: dict[str, str] = {ArtifactContentType.HTML.value: "text/html; charset
                              ArtifactContentType.JSON.value: "application/json; charset=utf-8"}
 
 
+class _TooManyReads(Exception):
+    """A client read too many shared links too fast (answered 429 with Retry-After)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
 def _shared(request: HttpRequest, token: str) -> Artifact:
     try:
         ratelimit_hit(request, group="sharing-public", key=request.META.get("REMOTE_ADDR") or "unknown",
                       rate=settings.SHARING_PUBLIC_RATE, record=False)
+    except RateLimited as exc:
+        raise _TooManyReads(exc.retry_after) from exc
+    try:
         return artifact_by_token(token=token)
-    except (NotFound, RateLimited) as exc:
+    except NotFound as exc:
         raise Http404("No such shared link (it may have been revoked or have expired).") from exc
+
+
+def _too_many(exc: _TooManyReads) -> HttpResponse:
+    response = HttpResponse("Too many requests; try again shortly.", status=429, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _private(response: HttpResponse) -> HttpResponse:
@@ -48,7 +65,10 @@ def _private(response: HttpResponse) -> HttpResponse:
 @require_safe
 def shared_page(request: HttpRequest, token: str) -> HttpResponse:
     """The shared artifact for people: text and JSON as text, Markdown rendered, HTML in a sandboxed frame."""
-    artifact = _shared(request, token)
+    try:
+        artifact = _shared(request, token)
+    except _TooManyReads as exc:
+        return _too_many(exc)
     response = render(request, "sharing/shared.html", {"artifact": artifact, "token": token, "html": artifact.content_type == ArtifactContentType.HTML,
                                                        "markdown": artifact.content_type == ArtifactContentType.MARKDOWN})
     response["Content-Security-Policy"] = PAGE_CSP
@@ -59,7 +79,10 @@ def shared_page(request: HttpRequest, token: str) -> HttpResponse:
 @xframe_options_sameorigin  # framed by /s/<token> only (the CSP's frame-ancestors says the same)
 def shared_raw(request: HttpRequest, token: str) -> HttpResponse:
     """The artifact's bytes under the sandboxing CSP (HTML as HTML, everything else as text)."""
-    artifact = _shared(request, token)
+    try:
+        artifact = _shared(request, token)
+    except _TooManyReads as exc:
+        return _too_many(exc)
     response = HttpResponse(artifact.content, content_type=RAW_TYPES.get(artifact.content_type, "text/plain; charset=utf-8"))
     response["Content-Security-Policy"] = settings.SHARING_CSP
     response["X-Content-Type-Options"] = "nosniff"

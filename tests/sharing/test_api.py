@@ -148,3 +148,16 @@ def test_list_page_and_revoke_form(client, user) -> None:  # type: ignore[no-unt
     assert page.status_code == 200 and created["url"] in page.content.decode()
     assert client.post(f"/shared/{created['id']}/revoke").status_code == 302
     assert APIClient().get(f"/s/{created['token']}").status_code == 404
+
+
+def test_public_reads_are_limited_per_client_address(auth_client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SHARING_PUBLIC_RATE = "2/m"
+    token = _share(auth_client, title="Popular", content_type="text/plain", content="x").json()["token"]
+    reader = APIClient(REMOTE_ADDR="203.0.113.7")
+    assert reader.get(f"/api/v1/shared/{token}").status_code == 200
+    assert reader.get(f"/s/{token}").status_code == 200
+    limited = reader.get(f"/api/v1/shared/{token}")
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "RATE_LIMITED" and int(limited["Retry-After"]) > 0
+    page = reader.get(f"/s/{token}/raw")
+    assert page.status_code == 429 and int(page["Retry-After"]) > 0
+    assert APIClient(REMOTE_ADDR="203.0.113.8").get(f"/api/v1/shared/{token}").status_code == 200  # another address
