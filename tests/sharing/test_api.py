@@ -161,3 +161,28 @@ def test_public_reads_are_limited_per_client_address(auth_client, settings) -> N
     page = reader.get(f"/s/{token}/raw")
     assert page.status_code == 429 and int(page["Retry-After"]) > 0
     assert APIClient(REMOTE_ADDR="203.0.113.8").get(f"/api/v1/shared/{token}").status_code == 200  # another address
+
+
+def test_a_workspace_member_can_share_a_message_of_a_shared_conversation(user, other_user) -> None:  # type: ignore[no-untyped-def]
+    from apps.accounts import services as accounts
+
+    workspace = accounts.workspace_create(user=other_user, name="Team")
+    accounts.workspace_member_add(workspace=workspace, user=other_user, email=user.email, role="member")
+    conversation = chat.conversation_create(user=other_user, title="Team plan", workspace_id=workspace.id)
+    reply = Message.objects.create(conversation=conversation, role="assistant", content="Ship Friday.")
+    member = APIClient()
+    member.force_authenticate(user=user)
+    created = _share(member, message_id=str(reply.id))
+    assert created.status_code == 201, created.content
+    assert Artifact.objects.get().owner == user  # the link is the sharer's to revoke
+    assert APIClient().get(f"/api/v1/shared/{created.json()['token']}").json()["content"] == "Ship Friday."
+
+
+def test_text_that_looks_like_html_is_never_served_as_html(auth_client) -> None:  # type: ignore[no-untyped-def]
+    text = "<script>alert(document.cookie)</script>"
+    token = _share(auth_client, title="Not HTML", content_type="text/markdown", content=text).json()["token"]
+    raw = APIClient().get(f"/s/{token}/raw")
+    assert raw["Content-Type"].startswith("text/plain") and raw["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in raw["Content-Security-Policy"]
+    page = APIClient().get(f"/s/{token}").content.decode()
+    assert "<script>alert" not in page and "&lt;script&gt;alert" in page
