@@ -56,6 +56,8 @@ LOCAL_APPS = [
     "apps.forge",
     "apps.agents",
     "apps.workflows",
+    "apps.integrations",
+    "apps.sharing",
     "apps.dashboard",
 ]
 # The JWT blacklist (refresh-token rotation, see accounts.py) comes last, as it always has.
