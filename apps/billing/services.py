@@ -15,6 +15,7 @@ A model call uses the ledger in two steps (see docs/architecture.md, "apps/billi
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import uuid
@@ -232,9 +233,35 @@ def credit_reserve(*, user: User, model: Any, prompt_tokens_estimate: int, max_t
     MIN_REPLY_TOKENS-token reply are unaffordable (API.md, Conventions).
     """
     requested = max_tokens if max_tokens is not None else int(getattr(model, "max_output_tokens", 0) or 0)
+    key = _key(idempotency_key)
+    prompt_tokens = int(prompt_tokens_estimate)
+    model_name = str(getattr(model, "name", "") or "")[:100]
+    amount = credit_cost_ceiling(model=model, prompt_tokens_estimate=prompt_tokens, max_tokens=requested)
+    fast = _fast_hold(account_id=account.pk if account is not None else None, user_id=user.pk, amount=amount, reference=reference,
+                      key=key, model_name=model_name)
+    if fast is not None:
+        fast.max_tokens, fast.capped = requested, False
+        return fast
+    # A new account, a hold the balance cannot cover whole (capped or 402), or a repeated key.
     holder = account or _account_of(user)
-    return _hold_model_call(account=holder, model=model, prompt_tokens=int(prompt_tokens_estimate), requested=requested,
-                            reference=reference, key=_key(idempotency_key))
+    return _hold_model_call(account=holder, model=model, prompt_tokens=prompt_tokens, requested=requested, reference=reference, key=key)
+
+
+def _fast_hold(*, account_id: Any, user_id: Any, amount: Decimal, reference: str, key: str, model_name: str) -> CreditReservation | None:
+    """The common hold in one statement (`nexus_credit_hold`, migration 0003); None when the Python path must decide."""
+    own = not connection.in_atomic_block
+    try:
+        # Inside a caller's transaction, a savepoint keeps a duplicate-key error from breaking it.
+        with transaction.atomic() if not own else contextlib.nullcontext(), connection.cursor() as cursor:
+            cursor.execute("SELECT reservation_id, account_id, existed FROM nexus_credit_hold(%s, %s, %s, %s, %s, %s, %s)",
+                           [account_id, user_id, amount, reference[:200], key, model_name, own])
+            row = cursor.fetchone()
+    except IntegrityError:  # the same key held at the same moment by another process: the Python path finds it
+        return None
+    if row is None or row[2]:
+        return None
+    return CreditReservation(id=row[0], account_id=row[1], amount=amount, reference=reference[:200], idempotency_key=key,
+                             model_name=model_name, status=ReservationStatus.HELD)
 
 
 def affordable_output_tokens(*, model: Any, prompt_tokens: int, available: Decimal) -> int:
@@ -305,39 +332,23 @@ def _hold(*, account: CreditAccount, amount: Decimal, reference: str, key: str, 
                                             model_name=model_name[:100])
 
 
-@transaction.atomic
 def credit_settle(*, reservation: CreditReservation, cost: Any, usage_record_id: Any = None) -> CreditReservation:
     """Charge the metered cost and release the rest of the hold; idempotent per reservation.
 
     A cost above the hold (the prompt estimate was low) is charged as far as the balance goes;
-    the remainder is kept in `uncollected`, never taken: balances stay >= 0.
+    the remainder is kept in `uncollected`, never taken: balances stay >= 0. One statement
+    (`nexus_credit_settle`, migration 0003): the account's row lock is held for microseconds.
     """
     cost = max(credits(cost), ZERO)
-    account = _lock(reservation.account)
-    current = CreditReservation.objects.select_for_update().get(pk=reservation.pk)
-    if current.status in (ReservationStatus.SETTLED, ReservationStatus.RELEASED):
-        return current
-    if current.status == ReservationStatus.HELD:
-        account.held -= current.amount
-    spendable = max(account.balance - account.held, ZERO)
-    charge = min(cost, spendable)
-    current.charged = charge
-    current.uncollected = cost - charge
-    current.status = ReservationStatus.SETTLED
-    current.finished_at = timezone.now()
-    current.usage_record_id = usage_record_id or current.usage_record_id
-    if charge > 0:
-        _debit(account, charge)
-        account.total_spent += charge
-        _append(account, type=TransactionType.USAGE, amount=-charge, reference=current.reference or f"reservation:{current.pk}",
-                idempotency_key=f"settle:{current.pk}", model_name=current.model_name, usage_record_id=current.usage_record_id,
-                metadata={"reservation_id": str(current.pk), "held": str(current.amount), "cost": str(cost)})
-    else:
-        account.save(update_fields=["held", "updated_at"])
-    if current.uncollected > 0:
-        logger.warning("Reservation %s: %s credits of metered cost could not be collected", current.pk, current.uncollected)
-    current.save(update_fields=["charged", "uncollected", "status", "finished_at", "usage_record_id"])
-    return current
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status, charged, uncollected, usage_record_id, finished_at FROM nexus_credit_settle(%s, %s, %s, %s)",
+                       [reservation.pk, cost, str(cost), usage_record_id])
+        status, charged, uncollected, usage_id, finished_at = cursor.fetchone()
+    reservation.status, reservation.charged, reservation.uncollected = status, charged, uncollected
+    reservation.usage_record_id, reservation.finished_at = usage_id, finished_at
+    if uncollected > 0:
+        logger.warning("Reservation %s: %s credits of metered cost could not be collected", reservation.pk, uncollected)
+    return reservation
 
 
 @transaction.atomic

@@ -73,6 +73,27 @@ class TestReserveSettle:
         usage = CreditTransaction.objects.get(account=account, type="usage")
         assert usage.amount == D("-0.75") and usage.balance_after == D("199.25") and usage.model_name == "ledger-model"
 
+    def test_a_covered_hold_and_its_settlement_are_one_statement_each(self, user):
+        """A busy account's calls wait on its row lock: the common hold and settle hold it for one statement."""
+        from django.test.utils import CaptureQueriesContext
+
+        model = make_model()
+        services.credit_account_for(user=user)  # opened (the first hold of a new account takes the longer path)
+        with CaptureQueriesContext(connection) as holding:
+            reservation = services.credit_reserve(user=user, model=model, prompt_tokens_estimate=1000, max_tokens=500,
+                                                  reference="chat:one", idempotency_key="one-statement")
+        with CaptureQueriesContext(connection) as settling:
+            services.credit_settle(reservation=reservation, cost=D("0.5"), usage_record_id=None)
+        # (inside the test's transaction, as inside any caller's, the hold also takes a savepoint)
+        statements = [q["sql"].split("(")[0] for q in holding.captured_queries if "SAVEPOINT" not in q["sql"]]
+        assert statements == ["SELECT reservation_id, account_id, existed FROM nexus_credit_hold"]
+        assert len(settling.captured_queries) == 1
+        stored = CreditReservation.objects.get(pk=reservation.pk)
+        assert (stored.amount, stored.charged, stored.status, stored.reference) == (D(2), D("0.5"), "settled", "chat:one")
+        usage = CreditTransaction.objects.get(idempotency_key=f"settle:{reservation.pk}")
+        assert usage.metadata == {"reservation_id": str(reservation.pk), "held": "2.000000", "cost": "0.500000"}
+        assert usage.reference == "chat:one" and account_of(user).held == 0
+
     def test_the_same_idempotency_key_reserves_once(self, user):
         model = make_model()
         first = services.credit_reserve(user=user, model=model, prompt_tokens_estimate=10, max_tokens=10, idempotency_key="same")
