@@ -14,6 +14,7 @@ from apps.core.errors import ValidationError
 from apps.llm.errors import ModelNotFound
 from apps.llm.selectors import model_resolve_for_user
 
+from .errors import VoiceSessionNotFound
 from .models import VoiceConfig, VoiceSession, VoiceSessionStatus, VoiceWebhookEvent
 from .selectors import CONFIG_FIELDS, voice_config_dict, voice_config_get, voice_session_idle_cutoff
 
@@ -106,6 +107,8 @@ TURN_HISTORY_MESSAGES = 20
 
 def voice_turn_start(*, session: VoiceSession, user: User, text: str, chat_model_id: Any, api_key: Any = None) -> ChatStart:
     """Store the user's spoken text in the session's conversation and start the reply (chat's own checks, hold and slot)."""
+    if session.conversation_id is None:
+        raise VoiceSessionNotFound("This voice session's conversation was deleted.")
     history = list(
         Message.objects.filter(conversation_id=session.conversation_id, status=MessageStatus.COMPLETE)
         .exclude(content="").order_by("-created_at").values("role", "content")[:TURN_HISTORY_MESSAGES]

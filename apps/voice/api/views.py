@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -39,7 +39,7 @@ from .serializers import (
     VoiceSessionSerializer,
 )
 
-TOOL = HasTool("voice")
+TOOL: type[BasePermission] = HasTool("voice")  # type: ignore[assignment]  # DRF calls each entry; a HasTool returns itself
 
 
 def _api_key(request: Request) -> ApiKey | None:
@@ -133,8 +133,9 @@ class VoiceTranscriptionApi(APIView):
             raise ValidationError("Send the audio as the multipart field `file`.", details={"file": ["No file was submitted."]})
         if upload.size is not None and upload.size > settings.VOICE_MAX_AUDIO_BYTES:
             raise AudioTooLarge(f"Audio is limited to {settings.VOICE_MAX_AUDIO_BYTES} bytes.")
-        model = _model_for(request, "stt_model_id", request.data.get("model_id"))
-        language = str(request.data.get("language") or voice_config_get(user=request_user(request)).language or "")[:16]
+        form: Any = request.data  # a QueryDict of the multipart fields
+        model = _model_for(request, "stt_model_id", form.get("model_id"))
+        language = str(form.get("language") or voice_config_get(user=request_user(request)).language or "")[:16]
         user = request_user(request)
         result = async_to_sync(transcription_run)(user=user, audio=upload.read(), model=model or _default(user, "stt"),
                                                   language=language, api_key=_api_key(request))
@@ -204,7 +205,7 @@ class TwilioWebhookApi(APIView):
         responses={(200, "application/xml"): TWIML, **error_responses(403)},
     )
     def post(self, request: Request) -> HttpResponse:
-        params = request.data
+        params: Any = request.data  # a QueryDict of the form fields Twilio signed
         url = request.build_absolute_uri()
         twilio_verify(url=url, params=params, signature=request.headers.get("X-Twilio-Signature"))
         session = _call_session(request.query_params.get("session_id"))
