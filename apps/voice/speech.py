@@ -6,7 +6,9 @@ comes back empty is also "no speech": its hold is released, so nothing is charge
 """
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Awaitable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +33,20 @@ def speech_cost_ceiling(*, characters: int, input_cost: Any) -> Decimal:
     return Decimal(math.ceil(raw * MILLION)) / MILLION
 
 
+def _settle(settlements: list[asyncio.Task[None]] | None, **kwargs: Any) -> Awaitable[None]:
+    """Settle now, or (a turn in progress) in the background, collected in `settlements` for the turn to await at its end."""
+    if settlements is None:
+        return call_settle(**kwargs)
+    settlements.append(asyncio.ensure_future(call_settle(**kwargs)))
+    return asyncio.sleep(0)
+
+
 async def transcription_run(*, user: User, audio: bytes, model: Any, language: str = "", api_key: Any = None,
-                            origin: str = "voice") -> Transcription:
-    """The text of `audio` (wav, mp3, webm, ogg; sniffed from the bytes), charged per audio minute; holds first."""
+                            origin: str = "voice", settlements: list[asyncio.Task[None]] | None = None) -> Transcription:
+    """The text of `audio` (wav, mp3, webm, ogg; sniffed from the bytes), charged per audio minute; holds first.
+
+    `settlements`: settle the hold in the background and add the task there (a spoken turn goes on at once).
+    """
     if len(audio) > settings.VOICE_MAX_AUDIO_BYTES:
         raise AudioTooLarge(f"Audio is limited to {settings.VOICE_MAX_AUDIO_BYTES} bytes.")
     info = audio_inspect(audio)
@@ -53,13 +66,13 @@ async def transcription_run(*, user: User, audio: bytes, model: Any, language: s
     if not result.text.strip():
         await call_release(reservation=hold)
         raise NoSpeech("No speech was heard in the audio.", details={"file": ["No speech was heard."]})
-    await call_settle(reservation=hold, prepared=prepared, finish=result)
+    await _settle(settlements, reservation=hold, prepared=prepared, finish=result)
     return result
 
 
 async def speech_run(*, user: User, text: str, model: Any, voice: str = "alloy", audio_format: str = "mp3", api_key: Any = None,
-                     origin: str = "voice") -> SpeechAudio:
-    """`text` spoken (at most VOICE_MAX_SPEECH_CHARS characters), charged per character; holds first."""
+                     origin: str = "voice", settlements: list[asyncio.Task[None]] | None = None) -> SpeechAudio:
+    """`text` spoken (at most VOICE_MAX_SPEECH_CHARS characters), charged per character; holds first (`settlements` as above)."""
     if not text.strip():
         raise SpeechTextTooLong("There is no text to speak.", details={"text": ["This field may not be blank."]})
     if len(text) > settings.VOICE_MAX_SPEECH_CHARS:
@@ -75,5 +88,5 @@ async def speech_run(*, user: User, text: str, model: Any, voice: str = "alloy",
     except BaseException:
         await call_settle(reservation=hold, prepared=prepared)
         raise
-    await call_settle(reservation=hold, prepared=prepared, finish=result)
+    await _settle(settlements, reservation=hold, prepared=prepared, finish=result)
     return result

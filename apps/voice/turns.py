@@ -83,6 +83,8 @@ class SpokenTurn:
         self.speech_cost = Decimal(0)
         self.speech_characters = 0
         self.seq = 0
+        # Settlements of the turn's speech calls, running behind it; awaited before `turn:complete`.
+        self.settlements: list[asyncio.Task[None]] = []
 
     def start(self) -> asyncio.Task[None]:
         """Run the turn as its own task."""
@@ -106,15 +108,22 @@ class SpokenTurn:
         try:
             await self._run()
         except ApplicationError as exc:
+            await self._settled()
             await self.send({"type": "error", "data": {"code": exc.code, "message": exc.message}})
         except asyncio.CancelledError:
             if self.reply_id is not None:
                 # Chat's cancel flag: the generation stops within RUN_CANCEL_POLL_SECONDS and settles what it produced.
                 await asyncio.shield(db_sync_to_async(reply_stop)(message=Message(pk=self.reply_id)))
+            await asyncio.shield(self._settled())
             raise
         except Exception:
             logger.exception("Voice turn of session %s failed", self.session.pk)
             await self.send({"type": "error", "data": {"code": "INTERNAL_ERROR", "message": "The turn failed."}})
+
+    async def _settled(self) -> None:
+        """Wait for the settlements running behind the turn (each is its own task: a cancel does not stop them)."""
+        if self.settlements:
+            await asyncio.gather(*self.settlements, return_exceptions=True)
 
     async def _run(self) -> None:
         models: TurnModels = await db_sync_to_async(turn_models)(user=self.user, config=self.session.config)
@@ -123,7 +132,7 @@ class SpokenTurn:
             audio = wav_from_pcm16(audio, sample_rate=self.sample_rate or 16000)
         config = self.session.config or {}
         heard = await transcription_run(user=self.user, audio=audio, model=models.stt.id, language=config.get("language") or "",
-                                        api_key=self.api_key)
+                                        api_key=self.api_key, settlements=self.settlements)
         await self.send({"type": "transcript", "data": {"text": heard.text}})
         start = await db_sync_to_async(voice_turn_start)(session=self.session, user=self.user, text=heard.text,
                                                          chat_model_id=models.chat.id, api_key=self.api_key)
@@ -152,6 +161,7 @@ class SpokenTurn:
             if not speaker.done():
                 speaker.cancel()
                 await asyncio.gather(speaker, return_exceptions=True)
+        await self._settled()
         if final.get("type") == "error":
             error = final.get("error") or {}
             await self.send({"type": "error", "data": {"code": error.get("code", "INTERNAL_ERROR"), "message": error.get("message", "")}})
@@ -172,7 +182,7 @@ class SpokenTurn:
         """Speak each sentence as it arrives, in order, while the reply's text goes on."""
         while (sentence := await sentences.get()) is not None:
             audio = await speech_run(user=self.user, text=sentence, model=models.tts.id, voice=voice, audio_format=SPEECH_FORMAT,
-                                     api_key=self.api_key)
+                                     api_key=self.api_key, settlements=self.settlements)
             self.speech_cost += _cost(audio.usage.cost if audio.usage else 0)
             self.speech_characters += len(sentence)
             self.seq += 1
