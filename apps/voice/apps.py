@@ -9,9 +9,9 @@ class VoiceAppConfig(NexusAppConfig):
     verbose_name = "Voice"
     api_urls = "apps.voice.api.urls"
     page_urls = "apps.voice.urls"
-    navigation = (NavEntry("Voice", "voice:home", tool="voice", position=48),)
-    tools = (Tool("voice", scope="voice", position=55),)
-    scopes = (Scope("voice", position=45),)
+    navigation = (NavEntry("Voice", "voice:home", tool="voice", position=52),)
+    tools = (Tool("voice", scope="voice", position=75),)
+    scopes = (Scope("voice", position=65),)
     beat = {
         "voice-sessions-expire": {
             "task": "apps.voice.tasks.voice_sessions_expire",
