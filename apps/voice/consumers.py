@@ -60,7 +60,7 @@ class VoiceConsumer(JsonConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.turn is not None:
-            await self.turn.interrupt()
+            await self.turn.interrupt(notify=False)  # nobody is listening: stop paying for the reply and its speech
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if bytes_data is not None:

@@ -91,7 +91,7 @@ class SpokenTurn:
         self.task = asyncio.ensure_future(self.run())
         return self.task
 
-    async def interrupt(self) -> None:
+    async def interrupt(self, *, notify: bool = True) -> None:
         """Stop the turn (its reply's generation and its speech) and wait until it has settled what it used."""
         if self.task is None or self.task.done():
             return
@@ -100,7 +100,7 @@ class SpokenTurn:
             await self.task
         except asyncio.CancelledError:
             pass
-        if self.reply_id is not None:
+        if notify and self.reply_id is not None:
             await self.send({"type": "turn:interrupted", "data": {"message_id": str(self.reply_id)}})
 
     async def run(self) -> None:
@@ -134,8 +134,17 @@ class SpokenTurn:
         heard = await transcription_run(user=self.user, audio=audio, model=models.stt.id, language=config.get("language") or "",
                                         api_key=self.api_key, settlements=self.settlements)
         await self.send({"type": "transcript", "data": {"text": heard.text}})
-        start = await db_sync_to_async(voice_turn_start)(session=self.session, user=self.user, text=heard.text,
-                                                         chat_model_id=models.chat.id, api_key=self.api_key)
+        starting = asyncio.ensure_future(db_sync_to_async(voice_turn_start)(
+            session=self.session, user=self.user, text=heard.text, chat_model_id=models.chat.id, api_key=self.api_key))
+        try:
+            start = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # Interrupted while the reply was being stored: it exists (with its hold), so it is started and stopped
+            # like any other, and its generation settles it; a reply left `streaming` would wait for the reaper.
+            start = await starting
+            self.reply_id = start.reply.id
+            reply_spawn(start)
+            raise
         self.reply_id = start.reply.id
         reply_spawn(start)
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
