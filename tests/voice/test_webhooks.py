@@ -108,3 +108,21 @@ def test_daily_signed_events_are_recorded_and_bad_signatures_refused(voice_model
     settings.DAILY_WEBHOOK_SECRET = ""
     assert _daily_post(client, body).status_code == 403  # not configured
     assert VoiceWebhookEvent.objects.count() == 1
+
+
+def test_twilio_says_a_refusal_instead_of_failing_the_call(caller: Caller, voice_models: FakeModels, fake_llm: Any,
+                                                           settings: Any) -> None:
+    settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
+    session = client_for(caller).post("/api/v1/voice/sessions", {"config": {"chat_model_id": str(voice_models.models["openai"].pk)}},
+                                      format="json").json()
+    answer = _twilio_post(APIClient(), {"CallSid": "CA7", "SpeechResult": "Hello #fail=503"}, query=f"?session_id={session['id']}")
+    assert answer.status_code == 200
+    twiml = answer.content.decode()
+    assert "<Say>Sorry, I could not answer that.</Say>" in twiml and "<Gather" in twiml  # the provider failed: said, not a 5xx
+    from apps.billing.selectors import balance_for
+    from apps.billing.services import credit_charge
+
+    # No credits left: the next turn is refused (402) before any provider call.
+    credit_charge(account_or_user=caller.user, amount=balance_for(user=caller.user)["available"], reference="test")
+    refused = _twilio_post(APIClient(), {"CallSid": "CA7", "SpeechResult": "Hello again"}, query=f"?session_id={session['id']}")
+    assert refused.status_code == 200 and "<Say>Sorry, I cannot answer right now." in refused.content.decode()

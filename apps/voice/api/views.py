@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from apps.accounts.caller import request_user
 from apps.accounts.models import ApiKey
 from apps.accounts.permissions import HasTool
-from apps.core.errors import ValidationError
+from apps.core.errors import ApplicationError, ValidationError
 from apps.core.openapi import error_responses
 from apps.core.parsers import json_loads_bounded
 from apps.core.serializers import StrictCharField
@@ -218,7 +218,11 @@ class TwilioWebhookApi(APIView):
         elif not speech:
             twiml = twiml_gather(action=url, say="Hello. How can I help?", language=(session.config or {}).get("language") or "")
         else:
-            reply = async_to_sync(voice_reply_text)(session=session, user=session.user, text=speech)
+            try:
+                reply = async_to_sync(voice_reply_text)(session=session, user=session.user, text=speech)
+            except ApplicationError as exc:
+                # The caller is on the phone: a refusal (credits, limits, provider down) is said, not answered as JSON to Twilio.
+                reply = f"Sorry, I cannot answer right now. {exc.message}"
             twiml = twiml_gather(action=url, say=reply, language=(session.config or {}).get("language") or "")
         return HttpResponse(twiml, content_type="application/xml")
 
