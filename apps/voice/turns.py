@@ -51,8 +51,8 @@ def sentences_split(buffer: str, *, final: bool) -> tuple[list[str], str]:
     sentences: list[str] = []
     start = 0
     for match in _SENTENCE_END.finditer(buffer):
-        if not match.group(1) and not final:
-            break  # punctuation at the very end: "3." may yet become "3.5"
+        if not match.group(1) and not final and buffer[max(0, match.start() - 1)].isdigit():
+            break  # "3." at the very end may yet become "3.5"; a word's final stop is spoken without waiting for more
         sentences.append(buffer[start:match.end()].strip())
         start = match.end()
     rest = buffer[start:]
