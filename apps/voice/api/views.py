@@ -27,7 +27,13 @@ from .. import services
 from ..audio import SPEECH_FORMATS
 from ..errors import AudioTooLarge
 from ..models import VoiceSession, VoiceSessionStatus, WebhookProvider
-from ..selectors import voice_config_dict, voice_config_get, voice_session_get, voice_session_idle_cutoff
+from ..selectors import (
+    speech_model_default,
+    voice_config_dict,
+    voice_config_get,
+    voice_session_get,
+    voice_session_idle_cutoff,
+)
 from ..speech import speech_run, transcription_run
 from ..telephony import daily_verify, twilio_verify, twiml_gather, twiml_say_and_hang_up
 from ..turns import voice_reply_text
@@ -143,8 +149,7 @@ class VoiceTranscriptionApi(APIView):
 
 
 def _default(user: Any, capability: str) -> Any:
-    from ..selectors import speech_model_default
-
+    """The id of the default model with `capability` for the caller (404 when there is none)."""
     return speech_model_default(user=user, capability=capability).id
 
 
