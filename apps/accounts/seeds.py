@@ -28,11 +28,11 @@ DEFAULT_TIERS: dict[str, dict[str, Any]] = {
 DEFAULT_ROLES: dict[str, dict[str, Any]] = {
     "user": {
         "description": "Every tool but administration.",
-        "tools": ["chat", "compare", "assistant-architect", "knowledge", "forge", "agents", "workflows"],
+        "tools": ["chat", "compare", "assistant-architect", "knowledge", "forge", "agents", "workflows", "voice"],
     },
     "admin": {
         "description": "Every tool, including administration.",
-        "tools": ["chat", "compare", "assistant-architect", "knowledge", "forge", "agents", "workflows", "admin"],
+        "tools": ["chat", "compare", "assistant-architect", "knowledge", "forge", "agents", "workflows", "voice", "admin"],
     },
 }
 

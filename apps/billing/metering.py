@@ -29,7 +29,7 @@ from apps.llm.selectors import usage_record_for_request
 from .errors import InsufficientCredits
 from .models import CreditReservation
 from .selectors import balance_for
-from .services import acredit_release, acredit_settle, credit_release, credit_reserve, credit_settle
+from .services import acredit_release, acredit_settle, credit_hold, credit_release, credit_reserve, credit_settle
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -62,6 +62,18 @@ def call_hold(*, user: User, prepared: Any, origin: str, ref: Any = None) -> Cre
 
 
 acall_hold = db_sync_to_async(call_hold)
+
+
+def amount_hold(*, user: User, amount: Decimal, origin: str, ref: Any = None, model_name: str = "") -> CreditReservation:
+    """Hold the most a call priced per unit can cost (speech: audio minutes, characters); 402 when the balance cannot.
+
+    Settled like any call: `call_settle(reservation=..., prepared=..., finish=result)` with the result's usage and record.
+    """
+    reference, key = _keys(origin, ref, uuid.uuid4().hex)
+    return credit_hold(account_or_user=user, amount=amount, reference=reference, idempotency_key=key, model_name=model_name)
+
+
+aamount_hold = db_sync_to_async(amount_hold)
 
 
 def hold_find(*, origin: str, ref: Any) -> CreditReservation | None:

@@ -112,6 +112,18 @@ class RequestIdMiddleware(_DualMiddleware):
                 pass
 
 
+def _route_body_limit(path: str) -> int:
+    """MAX_REQUEST_BYTES, or more for a view that declares `max_request_bytes` (audio uploads); resolved only for large bodies."""
+    from django.urls import Resolver404, resolve
+
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return settings.MAX_REQUEST_BYTES
+    view_class = getattr(match.func, "view_class", None) or getattr(match.func, "cls", None)
+    return max(settings.MAX_REQUEST_BYTES, int(getattr(view_class, "max_request_bytes", 0) or 0))
+
+
 class ApiErrorEnvelopeMiddleware(_DualMiddleware):
     """Makes every >= 400 answer under /api/ the error envelope, whatever produced it.
 
@@ -124,15 +136,13 @@ class ApiErrorEnvelopeMiddleware(_DualMiddleware):
             return None
         length = request.META.get("CONTENT_LENGTH") or "0"
         try:
-            too_large = int(length) > settings.MAX_REQUEST_BYTES
+            size = int(length)
         except ValueError:
             return envelope_response(status=400, message="Content-Length is not a number.", request=request)
-        if too_large:
-            return envelope_response(
-                status=413,
-                message=f"The request body is larger than {settings.MAX_REQUEST_BYTES} bytes.",
-                request=request,
-            )
+        if size > settings.MAX_REQUEST_BYTES:
+            limit = _route_body_limit(request.path_info)
+            if size > limit:
+                return envelope_response(status=413, message=f"The request body is larger than {limit} bytes.", request=request)
         return None
 
     def after(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:

@@ -71,9 +71,10 @@ class ProviderConnectionAdmin(admin.ModelAdmin):
 
 @admin.register(LlmModel)
 class LlmModelAdmin(admin.ModelAdmin):
-    """The model registry; prices are credits per 1M tokens (1 credit = US$0.01)."""
+    """The model registry; prices are credits per 1M tokens (1 credit = US$0.01), speech-to-text per audio minute."""
 
-    list_display = ["name", "provider", "provider_model", "input_cost", "output_cost", "context_window", "tiers", "active"]
+    list_display = ["name", "provider", "provider_model", "input_cost", "output_cost", "audio_cost_per_minute", "context_window", "tiers",
+                    "active"]
     list_filter = ["provider", "active"]
     search_fields = ["name", "provider_model"]
 

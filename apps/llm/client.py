@@ -35,7 +35,7 @@ from apps.core.runs import shielded
 from .errors import ChatInputInvalid, ContextWindowExceeded
 from .models import UsageSource, UsageStatus
 from .providers import provider_for
-from .providers.base import ChatRequest, Completion, ImageResult, LlmEvent, Usage
+from .providers.base import ChatRequest, Completion, ImageResult, LlmEvent, SpeechAudio, Transcription, Usage
 from .selectors import ModelEntry, model_resolve_for_user
 from .services import usage_cost, usage_record_create
 from .tokens import estimate_prompt_tokens, estimate_tokens
@@ -148,6 +148,8 @@ def chat_prepare(*, user: User, model: Any, messages: Any, system_prompt: str | 
     `response_format` asks for structured output (OpenAI's shape; sent where the vendor supports it).
     """
     entry = model_resolve_for_user(user=user, model=model)
+    if entry.capabilities and set(entry.capabilities) <= set(SPEECH_CAPABILITIES):
+        raise _field_error("model", f"The model '{entry.name}' is a speech model; it cannot chat.")
     clean_messages = validate_messages(messages)
     if system_prompt is not None and not isinstance(system_prompt, str):
         raise _field_error("system_prompt", "Must be a string.")
@@ -208,6 +210,8 @@ class _Meter:
         self.reasoning_chars: list[str] = []
         self.tool_chars: list[str] = []
         self.recorded = False
+        # Speech-to-text is priced per audio minute, not per token: its calls price the usage themselves.
+        self.priced = False
 
     def saw(self, event: LlmEvent) -> None:
         """Note an event on its way to the consumer."""
@@ -230,7 +234,8 @@ class _Meter:
     async def record(self, *, usage: Usage, status: str, error: ApplicationError | None = None) -> str:
         """Price `usage` from the registry and write the usage record; returns its id."""
         entry = self.prepared.model
-        usage.cost = usage_cost(usage=usage, input_cost=entry.input_cost, output_cost=entry.output_cost)
+        if not (self.priced and usage.cost is not None):
+            usage.cost = usage_cost(usage=usage, input_cost=entry.input_cost, output_cost=entry.output_cost)
         now = time.monotonic()
         record_id = uuid.uuid4()
         self.recorded = True
@@ -392,3 +397,64 @@ def cost_estimate(*, prepared: PreparedChat, max_tokens: int | None = None) -> f
     output = max_tokens or prepared.request.max_tokens or prepared.model.max_output_tokens
     raw = (prepared.estimated_prompt_tokens * prepared.model.input_cost + output * prepared.model.output_cost) / 1_000_000
     return math.ceil(float(raw) * 1_000_000) / 1_000_000
+
+
+# ------------------------------------------------------------------------------------------------
+# Speech: transcription (capability `stt`, priced per audio minute) and synthesis (`tts`, per 1M characters)
+# ------------------------------------------------------------------------------------------------
+
+SPEECH_CAPABILITIES = ("stt", "tts")
+
+
+def speech_prepare(*, user: User, model: Any, capability: str, api_key: Any = None, request_id: str | None = None,
+                   origin: str = "voice") -> PreparedChat:
+    """A checked speech call: the model exists (404), the tier may use it (403) and it has `capability` (400)."""
+    entry = model_resolve_for_user(user=user, model=model)
+    if capability not in entry.capabilities:
+        raise _field_error("model", f"The model '{entry.name}' has no `{capability}` capability.")
+    if entry.provider_kind != "openai":
+        raise _field_error("model", f"The provider of '{entry.name}' has no OpenAI-compatible audio API.")
+    return PreparedChat(
+        model=entry, request=ChatRequest(model=entry.provider_model, messages=[]), user_id=getattr(user, "pk", None),
+        api_key_id=getattr(api_key, "pk", api_key), workspace_id=None, request_id=request_id or get_request_id() or uuid.uuid4().hex,
+        origin=origin, estimated_prompt_tokens=0,
+    )
+
+
+aspeech_prepare = db_sync_to_async(speech_prepare)
+
+
+def transcription_cost(*, seconds: float, per_minute: Any) -> Any:
+    """Credits for `seconds` of audio at `per_minute` credits a minute."""
+    from decimal import Decimal
+
+    from .services import COST_QUANTUM
+
+    return (Decimal(str(max(0.0, seconds))) / 60 * Decimal(str(per_minute))).quantize(COST_QUANTUM)
+
+
+async def transcribe_prepared(prepared: PreparedChat, *, audio: bytes, filename: str, media_type: str,
+                              language: str = "") -> Transcription:
+    """Transcribe audio with a prepared `stt` call and meter it (one usage record, priced per audio minute)."""
+    meter = _Meter(prepared, streamed=False)
+    meter.priced = True
+    provider: Any = provider_for(prepared.model.provider)
+    result: Transcription = await _call_metered(meter, prepared, provider.transcribe(
+        model=prepared.request.model, audio=audio, filename=filename, media_type=media_type, language=language))
+    meter.first_token_at = time.monotonic()
+    result.usage = Usage(completion_tokens=estimate_tokens(result.text), source=UsageSource.PROVIDER,
+                         cost=transcription_cost(seconds=result.duration_seconds, per_minute=prepared.model.audio_cost_per_minute))
+    result.usage_record_id = await meter.record(usage=result.usage, status=UsageStatus.COMPLETED)
+    return result
+
+
+async def speak_prepared(prepared: PreparedChat, *, text: str, voice: str, audio_format: str) -> SpeechAudio:
+    """Synthesize `text` with a prepared `tts` call and meter it (characters count as input tokens: input_cost per 1M)."""
+    meter = _Meter(prepared, streamed=False)
+    provider: Any = provider_for(prepared.model.provider)
+    result: SpeechAudio = await _call_metered(meter, prepared, provider.speak(model=prepared.request.model, text=text, voice=voice,
+                                                                              audio_format=audio_format))
+    meter.first_token_at = time.monotonic()
+    result.usage = Usage(prompt_tokens=len(text), source=UsageSource.PROVIDER)
+    result.usage_record_id = await meter.record(usage=result.usage, status=UsageStatus.COMPLETED)
+    return result

@@ -75,6 +75,9 @@ class LlmModel(models.Model):
     capabilities = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     input_cost = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal(0), validators=[MinValueValidator(0)])
     output_cost = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal(0), validators=[MinValueValidator(0)])
+    # Speech-to-text models (`stt`) are priced per minute of audio; text-to-speech (`tts`) per 1M characters (input_cost).
+    audio_cost_per_minute = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal(0), validators=[MinValueValidator(0)],
+                                                help_text="Credits per minute of transcribed audio (stt models).")
     context_window = models.PositiveIntegerField(default=8192)
     max_output_tokens = models.PositiveIntegerField(default=4096)
     # Tier slugs allowed to use the model; an empty list means every tier.

@@ -37,6 +37,15 @@ CATALOGUE: list[tuple[str, str, str, str, str, int, int, list[str], list[str]]] 
     ("gemini-2.5-flash-lite", "gemini", "gemini-2.5-flash-lite", "0.10", "0.40", 1_048_576, 65_536, ["chat", "streaming", "tools", "vision"], ALL_TIERS),
 ]
 
+# Speech models (OpenAI's audio API): name, provider, provider_model, capability, price in US$ (per audio minute for
+# `stt`, per 1M characters for `tts`), tiers.
+SPEECH_CATALOGUE: list[tuple[str, str, str, str, str, list[str]]] = [
+    ("whisper-1", "openai", "whisper-1", "stt", "0.006", ALL_TIERS),
+    ("gpt-4o-mini-transcribe", "openai", "gpt-4o-mini-transcribe", "stt", "0.003", ALL_TIERS),
+    ("tts-1", "openai", "tts-1", "tts", "15.00", ALL_TIERS),
+    ("tts-1-hd", "openai", "tts-1-hd", "tts", "30.00", PAID),
+]
+
 LOCAL_PROVIDER = "local"
 LOCAL_MODEL = "nexus-offline"
 
@@ -59,6 +68,20 @@ def seed_catalogue() -> dict[str, int]:
         values: dict[str, Any] = {
             "provider": provider, "provider_model": provider_model, "input_cost": _credits(input_usd), "output_cost": _credits(output_usd),
             "context_window": context, "max_output_tokens": max_output, "capabilities": capabilities, "tiers": tiers,
+        }
+        model = LlmModel.objects.filter(name=name).first()
+        if model is None:
+            LlmModel.objects.create(name=name, seeded=True, active=provider.is_usable, **values)
+            created += 1
+        elif model.seeded:
+            LlmModel.objects.filter(pk=model.pk).update(**values)
+    for name, provider_name, provider_model, capability, usd, tiers in SPEECH_CATALOGUE:
+        provider = providers[provider_name]
+        price = _credits(usd)
+        values = {
+            "provider": provider, "provider_model": provider_model, "capabilities": [capability], "tiers": tiers,
+            "input_cost": price if capability == "tts" else Decimal(0), "output_cost": Decimal(0),
+            "audio_cost_per_minute": price if capability == "stt" else Decimal(0), "context_window": 8192, "max_output_tokens": 4096,
         }
         model = LlmModel.objects.filter(name=name).first()
         if model is None:

@@ -51,6 +51,7 @@ class ModelEntry:
     max_output_tokens: int
     tiers: tuple[str, ...]
     provider: ProviderSettings
+    audio_cost_per_minute: Decimal = Decimal(0)
 
     def allows_tier(self, tier: str) -> bool:
         """True when `tier` may use this model (no tiers listed: every tier)."""
@@ -82,6 +83,7 @@ class _Registry:
                 context_window=row.context_window, max_output_tokens=row.max_output_tokens, tiers=tuple(row.tiers),
                 provider=ProviderSettings(name=provider.name, kind=provider.kind, base_url=provider.base_url, api_key=api_key,
                                           timeout=provider.timeout_seconds),
+                audio_cost_per_minute=row.audio_cost_per_minute,
             ))
         self.by_name = {entry.name: entry for entry in entries}
         self.by_id = {str(entry.id): entry for entry in entries}

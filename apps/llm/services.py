@@ -121,7 +121,7 @@ def provider_keys_rotate() -> int:
     return count
 
 
-MODEL_FIELDS = ("name", "provider", "provider_model", "capabilities", "input_cost", "output_cost", "context_window",
+MODEL_FIELDS = ("name", "provider", "provider_model", "capabilities", "input_cost", "output_cost", "audio_cost_per_minute", "context_window",
                 "max_output_tokens", "tiers", "active")
 
 

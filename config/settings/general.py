@@ -58,6 +58,7 @@ LOCAL_APPS = [
     "apps.workflows",
     "apps.integrations",
     "apps.sharing",
+    "apps.voice",
     "apps.dashboard",
 ]
 # The JWT blacklist (refresh-token rotation, see accounts.py) comes last, as it always has.

@@ -84,13 +84,13 @@ def test_new_users_get_the_user_role_and_free_tier_and_superusers_admin(db):
     root = User.objects.create_superuser(email="root@example.com", password="x-long-password-1")
     assert user.tier_id == "free"
     assert sorted(user.roles.values_list("name", flat=True)) == ["user"]
-    assert user_tools(user) == {"chat", "compare", "assistant-architect", "knowledge", "forge", "agents", "workflows"}
+    assert user_tools(user) == {"chat", "compare", "assistant-architect", "knowledge", "forge", "agents", "workflows", "voice"}
     assert sorted(root.roles.values_list("name", flat=True)) == ["admin", "user"]
     assert user_has_tool(root, "admin") and not user_has_tool(user, "admin")
 
 
 def test_seeded_roles_grant_the_documented_tools(db):
-    assert sorted(Role.objects.get(name="user").tools) == sorted(["chat", "compare", "assistant-architect", "knowledge", "forge", "agents", "workflows"])
+    assert sorted(Role.objects.get(name="user").tools) == sorted(["chat", "compare", "assistant-architect", "knowledge", "forge", "agents", "workflows", "voice"])
     assert "admin" in Role.objects.get(name="admin").tools
 
 

@@ -49,24 +49,24 @@ def _sampler():  # type: ignore[no-untyped-def]
 
 
 def test_the_shipped_apps_declare_what_the_ui_showed_before() -> None:
-    assert TOOLS == ("chat", "compare", "assistant-architect", "knowledge", "forge", "agents", "workflows", "admin")
-    assert SCOPES == ("chat", "knowledge", "architect", "forge", "agents", "workflows", "billing:read", "billing", "admin")
+    assert TOOLS == ("chat", "compare", "assistant-architect", "knowledge", "forge", "agents", "workflows", "voice", "admin")
+    assert SCOPES == ("chat", "knowledge", "architect", "forge", "agents", "workflows", "voice", "billing:read", "billing", "admin")
     assert TOOL_SCOPES == {
         "chat": "chat", "compare": "chat", "assistant-architect": "architect", "knowledge": "knowledge",
-        "forge": "forge", "agents": "agents", "workflows": "workflows", "admin": "admin",
+        "forge": "forge", "agents": "agents", "workflows": "workflows", "voice": "voice", "admin": "admin",
     }
     assert [(label, url_name) for label, url_name, _ in NAVIGATION] == [
         ("Home", "dashboard:home"), ("Knowledge", "knowledge:repositories"), ("Retrieval debugger", "knowledge:debugger"),
         ("Architect", "architect:tools"), ("Forge", "forge:home"), ("Agents", "agents:marketplace"), ("Chat", "chat:chat"),
-        ("Workflows", "workflows:home"), ("Compare", "chat:compare"), ("Workspaces", "accounts:workspaces"), ("API keys", "accounts:keys"),
-        ("Profile", "accounts:profile"), ("Shared links", "sharing:list"),
+        ("Voice", "voice:home"), ("Workflows", "workflows:home"), ("Compare", "chat:compare"), ("Workspaces", "accounts:workspaces"),
+        ("API keys", "accounts:keys"), ("Profile", "accounts:profile"), ("Shared links", "sharing:list"),
         ("Billing", "billing:page"),
     ]
     assert set(queue_names()) == {queue.value for queue in CeleryQueue}
     assert set(beat_schedule()) == {
         "knowledge-reap-stuck-documents", "chat-reap-orphans", "billing-reset-monthly-credits",
         "billing-expire-reservations", "architect-reap-stale-executions", "forge-reap-stale-builds", "agents-sweep-offline",
-        "agents-reap-tasks", "workflows-reap-stale-steps",
+        "agents-reap-tasks", "workflows-reap-stale-steps", "voice-sessions-expire",
     }
 
 

@@ -3,6 +3,10 @@
 - OpenAI: `POST /v1/chat/completions` (JSON or SSE with `[DONE]`, usage chunk when
   `stream_options.include_usage`), `GET /v1/models`, `POST /v1/embeddings`,
   `POST /v1/images/generations` (a small PNG as `b64_json`, with gpt-image's token usage).
+- OpenAI audio: `POST /v1/audio/transcriptions` (multipart `file`; a deterministic transcript: the text
+  set with `server.transcribe_as(audio, text)`, else a sentence derived from the bytes' hash; silent
+  WAV gives ""; bytes that are no audio container answer 400) and `POST /v1/audio/speech` (a short
+  valid WAV whatever `response_format` asks, its length from the text; `#fail=` etc. apply to the text).
 - Anthropic: `POST /v1/messages` (JSON or SSE: message_start, content_block_*, message_delta with
   usage, message_stop), `GET /v1/models` (when the `anthropic-version` header is present).
 - Gemini: `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`
@@ -49,6 +53,54 @@ from aiohttp import web
 
 DEFAULT_REPLY = "Hello from the fake provider, speaking a real wire format."
 REASONING = "Let me think about this step by step."
+TRANSCRIPT_WORDS = ["amber", "bright", "copper", "delta", "echo", "forest", "golden", "harbor", "island", "jasper", "kettle",
+                    "lemon", "meadow", "north", "orbit", "pepper"]
+
+
+def audio_kind(data: bytes) -> str | None:
+    """The container of `data` from its first bytes (wav, ogg, webm, mp3, flac), or None."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "wav"
+    if data[:4] == b"OggS":
+        return "ogg"
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"
+    if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return "mp3"
+    if data[:4] == b"fLaC":
+        return "flac"
+    return None
+
+
+def wav_info(data: bytes) -> tuple[float, bool]:
+    """(duration in seconds, silent) of a PCM WAV file (silent: every 16-bit sample within +-64)."""
+    import struct
+
+    position, byte_rate, bits, duration, silent = 12, 0, 16, 0.0, True
+    while position + 8 <= len(data):
+        chunk_id, size = data[position:position + 4], struct.unpack("<I", data[position + 4:position + 8])[0]
+        body = data[position + 8:position + 8 + size]
+        if chunk_id == b"fmt " and len(body) >= 16:
+            byte_rate, bits = struct.unpack("<I", body[8:12])[0], struct.unpack("<H", body[14:16])[0]
+        elif chunk_id == b"data":
+            duration = len(body) / byte_rate if byte_rate else 0.0
+            if bits == 16:
+                samples = struct.unpack(f"<{len(body) // 2}h", body[: len(body) // 2 * 2])
+                silent = all(-64 <= sample <= 64 for sample in samples)
+            else:
+                silent = not any(body)
+        position += 8 + size + (size & 1)
+    return duration, silent
+
+
+def tone_wav(seconds: float, frequency: float = 440.0, rate: int = 8000) -> bytes:
+    """A mono 16-bit PCM WAV of a sine tone."""
+    import struct
+
+    count = max(1, int(seconds * rate))
+    samples = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * frequency * i / rate))) for i in range(count))
+    header = b"RIFF" + struct.pack("<I", 36 + len(samples)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+    return header + b"data" + struct.pack("<I", len(samples)) + samples
 
 
 @dataclass
@@ -164,6 +216,9 @@ class FakeLlmServer:
         self._thread: threading.Thread | None = None
         self.keep_log = True
         self.scripts: list[tuple[str, Any]] = []
+        self.transcripts: dict[str, str] = {}
+        # Seconds each audio call takes (the fake's own latency, which benchmarks subtract).
+        self.audio_delay = 0.0
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -177,6 +232,8 @@ class FakeLlmServer:
         app.router.add_post("/v1/chat/completions", self.openai_chat)
         app.router.add_post("/v1/embeddings", self.openai_embeddings)
         app.router.add_post("/v1/images/generations", self.openai_images)
+        app.router.add_post("/v1/audio/transcriptions", self.openai_transcriptions)
+        app.router.add_post("/v1/audio/speech", self.openai_speech)
         app.router.add_get("/v1/models", self.models_list)
         app.router.add_post("/v1/messages", self.anthropic_messages)
         app.router.add_get("/v1beta/models", self.gemini_models)
@@ -230,11 +287,28 @@ class FakeLlmServer:
         with self._lock:
             self.log.clear()
             self.scripts.clear()
+            self.transcripts.clear()
 
     def script(self, marker: str, reply: Any) -> None:
         """Answer requests whose texts contain `marker` with `reply` (text, or a function of the texts)."""
         with self._lock:
             self.scripts.append((marker, reply))
+
+    def transcribe_as(self, audio: bytes, text: str) -> None:
+        """Transcribe exactly these audio bytes as `text`."""
+        with self._lock:
+            self.transcripts[hashlib.sha256(audio).hexdigest()] = text
+
+    def transcript_for(self, audio: bytes) -> str:
+        """The text the fake hears in `audio`: a scripted one, else six words chosen by the bytes' hash."""
+        digest = hashlib.sha256(audio).hexdigest()
+        with self._lock:
+            scripted = self.transcripts.get(digest)
+        if scripted is not None:
+            return scripted
+        raw = bytes.fromhex(digest)
+        words = [TRANSCRIPT_WORDS[b % len(TRANSCRIPT_WORDS)] for b in raw[:6]]
+        return " ".join(words).capitalize() + "."
 
     def _scripted(self, prompt_texts: list[str]) -> str | None:
         joined = "\n".join(prompt_texts)
@@ -475,6 +549,52 @@ class FakeLlmServer:
             "usage": {**usage, "total_tokens": usage["input_tokens"] + 272,
                       "input_tokens_details": {"image_tokens": 0, "text_tokens": usage["input_tokens"]}},
         })
+
+    async def openai_transcriptions(self, request: web.Request) -> web.Response:
+        """POST /v1/audio/transcriptions: multipart `file`; json, verbose_json or text."""
+        form = await request.post()
+        upload = form.get("file")
+        audio = upload.file.read() if hasattr(upload, "file") else b""
+        entry = self._entry("openai", request, {"bytes": len(audio), "response_format": str(form.get("response_format", "json"))},
+                            str(form.get("model", "")), False)
+        if not self._authorized(request, "openai"):
+            entry.status = 401
+            return web.json_response(self._error_body("openai", 401, "Incorrect API key provided."), status=401)
+        if self.audio_delay:
+            await asyncio.sleep(self.audio_delay)
+        kind = audio_kind(audio)
+        if kind is None:
+            entry.status = 400
+            return web.json_response(self._error_body("openai", 400, "Invalid file format: not audio."), status=400)
+        if kind == "wav":
+            duration, silent = wav_info(audio)
+        else:
+            duration, silent = round(len(audio) / 4000, 3), False  # about 32 kbit/s, Opus speech in webm/ogg
+        text = "" if silent else self.transcript_for(audio)
+        entry.body["text"] = text
+        entry.completed, entry.ended_at = True, time.monotonic()
+        answer_format = str(form.get("response_format", "json"))
+        if answer_format == "text":
+            return web.Response(text=text, content_type="text/plain")
+        if answer_format == "verbose_json":
+            return web.json_response({"task": "transcribe", "language": str(form.get("language", "") or "english"),
+                                      "duration": duration, "text": text, "segments": []})
+        return web.json_response({"text": text})
+
+    async def openai_speech(self, request: web.Request) -> web.Response:
+        """POST /v1/audio/speech: a short WAV (10 ms of tone per character, at most 3 s)."""
+        body = await self._body(request)
+        text = str(body.get("input", ""))
+        entry = self._entry("openai", request, {"messages": [{"role": "user", "content": text}], **body}, str(body.get("model", "")), False)
+        early = await self._preflight(request, entry)
+        if early is not None:
+            return early
+        if self.audio_delay:
+            await asyncio.sleep(self.audio_delay)
+        frequency = 300 + hashlib.sha256(text.encode()).digest()[0] * 2
+        audio = tone_wav(min(3.0, 0.01 * max(1, len(text))), frequency)
+        entry.completed, entry.ended_at = True, time.monotonic()
+        return web.Response(body=audio, content_type="audio/wav")
 
     async def openai_embeddings(self, request: web.Request) -> web.Response:
         """POST /v1/embeddings: deterministic unit vectors."""

@@ -93,3 +93,25 @@ def committed_db(transactional_db: Any) -> None:
 def fake_models(committed_db: None, fake_llm: FakeLlmServer) -> FakeModels:
     """Committed providers and models on the fake (the client meters from worker threads, which need committed rows)."""
     return make_fake_models(fake_llm)
+
+
+STT_COST_PER_MINUTE = Decimal("60")  # one credit per second of audio
+TTS_COST_PER_MILLION = Decimal("10000")  # 0.01 credit per character
+
+
+def make_fake_speech_models(fake: FakeModels) -> dict[str, LlmModel]:
+    """`fake-stt` and `fake-tts` on the fake's OpenAI-compatible provider (added to `fake.models`)."""
+    provider = fake.providers["openai"]
+    stt = services.model_create(name="fake-stt", provider=provider, provider_model="fake-whisper", capabilities=["stt"],
+                                audio_cost_per_minute=STT_COST_PER_MINUTE)
+    tts = services.model_create(name="fake-tts", provider=provider, provider_model="fake-speech", capabilities=["tts"],
+                                input_cost=TTS_COST_PER_MILLION)
+    registry.forget()
+    fake.models.update({"stt": stt, "tts": tts})
+    return {"stt": stt, "tts": tts}
+
+
+@pytest.fixture
+def speech_models(fake_models: FakeModels) -> dict[str, LlmModel]:
+    """Committed speech models on the fake, beside the chat models."""
+    return make_fake_speech_models(fake_models)

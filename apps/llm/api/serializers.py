@@ -73,12 +73,13 @@ class ModelAdminSerializer(ModelSerializer):
     tiers = serializers.ListField(child=serializers.SlugField(max_length=32), required=False, max_length=20)
     input_cost = CostField()
     output_cost = CostField()
+    audio_cost_per_minute = CostField(required=False)
     context_window = serializers.IntegerField(min_value=1, max_value=100_000_000, required=False)
     max_output_tokens = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
 
     class Meta:
         model = LlmModel
-        fields = ["id", "name", "provider", "provider_model", "capabilities", "input_cost", "output_cost", "context_window",
+        fields = ["id", "name", "provider", "provider_model", "capabilities", "input_cost", "output_cost", "audio_cost_per_minute", "context_window",
                   "max_output_tokens", "tiers", "active", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}

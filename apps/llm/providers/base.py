@@ -134,6 +134,27 @@ class ImageResult:
     usage_record_id: str | None = None
 
 
+@dataclass(slots=True)
+class Transcription:
+    """The text of one audio file, its language and length (as the provider reports them)."""
+
+    text: str
+    language: str = ""
+    duration_seconds: float = 0.0
+    usage: Usage | None = None
+    usage_record_id: str | None = None
+
+
+@dataclass(slots=True)
+class SpeechAudio:
+    """Synthesized speech: the audio bytes and their media type."""
+
+    data: bytes
+    media_type: str = "audio/wav"
+    usage: Usage | None = None
+    usage_record_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderSettings:
     """What an adapter needs to reach its provider (decrypted only in memory)."""

@@ -19,6 +19,8 @@ from .base import (
     ImageResult,
     LlmEvent,
     ProviderSettings,
+    SpeechAudio,
+    Transcription,
     Usage,
     client_for_loop,
     finish,
@@ -30,6 +32,8 @@ from .errors import map_provider_error
 from .retry import open_with_retry
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+AUDIO_MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "opus": "audio/ogg", "aac": "audio/aac", "flac": "audio/flac",
+                     "pcm": "audio/L16"}
 
 
 def _usage(raw: Any) -> Usage | None:
@@ -167,6 +171,36 @@ class OpenAIProvider:
         raw = response.usage
         usage = Usage(prompt_tokens=raw.input_tokens or 0, completion_tokens=raw.output_tokens or 0) if raw is not None else None
         return ImageResult(data=data, media_type=f"image/{response.output_format or 'png'}", usage=usage)
+
+    async def transcribe(self, *, model: str, audio: bytes, filename: str, media_type: str, language: str = "") -> Transcription:
+        """Speech to text through the OpenAI-compatible `audio.transcriptions` API (verbose JSON: text, language, duration)."""
+        client = self._client()
+        extra: dict[str, Any] = {"language": language} if language else {}
+        response = await open_with_retry(
+            lambda: client.audio.transcriptions.create(model=model, file=(filename, audio, media_type), response_format="verbose_json",
+                                                       **extra),
+            provider=self.settings.name,
+        )
+        try:
+            text = response.text if isinstance(response.text, str) else ""
+            return Transcription(text=text.strip(), language=str(getattr(response, "language", "") or language or ""),
+                                 duration_seconds=float(getattr(response, "duration", 0) or 0))
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise map_provider_error(ConnectionError(f"malformed answer: {exc}"), provider=self.settings.name) from exc
+
+    async def speak(self, *, model: str, text: str, voice: str, audio_format: str) -> SpeechAudio:
+        """Text to speech through the OpenAI-compatible `audio.speech` API; the whole audio as bytes."""
+        client = self._client()
+        response = await open_with_retry(
+            lambda: client.audio.speech.create(model=model, input=text, voice=voice, response_format=audio_format),  # type: ignore[arg-type]
+            provider=self.settings.name,
+        )
+        try:
+            data = response.content
+        except Exception as exc:
+            raise map_provider_error(exc, provider=self.settings.name) from exc
+        media_type = response.response.headers.get("content-type", "").split(";")[0] or AUDIO_MEDIA_TYPES.get(audio_format, "audio/wav")
+        return SpeechAudio(data=data, media_type=media_type)
 
     async def list_models(self) -> list[str]:
         """The ids `/models` lists."""

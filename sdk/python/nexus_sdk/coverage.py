@@ -8,6 +8,8 @@ NOT_WRAPPED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/openai/chat/completions"): "the OpenAI-compatible gateway: use the `openai` SDK with base_url=<nexus>/api/v1/openai",
     ("GET", "/api/v1/openai/models"): "the OpenAI-compatible gateway: use the `openai` SDK",
     ("POST", "/api/v1/billing/webhook"): "called by Stripe, signed with Stripe-Signature; not a client call",
+    ("POST", "/api/v1/voice/webhook/twilio"): "called by Twilio, signed with X-Twilio-Signature; not a client call",
+    ("POST", "/api/v1/voice/webhook/daily"): "called by Daily, signed with its webhook HMAC; not a client call",
     ("POST", "/api/v1/cron/reset-credits"): "called by a scheduler with CRON_SECRET; not a client call",
 }
 

@@ -20,6 +20,7 @@ from .knowledge import Knowledge
 from .models import Models
 from .system import System
 from .tasks import Tasks
+from .voice import Voice
 from .workflows import Runs, Workflows
 from .workspaces import Workspaces
 
@@ -45,4 +46,5 @@ SECTIONS: dict[str, type[Section]] = {
     "connections": Connections,
     "artifacts": Artifacts,
     "shared": Shared,
+    "voice": Voice,
 }
