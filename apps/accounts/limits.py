@@ -25,8 +25,8 @@ from django.http import HttpRequest
 from rest_framework.request import Request
 
 from apps.core.errors import RateLimited
-from apps.core.ratelimit import RateLimitState, ratelimit_hit
-from apps.core.redis_client import redis_async, redis_sync
+from apps.core.ratelimit import Limit, RateLimitState, ratelimit_hits
+from apps.core.redis_client import redis_async, redis_script, redis_sync
 
 from .policy import tier_policy
 
@@ -84,7 +84,7 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
     # sync
     def __enter__(self) -> concurrency_slot:
         try:
-            acquired = redis_sync().eval(_ACQUIRE_LUA, 1, self.key, self.ttl, self.limit, self.token)
+            acquired = redis_script(redis_sync(), _ACQUIRE_LUA)(keys=[self.key], args=[self.ttl, self.limit, self.token])
         except redis.RedisError:
             logger.warning("Slot store unavailable; not limiting %s", self.kind)
             return self
@@ -104,12 +104,12 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
     def touch(self) -> None:
         """Renew the slot's lease (for runs longer than the TTL)."""
         if self.held:
-            redis_sync().eval(_TOUCH_LUA, 1, self.key, self.ttl, self.token)
+            redis_script(redis_sync(), _TOUCH_LUA)(keys=[self.key], args=[self.ttl, self.token])
 
     # async
     async def __aenter__(self) -> concurrency_slot:
         try:
-            acquired = await redis_async().eval(_ACQUIRE_LUA, 1, self.key, self.ttl, self.limit, self.token)
+            acquired = await redis_script(redis_async(), _ACQUIRE_LUA)(keys=[self.key], args=[self.ttl, self.limit, self.token])
         except redis.RedisError:
             logger.warning("Slot store unavailable; not limiting %s", self.kind)
             return self
@@ -129,7 +129,7 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
     async def atouch(self) -> None:
         """Renew the slot's lease from async code."""
         if self.held:
-            await redis_async().eval(_TOUCH_LUA, 1, self.key, self.ttl, self.token)
+            await redis_script(redis_async(), _TOUCH_LUA)(keys=[self.key], args=[self.ttl, self.token])
 
 
 def slots_in_use(*, user: User, kind: str) -> int:
@@ -141,9 +141,14 @@ def slots_in_use(*, user: User, kind: str) -> int:
 
 def rate_check(request: HttpRequest | Request, *, kind: str) -> RateLimitState | None:
     """Count one call of `kind` (chat, compare, architect, upload, api) against the tier's per-minute limit."""
+    states = ratelimit_hits(request, [kind_limit(request, kind=kind)])
+    return states[0] if states else None
+
+
+def kind_limit(request: HttpRequest | Request, *, kind: str) -> Limit:
+    """The tier's per-minute limit on calls of `kind` for the caller (counted with `ratelimit_hits`)."""
     user = request.user
-    policy = tier_policy(user)
-    return ratelimit_hit(request, group=f"tier-{kind}", key=str(user.pk), rate=f"{policy.rpm(kind)}/m")
+    return Limit(f"tier-{kind}", str(user.pk), f"{tier_policy(user).rpm(kind)}/m")
 
 
 def _hour_key(*, user: User, kind: str) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from apps.core.ratelimit import ratelimit_hit
+from apps.core.ratelimit import Limit, ratelimit_hits
 
 from .models import ApiKey
 from .policy import tier_policy
@@ -20,12 +20,18 @@ class TierRateThrottle(BaseThrottle):
     """
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if not getattr(user, "is_authenticated", False):
-            return True
-        key = request.auth
-        if isinstance(key, ApiKey) and key.rate_limit:
-            ratelimit_hit(request, group="api-key", key=str(key.pk), rate=f"{key.rate_limit}/m")
-        else:
-            ratelimit_hit(request, group="api-user", key=str(user.pk), rate=f"{tier_policy(user).api_rpm}/m")
+        limit = api_limit(request)
+        if limit is not None:
+            ratelimit_hits(request, [limit])
         return True
+
+
+def api_limit(request: Request) -> Limit | None:
+    """The per-minute limit every authenticated request counts against (None for anonymous ones)."""
+    user = request.user
+    if not getattr(user, "is_authenticated", False):
+        return None
+    key = request.auth
+    if isinstance(key, ApiKey) and key.rate_limit:
+        return Limit("api-key", str(key.pk), f"{key.rate_limit}/m")
+    return Limit("api-user", str(user.pk), f"{tier_policy(user).api_rpm}/m")

@@ -11,6 +11,7 @@ class CoreConfig(NexusAppConfig):
     queues = ("default", "builds", "agents")
 
     def ready(self) -> None:
-        from .db import pool_reconnect_tune
+        from .db import pool_check_tune, pool_reconnect_tune
 
         pool_reconnect_tune()
+        pool_check_tune()

@@ -39,27 +39,49 @@ class RateLimitState:
         }
 
 
-# One round trip per counted request: django-ratelimit's get_usage takes three (SET NX, EXISTS, INCR;
-# 22 % of a keyed read's samples in a profile). Same keys, window and stored value as get_usage.
+# One round trip per request, whatever number of limits it counts against: django-ratelimit's
+# get_usage takes three per limit (SET NX, EXISTS, INCR; 22 % of a keyed read's samples in a
+# profile). Same keys, windows and stored values as get_usage; ARGV[i] is KEYS[i]'s time to live.
 _INCR_LUA = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+  counts[i] = count
+end
+return counts
 """
 
 
-def _incr(cache_key: str, ttl: int) -> int:
+@dataclass(frozen=True)
+class Limit:
+    """One limit a request counts against: `rate` ("100/m") for `key` in `group`."""
+
+    group: str
+    key: str
+    rate: str
+
+
+def _counts(limits: list[Limit]) -> list[dict[str, int]]:
+    """Add one to each limit's counter for its current window (one Redis call); what get_usage(increment=True) returns."""
+    keys: list[str] = []
+    ttls: list[int] = []
+    shapes: list[tuple[int, int]] = []
+    for limit in limits:
+        allowed, period = _split_rate(limit.rate)
+        window = _get_window(limit.key, period)
+        keys.append(cache.make_and_validate_key(_make_cache_key(limit.group, window, limit.rate, limit.key, None)))
+        ttls.append(period + EXPIRATION_FUDGE)
+        shapes.append((allowed, window))
     # The cache lives at REDIS_URL too, on this same client's pool (apps.core.cache).
-    return int(redis_script(redis_sync(), _INCR_LUA)(keys=[cache_key], args=[ttl]))
+    counts = redis_script(redis_sync(), _INCR_LUA)(keys=keys, args=ttls)
+    now = int(time.time())
+    return [{"count": int(count), "limit": allowed, "should_limit": int(count) > allowed, "time_left": window - now}
+            for count, (allowed, window) in zip(counts, shapes, strict=True)]
 
 
 def _count(*, group: str, key: str, rate: str) -> dict[str, int]:
-    """Add one to the caller's counter for the current window; what get_usage(increment=True) returns."""
-    limit, period = _split_rate(rate)
-    window = _get_window(key, period)
-    cache_key = cache.make_and_validate_key(_make_cache_key(group, window, rate, key, None))
-    count = _incr(cache_key, period + EXPIRATION_FUDGE)
-    return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
+    return _counts([Limit(group, key, rate)])[0]
 
 
 def _http_request(request: HttpRequest | Request) -> HttpRequest:
@@ -91,19 +113,39 @@ def ratelimit_hit(request: HttpRequest | Request, *, group: str, key: str, rate:
     Redis being unreachable fails open (logged): limits protect the platform, they must not
     take it down.
     """
+    states = ratelimit_hits(request, [Limit(group, key, rate)], record=record)
+    return states[0] if states else None
+
+
+def ratelimit_hits(request: HttpRequest | Request, limits: list[Limit], *, record: bool = True) -> list[RateLimitState]:
+    """Count one request against each of `limits` in one Redis round trip; raise RateLimited past any of them.
+
+    Every limit is counted, also when another refuses (one by one, a refusal left the limits after it
+    uncounted). Empty when Redis is unreachable.
+    """
+    if not limits:
+        return []
     http_request = _http_request(request)
     try:
-        usage = _count(group=group, key=key, rate=rate)
+        usages = _counts(limits)
     except Exception:  # the cache is down: serve, but say so in the logs
-        logger.warning("Rate limit store unavailable; not limiting %s", group)
-        return None
-    limit = int(usage["limit"])
-    time_left = max(1, int(usage["time_left"]))
-    state = RateLimitState(limit=limit, remaining=max(0, limit - int(usage["count"])), reset=int(time.time()) + time_left)
-    if record:
-        current: RateLimitState | None = getattr(http_request, "ratelimit_state", None)
-        if current is None or state.remaining < current.remaining:
-            http_request.ratelimit_state = state  # type: ignore[attr-defined]  # our own attribute, read by the headers middleware
-    if usage["should_limit"]:
-        raise RateLimited(f"Rate limit of {rate} exceeded; retry in {time_left} s.", retry_after=time_left)
-    return state
+        logger.warning("Rate limit store unavailable; not limiting %s", ", ".join(limit.group for limit in limits))
+        return []
+    states: list[RateLimitState] = []
+    refused: tuple[Limit, int] | None = None
+    now = int(time.time())
+    for limit, usage in zip(limits, usages, strict=True):
+        allowed = int(usage["limit"])
+        time_left = max(1, int(usage["time_left"]))
+        state = RateLimitState(limit=allowed, remaining=max(0, allowed - int(usage["count"])), reset=now + time_left)
+        states.append(state)
+        if record:
+            current: RateLimitState | None = getattr(http_request, "ratelimit_state", None)
+            if current is None or state.remaining < current.remaining:
+                http_request.ratelimit_state = state  # type: ignore[attr-defined]  # our own attribute, read by the headers middleware
+        if usage["should_limit"] and refused is None:
+            refused = (limit, time_left)
+    if refused is not None:
+        limit, time_left = refused
+        raise RateLimited(f"Rate limit of {limit.rate} exceeded; retry in {time_left} s.", retry_after=time_left)
+    return states

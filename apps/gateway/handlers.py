@@ -21,9 +21,10 @@ from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from apps.accounts.limits import concurrency_slot, rate_check
+from apps.accounts.limits import concurrency_slot, kind_limit
 from apps.accounts.permissions import HasTool
 from apps.accounts.policy import tier_policy
+from apps.accounts.throttling import api_limit
 from apps.billing.metering import call_hold, call_release, call_settle
 from apps.core.db import db_sync_to_async
 from apps.core.errors import (
@@ -37,6 +38,7 @@ from apps.core.errors import (
     outage_of,
 )
 from apps.core.parsers import json_loads_bounded
+from apps.core.ratelimit import ratelimit_hits
 from apps.core.sse import sse_response
 from apps.llm.client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
 from apps.llm.providers.base import Completion, LlmEvent
@@ -98,16 +100,20 @@ def error_response(exc: Exception) -> JsonResponse:
     raise exc
 
 
-def _authorize(request: HttpRequest) -> tuple[Any, Any, Request]:
-    """The caller, their API key (or None), and the DRF request, after auth, tool, scope and rate checks."""
+def _authorize(request: HttpRequest, *, kind: str | None = None) -> tuple[Any, Any, Request]:
+    """The caller, their API key (or None), and the DRF request, after auth, tool, scope and rate checks.
+
+    The per-minute API limit (what the throttle of the other routes counts) and, with `kind`, that
+    kind's limit are counted together: one Redis round trip for the request's limits.
+    """
     # api_settings imports the configured dotted paths, so these are classes; the stubs type them as the strings.
     drf_request = Request(request, authenticators=[authenticator() for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES])  # type: ignore[operator]
     user = drf_request.user
     if not getattr(user, "is_authenticated", False):
         raise Unauthorized("Pass an API key: `Authorization: Bearer nxk_...`.")
     _chat_permission.has_permission(drf_request, _route)
-    for throttle in api_settings.DEFAULT_THROTTLE_CLASSES:
-        throttle().allow_request(drf_request, _route)  # type: ignore[operator]
+    limits = [api_limit(drf_request)] + ([kind_limit(drf_request, kind=kind)] if kind else [])
+    ratelimit_hits(drf_request, [limit for limit in limits if limit is not None])
     return user, drf_request.auth, drf_request
 
 
@@ -131,8 +137,7 @@ def _bad(field: str, message: str) -> ValidationError:
 
 def _begin(request: HttpRequest, body: Any) -> GatewayCall:
     """Everything before the provider call, in one thread hop: auth, limits, parameters, model checks."""
-    user, api_key, drf_request = _authorize(request)
-    rate_check(drf_request, kind="chat")
+    user, api_key, drf_request = _authorize(request, kind="chat")
     if not isinstance(body, dict):
         raise _bad("body", "Must be a JSON object.")
     unknown = sorted(set(body) - SUPPORTED - DROPPED)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .environment import env
 
-__all__ = ["DATABASES", "DATABASE_POOL_MAX", "DEFAULT_AUTO_FIELD"]
+__all__ = ["DATABASES", "DATABASE_POOL_CHECK_AFTER_SECONDS", "DATABASE_POOL_MAX", "DEFAULT_AUTO_FIELD"]
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:54329/nexus")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
@@ -23,8 +23,11 @@ if DATABASE_POOL_MAX > 0:
     }
     # Django gives the pool `check_connection`: a connection is checked when handed out, so after a
     # PostgreSQL restart a dead one is replaced, never given to a request (the pool is never left broken).
+    # apps.core.db.pool_check_if_quiet skips the check for a connection handed out less than this ago.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A pooled connection handed out less than this ago is not checked again (apps.core.db.pool_check_if_quiet).
+DATABASE_POOL_CHECK_AFTER_SECONDS = env.float("DATABASE_POOL_CHECK_AFTER_SECONDS", default=1.0)

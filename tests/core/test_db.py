@@ -30,3 +30,27 @@ def test_db_sync_to_async_returns_the_functions_value_and_raises_its_errors() ->
     assert async_to_sync(db_sync_to_async(lambda: 42))() == 42
     with pytest.raises(ValueError):
         async_to_sync(db_sync_to_async(fails))()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pool_replaces_a_killed_connection_once_it_has_been_quiet(settings) -> None:  # type: ignore[no-untyped-def]
+    """A connection PostgreSQL killed (a restart) is not handed out after the quiet time: it is checked and replaced."""
+    import time
+
+    from psycopg_pool import ConnectionPool
+
+    from apps.core.db import pool_check_if_quiet
+
+    settings.DATABASE_POOL_CHECK_AFTER_SECONDS = 0.2
+    params = connection.get_connection_params()
+    params["autocommit"] = True
+    with ConnectionPool(kwargs=params, min_size=1, max_size=1, check=pool_check_if_quiet, open=True) as pool:
+        with pool.connection() as conn:
+            first_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with pool.connection() as conn:  # handed out again at once: the same, working connection
+            assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == first_pid
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [first_pid])
+        time.sleep(0.3)
+        with pool.connection() as conn:  # quiet long enough: checked, found dead, replaced
+            assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] != first_pid

@@ -148,3 +148,27 @@ def test_client_disconnect_closes_upstream_and_meters_stopped(fake_models: FakeM
     assert not logged.completed and logged.chunks_sent < 500
     records = _wait_records(1)
     assert records[0].status == "stopped" and records[0].completion_tokens >= 4
+
+
+def test_the_gateway_counts_the_api_and_chat_limits_and_answers_429_in_openai_shape(fake_models: FakeModels, fake_llm: Any,
+                                                                                      daphne_server: Any) -> None:
+    """Both per-minute limits are counted (in one Redis call); past the chat one the SDK gets a 429 with Retry-After."""
+    import redis
+    from django.conf import settings
+
+    from apps.accounts.models import Tier
+
+    Tier.objects.filter(slug="free").update(chat_rpm=2, api_rpm=50)
+    store = redis.Redis.from_url(settings.REDIS_URL)
+    incr_before = int(store.info("commandstats").get("cmdstat_incr", {}).get("calls", 0))
+    sdk = _sdk(daphne_server, _raw_key())
+    for _ in range(2):
+        raw = sdk.chat.completions.with_raw_response.create(model="fake-openai", messages=[{"role": "user", "content": "Hi"}])
+        assert raw.http_response.status_code == 200
+        # The tightest limit is the one the headers show: chat, 2 a minute.
+        assert raw.headers["X-RateLimit-Limit"] == "2"
+    assert int(store.info("commandstats")["cmdstat_incr"]["calls"]) - incr_before == 4  # api + chat, twice
+    with pytest.raises(openai.RateLimitError) as refused:
+        sdk.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "Hi"}])
+    assert refused.value.status_code == 429 and int(refused.value.response.headers["Retry-After"]) >= 1
+    assert refused.value.body["type"] == "rate_limit_error" and refused.value.body["code"] == "RATE_LIMITED"
