@@ -56,6 +56,7 @@ LOCAL_APPS = [
     "apps.forge",
     "apps.agents",
     "apps.workflows",
+    "apps.tools",
     "apps.dashboard",
 ]
 # The JWT blacklist (refresh-token rotation, see accounts.py) comes last, as it always has.

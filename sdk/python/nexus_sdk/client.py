@@ -23,6 +23,7 @@ from .sections.knowledge import Knowledge
 from .sections.models import Models
 from .sections.system import System
 from .sections.tasks import Tasks
+from .sections.tools import Tools
 from .sections.workspaces import Workspaces
 
 DEFAULT_TIMEOUT = 30.0
@@ -63,6 +64,7 @@ class _BaseClient:
     forge: Forge
     agents: Agents
     tasks: Tasks
+    tools: Tools
 
     def _attach_sections(self) -> None:
         for name, section in SECTIONS.items():

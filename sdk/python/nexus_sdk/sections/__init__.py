@@ -18,6 +18,7 @@ from .knowledge import Knowledge
 from .models import Models
 from .system import System
 from .tasks import Tasks
+from .tools import Tools
 from .workflows import Runs, Workflows
 from .workspaces import Workspaces
 
@@ -40,4 +41,5 @@ SECTIONS: dict[str, type[Section]] = {
     "tasks": Tasks,
     "workflows": Workflows,
     "runs": Runs,
+    "tools": Tools,
 }
