@@ -88,8 +88,14 @@ class PlatformTool:
             raise ValidationError(f"Invalid arguments for `{self.name}`.", details=errors)
         return arguments
 
-    def invoke(self, *, context: ToolContext, arguments: Any) -> dict[str, Any]:
-        """Check access and arguments, then run as the caller (raises ApplicationError subclasses)."""
+    def invoke(self, *, user: User, api_key: ApiKey | None = None, arguments: Any,
+               cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Check access and arguments, then run as the caller (raises ApplicationError subclasses).
+
+        The entry point of every caller (the route, chat's tool loop): plain keyword arguments, so a
+        caller in a lower layer needs nothing from this module.
+        """
+        context = ToolContext(user=user, api_key=api_key, cancelled=cancelled or (lambda: False))
         self.check_access(context)
         return self.run(context=context, arguments=self.validate(arguments))
 
@@ -319,4 +325,4 @@ def tool_list_for(*, context: ToolContext) -> list[PlatformTool]:
 
 def tool_run(*, context: ToolContext, name: str, arguments: Any) -> dict[str, Any]:
     """Run one tool as the caller: 404 unknown, 403 not covered, 400 bad arguments, else the tool's result."""
-    return tool_get(name=name).invoke(context=context, arguments=arguments)
+    return tool_get(name=name).invoke(user=context.user, api_key=context.api_key, arguments=arguments, cancelled=context.cancelled)

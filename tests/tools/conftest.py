@@ -60,3 +60,15 @@ def web_page() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+# The live chat tests use the chat fixtures: the fake provider, its models, callers with keys.
+from tests.chat.conftest import Caller, SseReader, caller, make_caller  # noqa: E402,F401
+from tests.llm.conftest import (  # noqa: E402,F401
+    FakeModels,
+    committed_db,
+    fake_llm,
+    fake_llm_server,
+    fake_models,
+    fresh_llm_state,
+)
