@@ -23,7 +23,7 @@ def _context(request: Request) -> ToolContext:
     return ToolContext(user=request_user(request), api_key=request.auth if isinstance(request.auth, ApiKey) else None)
 
 
-class ToolSerializer(serializers.Serializer):
+class PlatformToolSerializer(serializers.Serializer):
     """A platform tool: its name, what it does, and its arguments as a JSON Schema."""
 
     name = serializers.CharField()
@@ -35,7 +35,7 @@ class ToolListApi(ListAPIView):
     """The platform tools the caller may use (their roles grant the feature and their key's scopes cover it)."""
 
     required_scope = ANY_KEY  # the list itself is filtered by the key's scopes
-    serializer_class = ToolSerializer
+    serializer_class = PlatformToolSerializer
 
     def get_queryset(self) -> Any:
         return [tool.describe() for tool in tool_list_for(context=_context(self.request))]
