@@ -216,7 +216,7 @@ async def reply_generate(start: ChatStart) -> None:
     final_event: dict[str, Any] | None = None
     stop_tools = threading.Event()  # tools that wait (workflows, agents) give up when the reply is stopped
     # The call being streamed now, and its own hold when it is a later round (None: the reply's hold).
-    current: dict[str, Any] = {"prepared": start.prepared, "reservation": None}
+    current: dict[str, Any] = {"prepared": start.prepared, "reservation": None, "call": None}
 
     async def consume() -> None:
         if start.sources:
@@ -247,7 +247,9 @@ async def reply_generate(start: ChatStart) -> None:
             results = []
             for call in calls:
                 await apublish(key, {"type": "tool-call", "call_id": call["id"], "tool_name": call["name"], "args": call["args"]})
+                current["call"] = call
                 outcome = await _tool_run_async(start, call["name"], call["args"], stop_tools)
+                current["call"] = None
                 await _publish_call(call, outcome, announced=True)
                 results.append(outcome)
             prepared = await _next_round(prepared, "".join(round_text), calls, results, rounds)
@@ -312,6 +314,8 @@ async def reply_generate(start: ChatStart) -> None:
             raise  # this task itself is being cancelled (process shutdown)
         stop_tools.set()
         status = MessageStatus.INCOMPLETE
+        if current["call"] is not None:  # stopped while the tool ran: kept, marked, so a reload shows it
+            tool_calls.append({**current["call"], "stopped": True})
         await _settle_stopped_round(current)
         usage = await _stopped_usage(start, usages)
     except ApplicationError as exc:

@@ -160,4 +160,6 @@ def test_stop_works_while_a_tool_is_running(caller: Caller, daphne_server: Any, 
     assert rest[-1].data["type"] == "finish" and rest[-1].data["status"] == "incomplete"
     reply = Message.objects.get(conversation_id=conversation_id, role="assistant")
     assert reply.status == "incomplete" and reply.usage_record_id is not None
+    assert reply.tool_calls == [{"id": reply.tool_calls[0]["id"], "name": "run_workflow", "args": {"workflow_id": str(workflow.pk)},
+                                 "stopped": True}]
     assert len(fake_llm.log) == 1  # the model was not called again after the stop

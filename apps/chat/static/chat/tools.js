@@ -37,7 +37,7 @@ window.NexusChatTools = (function () {
     return JSON.stringify(value, null, 2);
   }
 
-  // calls: [{id, name, args, result?, error?}]; a call without result or error is still running.
+  // calls: [{id, name, args, result?, error?, stopped?}]; a call with none of these is still running.
   function render(el, calls) {
     let box = el.querySelector(".tool-calls");
     if (!calls || !calls.length) { if (box) box.remove(); return; }
@@ -54,8 +54,8 @@ window.NexusChatTools = (function () {
       const item = document.createElement("details");
       item.className = "tool-call";
       item.dataset.tool = call.name;
-      const state = call.error ? `error: ${call.error.code}` : call.result ? "done" : "running…";
-      item.dataset.state = call.error ? "error" : call.result ? "done" : "running";
+      const state = call.error ? `error: ${call.error.code}` : call.result ? "done" : call.stopped ? "stopped" : "running…";
+      item.dataset.state = call.error ? "error" : call.result ? "done" : call.stopped ? "stopped" : "running";
       const summary = document.createElement("summary");
       summary.textContent = `${call.name} · ${state}`;
       const args = document.createElement("pre");
