@@ -95,19 +95,38 @@ def test_a_key_without_the_tools_scope_gets_a_forbidden_tool_result_and_the_mode
     assert "FORBIDDEN" in fake_llm.log[-1].tool_results[0]  # the model was told why
 
 
-def test_another_users_repository_is_not_found_in_the_tool_result(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:
+def test_another_users_repository_chain_workflow_and_agent_are_not_found_in_tool_results(
+        caller: Caller, daphne_server: Any, fake_llm: Any, settings: Any) -> None:
+    from apps.agents import services as agents
+    from apps.architect import services as architect
+    from apps.workflows import services as workflows
+
+    settings.ALLOWED_PRIVATE_NETWORKS = ["127.0.0.1/32"]  # the agent's endpoint is on loopback
     stranger = make_caller()
     secret = knowledge_repository(stranger.user, name="stranger-handbook")
-    fake_llm.script_tool("vacation policy", ("search_knowledge", {"query": "vacation", "repository_ids": [str(secret.pk)]}))
+    chain = architect.tool_create(user=stranger.user, name="Stranger chain", status="draft", input_fields=[], prompts=[])
+    workflow, _secret = workflows.workflow_create(user=stranger.user, name="Stranger flow",
+                                                  steps=[{"name": "gate", "kind": "condition", "config": {"expression": "true"}}])
+    agent = agents.agent_create(user=stranger.user, data={"name": "Stranger agent", "description": "A private helper agent.",
+                                                         "endpoint": "http://127.0.0.1:9/a2a", "visibility": "private"})
+    # One round, four parallel calls (native parallel function calling), each on something of another user.
+    fake_llm.script_tool("vacation policy",
+                         ("search_knowledge", {"query": "vacation", "repository_ids": [str(secret.pk)]}),
+                         ("run_architect_tool", {"tool_id": str(chain.pk), "inputs": {}}),
+                         ("run_workflow", {"workflow_id": str(workflow.pk)}),
+                         ("call_agent", {"agent_id": str(agent.pk), "input": "hello"}))
     fake_llm.script("vacation policy", _cite)
+    tools = ["search_knowledge", "run_architect_tool", "run_workflow", "call_agent"]
     with httpx.Client(timeout=60) as client, _chat(client, daphne_server, caller, "What is our vacation policy?", model="fake-anthropic",
-                                                   tools=["search_knowledge"]) as response:
+                                                   tools=tools) as response:
         events = SseReader(response).rest()
-    result = next(event.data for event in events if event.data["type"] == "tool-result")
-    assert result["error"]["code"] == "NOT_FOUND"
-    raw = json.dumps([event.data for event in events])
-    assert "25 days" not in raw and "stranger-handbook" not in raw
+    results = [event.data for event in events if event.data["type"] == "tool-result"]
+    assert [r["tool_name"] for r in results] == tools
+    assert [r["error"]["code"] for r in results] == ["NOT_FOUND"] * 4
+    raw = json.dumps([event.data for event in events]).lower()
+    assert "25 days" not in raw and "stranger" not in raw
     assert events[-1].data["status"] == "complete"
+    assert len(fake_llm.log[-1].tool_results) == 4  # every error went back to the model in one turn
 
 
 def test_fetch_url_to_a_private_address_is_a_tool_error_not_a_500(caller: Caller, daphne_server: Any, fake_llm: Any) -> None:
