@@ -345,8 +345,11 @@ def _first_parts(*, description: str, title: str, input: Any) -> list[dict[str, 
 
 
 def task_submit(*, user: User, agent: Agent, title: str = "", description: str = "", input: Any = None,
-                timeout_seconds: int | None = None) -> Task:
-    """Create a task, hold the agent's price from the requester (402), and queue its forwarding (202)."""
+                timeout_seconds: int | None = None, forward: bool = True) -> Task:
+    """Create a task, hold the agent's price from the requester (402), and queue its forwarding (202).
+
+    `forward=False` leaves it submitted for the caller to forward (`task_forward`), as a workflow step does.
+    """
     timeout = timeout_seconds or settings.AGENTS_TASK_DEFAULT_TIMEOUT_SECONDS
     if timeout < 1 or timeout > settings.AGENTS_TASK_MAX_TIMEOUT_SECONDS:
         raise ValidationError("Bad timeout.", details={"timeout_seconds": [f"Between 1 and {settings.AGENTS_TASK_MAX_TIMEOUT_SECONDS}."]})
@@ -362,7 +365,8 @@ def task_submit(*, user: User, agent: Agent, title: str = "", description: str =
                                    input=input if input is not None else {}, timeout_seconds=timeout, price=price)
         TaskMessage.objects.create(task=task, role="user", turn=1, parts=_first_parts(description=description, title=title, input=input))
         _event_after_commit(task.pk, {"type": "status", "status": TaskStatus.SUBMITTED})
-        enqueue("apps.agents.tasks.task_forward", str(task.pk))
+        if forward:
+            enqueue("apps.agents.tasks.task_forward", str(task.pk))
     return task
 
 

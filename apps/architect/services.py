@@ -284,8 +284,17 @@ def _minimum_cost(*, user: User, snapshot: dict[str, Any], inputs: dict[str, Any
     return total
 
 
-def execution_start(*, user: User, tool: Tool, inputs: Any, conversation_id: Any = None) -> Execution:
-    """Check inputs, limits and credits; create the execution and queue it on the `llm` queue after commit."""
+def execution_minimum_cost(*, user: User, tool: Tool, inputs: Any) -> Decimal:
+    """The least a run of `tool` with `inputs` can cost (a workflow's budget check before it starts one)."""
+    snapshot = _snapshot(tool)
+    return _minimum_cost(user=user, snapshot=snapshot, inputs=_clean_inputs(snapshot["input_fields"], inputs))
+
+
+def execution_start(*, user: User, tool: Tool, inputs: Any, conversation_id: Any = None, queue: bool = True) -> Execution:
+    """Check inputs, limits and credits; create the execution and queue it on the `llm` queue after commit.
+
+    `queue=False` leaves it pending for the caller to run (`runner.execution_run`), as a workflow step does.
+    """
     if tool.status == ToolStatus.ARCHIVED:
         raise ToolNotRunnable("This tool is archived.")
     if tool.status != ToolStatus.PUBLISHED and tool.owner_id != user.pk:
@@ -314,7 +323,8 @@ def execution_start(*, user: User, tool: Tool, inputs: Any, conversation_id: Any
             deadline_at=timezone.now() + timedelta(seconds=settings.ARCHITECT_EXECUTION_TIMEOUT_SECONDS),
         )
         hourly_quota_add(user=user, kind="architect_prompts", amount=len(snapshot["prompts"]))
-        transaction.on_commit(lambda: execution_enqueue(execution_id=execution.pk))
+        if queue:
+            transaction.on_commit(lambda: execution_enqueue(execution_id=execution.pk))
     return execution
 
 

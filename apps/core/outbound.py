@@ -15,18 +15,23 @@ public. `ALLOWED_PRIVATE_NETWORKS` (CIDRs) names ranges that are allowed anyway.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import json
 import re
 import socket
+import ssl
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import certifi
 import httpcore
 import httpx
 from django.conf import settings
 
-from .errors import ValidationError
+from .errors import PayloadTooLarge, ValidationError
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -247,3 +252,71 @@ def outbound_client(*, field: str = "url", **kwargs: Any) -> httpx.Client:
     pool = transport._pool  # see outbound_async_client
     pool._network_backend = _GuardedSyncBackend(pool._network_backend, field)
     return httpx.Client(transport=transport, trust_env=False, event_hooks={"request": [_check_request_url(field)]}, **kwargs)
+
+
+class OutboundResponseTooLarge(PayloadTooLarge):
+    """A user-supplied URL answered more than the caller's cap."""
+
+    default_message = "The response is larger than allowed."
+
+
+@dataclass(frozen=True)
+class OutboundResponse:
+    """What a guarded call got back: status, headers, and at most `max_bytes` of body."""
+
+    status: int
+    headers: dict[str, str]
+    content: bytes
+    url: str
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters (`application/json`)."""
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def text(self) -> str:
+        """The body decoded with its declared charset (UTF-8 otherwise; bad bytes replaced)."""
+        charset = "utf-8"
+        for part in self.headers.get("content-type", "").split(";")[1:]:
+            name, _, value = part.strip().partition("=")
+            if name.lower() == "charset" and value:
+                charset = value.strip('"')
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Building a TLS context loads the CA bundle (milliseconds of CPU): once per process, not per call.
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+async def outbound_fetch(method: str, url: str, *, field: str = "url", headers: dict[str, str] | None = None,
+                         body: Any = None, timeout: float = 30.0, max_bytes: int = 1_048_576,
+                         max_redirects: int = 3) -> OutboundResponse:
+    """One guarded request to a user-supplied URL; the body is read up to `max_bytes` (more: OutboundResponseTooLarge).
+
+    `body` is sent as JSON unless it is a string (sent as is). Redirects are followed (each hop guarded).
+    """
+    content: bytes | None = None
+    sent = dict(headers or {})
+    if isinstance(body, str):
+        content = body.encode()
+    elif body is not None:
+        content = json.dumps(body).encode()
+        sent.setdefault("content-type", "application/json")
+    async with outbound_async_client(field=field, timeout=timeout, follow_redirects=True, max_redirects=max_redirects,
+                                     verify=_tls_context()) as client:
+        async with client.stream(method, url, headers=sent, content=content) as response:
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise OutboundResponseTooLarge(f"{field}: the response is {declared} bytes; at most {max_bytes} are read.")
+            received = bytearray()
+            async for chunk in response.aiter_bytes():
+                received.extend(chunk)
+                if len(received) > max_bytes:
+                    raise OutboundResponseTooLarge(f"{field}: the response is larger than {max_bytes} bytes.")
+            return OutboundResponse(status=response.status_code, headers={k.lower(): v for k, v in response.headers.items()},
+                                    content=bytes(received), url=str(response.url))

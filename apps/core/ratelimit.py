@@ -66,6 +66,24 @@ def _http_request(request: HttpRequest | Request) -> HttpRequest:
     return request._request if isinstance(request, Request) else request
 
 
+def ratelimit_count(*, group: str, key: str, rate: str) -> RateLimitState | None:
+    """Count one action for `key` in `group` against `rate` ("20/h") outside a request; raise RateLimited past it.
+
+    For limits on what a service does (mails sent by a tool, say) rather than on HTTP requests;
+    Redis being unreachable fails open, as in `ratelimit_hit`.
+    """
+    try:
+        usage = _count(group=group, key=key, rate=rate)
+    except Exception:  # the cache is down: act, but say so in the logs
+        logger.warning("Rate limit store unavailable; not limiting %s", group)
+        return None
+    limit = int(usage["limit"])
+    time_left = max(1, int(usage["time_left"]))
+    if usage["should_limit"]:
+        raise RateLimited(f"Rate limit of {rate} exceeded; retry in {time_left} s.", retry_after=time_left)
+    return RateLimitState(limit=limit, remaining=max(0, limit - int(usage["count"])), reset=int(time.time()) + time_left)
+
+
 def ratelimit_hit(request: HttpRequest | Request, *, group: str, key: str, rate: str, record: bool = True) -> RateLimitState | None:
     """Count one request for `key` in `group` against `rate` ("100/m"); raise RateLimited past it.
 

@@ -41,6 +41,18 @@ return n
 """
 
 
+# The same for several events in one call: ARGV is maxlen, ttl, then (data, final) pairs.
+_PUBLISH_MANY_LUA = """
+local n = 0
+for i = 3, #ARGV, 2 do
+  n = redis.call('INCR', KEYS[2])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-' .. n, 'd', ARGV[i], 'f', ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return n
+"""
+
 
 @dataclass(slots=True)
 class StreamEvent:
@@ -86,6 +98,16 @@ def publish(key: str, data: dict[str, Any], *, final: bool = False) -> int:
             args=[settings.STREAM_MAXLEN, _encode(data), "1" if final else "0", settings.STREAM_TTL_SECONDS],
         )
     )
+
+
+def publish_many(key: str, events: list[tuple[dict[str, Any], bool]]) -> int:
+    """Append several `(data, final)` events in order in one round trip; returns the last one's number."""
+    if not events:
+        return 0
+    args: list[Any] = [settings.STREAM_MAXLEN, settings.STREAM_TTL_SECONDS]
+    for data, final in events:
+        args.extend((_encode(data), "1" if final else "0"))
+    return int(redis_script(redis_sync(), _PUBLISH_MANY_LUA)(keys=[key, _counter_key(key)], args=args))
 
 
 def streams_available() -> None:

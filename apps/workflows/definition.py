@@ -11,8 +11,10 @@ from typing import Any
 from django.conf import settings
 from jsonschema import Draft202012Validator
 
-# Kinds this server runs; the others are in the contract and refused on save until their step runners land.
-AVAILABLE_KINDS = ("llm", "condition", "knowledge_search")
+from apps.core.outbound import OutboundUrlRefused, outbound_url_check
+
+# Kinds this server runs (every kind of the contract).
+AVAILABLE_KINDS = ("llm", "condition", "knowledge_search", "http", "architect", "agent_task")
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 DEFAULT_TIMEOUT = 60
 MAX_TIMEOUT = 3600
@@ -131,6 +133,12 @@ def steps_errors(steps: Any) -> dict[str, list[str]]:
                 if scope == "steps" and (name not in reachable or output is None):
                     errors.setdefault(where, []).append(
                         f"{match.group(0)} must name a step this one depends on, as {{{{steps.<name>.output}}}}.")
+        if step["kind"] == "http" and not REFERENCE.search(step["config"]["url"]):
+            # Checked on save like an agent's endpoint (and again at call time, on the resolved address).
+            try:
+                outbound_url_check(step["config"]["url"], field=f"steps.{index}.config.url")
+            except OutboundUrlRefused as exc:
+                errors.update(exc.details or {})
         if step["kind"] == "condition":
             from .expressions import expression_error
 

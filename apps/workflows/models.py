@@ -146,6 +146,9 @@ class StepRun(models.Model):
     tokens = models.PositiveIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the worker holding it (empty: queued).")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The architect execution or agent task this attempt started ("architect:<id>", "agent_task:<id>"):
+    # an attempt re-run after its worker died follows it instead of starting (and paying for) another.
+    external_ref = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from importlib import import_module
 from typing import Any
 
@@ -27,16 +29,18 @@ from asgiref.sync import async_to_sync, sync_to_async
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
+from django.db.models import DateTimeField, F, Func, JSONField, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
 from apps.core.queues import enqueue
 from apps.core.runs import CANCELLED, run_watch, worker_id
-from apps.core.streams import publish
+from apps.core.streams import publish_many
 
 from .definition import resolve
 from .models import RUN_ENDED, STEP_ENDED, Run, RunStatus, StepKind, StepRun, StepStatus
-from .selectors import latest_attempts, run_cancel_key, run_stream_key
+from .selectors import AttemptState, attempt_states, latest_attempts, run_cancel_key, run_stream_key
 from .steps import BudgetExceeded, StepFailed, condition_run, step_kind_run
 
 logger = logging.getLogger("nexus.workflows")
@@ -45,17 +49,43 @@ ADVANCE_TASK = "apps.workflows.tasks.run_advance"
 STEP_TASK = "apps.workflows.tasks.step_execute"
 
 
+class _EventBatch:
+    """The run events of one transaction, published in order in one round trip once it commits."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any], bool]] = []
+        self.callback = self.flush  # one bound method, so the connection's pending hooks can be searched for it
+
+    def flush(self) -> None:
+        by_key: dict[str, list[tuple[dict[str, Any], bool]]] = {}
+        for key, data, final in self.events:
+            by_key.setdefault(key, []).append((data, final))
+        for key, events in by_key.items():
+            try:
+                publish_many(key, events)
+            except Exception:  # the state is in PostgreSQL; a lost event is replaced by the next read of the run
+                logger.warning("Could not publish %d event(s) on %s", len(events), key)
+
+
 def _emit(run_id: Any, data: dict[str, Any], *, final: bool = False) -> None:
-    """Publish an event on the run's stream once the current transaction commits (best effort)."""
-    key = run_stream_key(run_id)
+    """Publish an event on the run's stream once the current transaction commits (best effort).
 
-    def send() -> None:
-        try:
-            publish(key, {"run_id": str(run_id), **data}, final=final)
-        except Exception:  # the state is in PostgreSQL; a lost event is replaced by the next read of the run
-            logger.warning("Could not publish %s on %s", data.get("type"), key)
-
-    transaction.on_commit(send)
+    A transaction's events go out together (a step's end and the next step's start: one Redis call).
+    A batch whose transaction rolled back is gone from the connection's commit hooks, and is replaced.
+    """
+    event = (run_stream_key(run_id), {"run_id": str(run_id), **data}, final)
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        single = _EventBatch()
+        single.events.append(event)
+        single.flush()
+        return
+    batch: _EventBatch | None = getattr(connection, "_workflow_events", None)
+    if batch is None or not any(hook[1] is batch.callback for hook in connection.run_on_commit):
+        batch = _EventBatch()
+        connection._workflow_events = batch
+        transaction.on_commit(batch.callback)
+    batch.events.append(event)
 
 
 def _step_queue(run_id: Any, index: int, attempt: int, *, countdown: float = 0.0) -> None:
@@ -70,14 +100,14 @@ def _step_queue(run_id: Any, index: int, attempt: int, *, countdown: float = 0.0
         transaction.on_commit(send)
 
 
-def _skip_reason(run: Run, step: dict[str, Any], latest: dict[int, StepRun]) -> str | None:
+def _skip_reason(run: Run, step: dict[str, Any], latest: dict[int, AttemptState]) -> str | None:
     for parent in step["depends_on"]:
         before = latest[parent]
         if before.status in (StepStatus.FAILED, StepStatus.CANCELLED):
             return f"Step {run.steps[parent]['name']!r} failed."
         if before.status == StepStatus.SKIPPED:
             return f"Step {run.steps[parent]['name']!r} was skipped."
-        if before.status == StepStatus.COMPLETED and run.steps[parent]["kind"] == StepKind.CONDITION and before.output is False:
+        if before.status == StepStatus.COMPLETED and run.steps[parent]["kind"] == StepKind.CONDITION and before.condition_output is False:
             return f"The condition {run.steps[parent]['name']!r} was false."
     return None
 
@@ -87,12 +117,25 @@ def run_advance(*, run_id: Any) -> str:
     return _advance(run_id=run_id, keep_one=False)[0]
 
 
+Claimed = tuple[Run, StepRun]
+
+
 @transaction.atomic
-def _advance(*, run_id: Any, keep_one: bool) -> tuple[str, tuple[int, int] | None]:
-    """`run_advance`; with `keep_one`, the first ready step is marked queued but returned instead of sent (run inline)."""
-    kept: tuple[int, int] | None = None
-    run = Run.objects.select_for_update().filter(pk=run_id).first()
-    if run is None or run.status in RUN_ENDED:
+def _advance(*, run_id: Any, keep_one: bool, ended: Callable[[Run], None] | None = None) -> tuple[str, Claimed | None]:
+    """`run_advance` under the run's row lock.
+
+    `ended(run)` first records the outcome of the step that just ended, in the same transaction (one
+    commit per step). With `keep_one`, the first ready step is claimed for this worker and returned
+    instead of queued: the caller runs it next, without a broker round trip or a second claim.
+    """
+    kept: Claimed | None = None
+    # `of=("self",)`: lock the run only, not its user, while loading the user the steps run as.
+    run = Run.objects.select_for_update(of=("self",)).select_related("user").filter(pk=run_id).first()
+    if run is None:
+        return "ended", None
+    if ended is not None:
+        ended(run)
+    if run.status in RUN_ENDED:
         return "ended", None
     now = timezone.now()
     if run.status == RunStatus.PENDING:
@@ -100,39 +143,45 @@ def _advance(*, run_id: Any, keep_one: bool) -> tuple[str, tuple[int, int] | Non
         run.started_at = now
         run.save(update_fields=["status", "started_at"])
         _emit(run.pk, {"type": "run:started", "version": run.version})
-    latest = latest_attempts(run_id=run.pk)
-    for index, step in enumerate(run.steps):
-        if index not in latest:
-            latest[index] = StepRun.objects.create(run=run, index=index, name=step["name"], kind=step["kind"], attempt=1)
+    latest = attempt_states(run_id=run.pk)
+    missing = [StepRun(run=run, index=index, name=step["name"], kind=step["kind"], attempt=1)
+               for index, step in enumerate(run.steps) if index not in latest]
+    for created in StepRun.objects.bulk_create(missing):
+        latest[created.index] = AttemptState(created.pk, created.index, created.attempt, created.name, created.status, None)
+    me = worker_id()
     for index, step in enumerate(run.steps):
         current = latest[index]
         if current.status != StepStatus.PENDING:
             continue
         reason = _skip_reason(run, step, latest)
         if reason:
-            current.status, current.finished_at = StepStatus.SKIPPED, now
-            current.error = {"code": "SKIPPED", "message": reason}
-            current.save(update_fields=["status", "finished_at", "error"])
+            current.status = StepStatus.SKIPPED
+            StepRun.objects.filter(pk=current.pk).update(status=StepStatus.SKIPPED, finished_at=now,
+                                                         error={"code": "SKIPPED", "message": reason})
             _emit(run.pk, {"type": "step:skipped", "step": step["name"], "index": index, "reason": reason})
             continue
         if all(latest[parent].status == StepStatus.COMPLETED for parent in step["depends_on"]):
             # Queued: no worker yet (`worker` empty); the heartbeat dates the queueing, for the reaper.
-            current.status, current.heartbeat_at = StepStatus.RUNNING, now
-            current.save(update_fields=["status", "heartbeat_at"])
+            current.status = StepStatus.RUNNING
             _emit(run.pk, {"type": "step:queued", "step": step["name"], "index": index, "attempt": current.attempt})
             if keep_one and kept is None:
-                kept = (index, current.attempt)
+                StepRun.objects.filter(pk=current.pk).update(status=StepStatus.RUNNING, heartbeat_at=now, worker=me,
+                                                             started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())))
+                _emit(run.pk, {"type": "step:started", "step": step["name"], "index": index, "attempt": current.attempt})
+                kept = (run, StepRun(pk=current.pk, run=run, index=index, name=current.name, kind=step["kind"],
+                                     attempt=current.attempt, status=StepStatus.RUNNING, worker=me, heartbeat_at=now))
             else:
+                StepRun.objects.filter(pk=current.pk).update(status=StepStatus.RUNNING, heartbeat_at=now)
                 _step_queue(run.pk, index, current.attempt)
     if all(attempt.status in STEP_ENDED for attempt in latest.values()):
         return _run_end(run, latest, now), None
     return "running", kept
 
 
-def _run_end(run: Run, latest: dict[int, StepRun], now: datetime) -> str:
+def _run_end(run: Run, latest: dict[int, AttemptState], now: datetime) -> str:
     failed = [latest[i] for i in sorted(latest) if latest[i].status == StepStatus.FAILED]
     if failed:
-        error = failed[0].error or {}
+        error = StepRun.objects.values_list("error", flat=True).get(pk=failed[0].pk) or {}
         run.status = RunStatus.FAILED
         run.error = {"code": error.get("code") or "STEP_FAILED", "step": failed[0].name,
                      "message": error.get("message") or f"Step {failed[0].name!r} failed."}
@@ -147,7 +196,7 @@ def _run_end(run: Run, latest: dict[int, StepRun], now: datetime) -> str:
     return str(run.status)
 
 
-def _claim(run_id: Any, index: int, attempt: int) -> tuple[Run, StepRun] | None:
+def _claim(run_id: Any, index: int, attempt: int) -> Claimed | None:
     """Take the attempt for this worker: queued, or held by a worker whose heartbeat stopped; None otherwise."""
     stale_before = timezone.now() - timedelta(seconds=settings.WORKFLOWS_STALE_SECONDS)
     with transaction.atomic():
@@ -168,7 +217,8 @@ def _claim(run_id: Any, index: int, attempt: int) -> tuple[Run, StepRun] | None:
 
 
 def _outputs(run_id: Any) -> dict[str, Any]:
-    return {attempt.name: attempt.output for attempt in latest_attempts(run_id=run_id).values() if attempt.status == StepStatus.COMPLETED}
+    """The outputs of the run's completed steps by name (a completed step is never re-run, so one per name)."""
+    return dict(StepRun.objects.filter(run_id=run_id, status=StepStatus.COMPLETED).values_list("name", "output"))
 
 
 def step_execute(*, run_id: Any, index: int, attempt: int) -> str:
@@ -178,49 +228,53 @@ def step_execute(*, run_id: Any, index: int, attempt: int) -> str:
     trip per step); the others are queued. An inline step is claimed like a queued one, so a worker
     dying in it leaves it to the reaper (its heartbeat stops) like any other.
     """
-    outcome, following = _execute_one(run_id, index, attempt)
-    while following is not None:
-        _outcome, following = _execute_one(run_id, *following)
+    claimed = _claim(run_id, index, attempt)
+    if claimed is None:
+        return "skipped"
+    outcome = "skipped"
+    while claimed is not None:
+        outcome, claimed = _execute_one(*claimed)
     return outcome
 
 
-def _execute_one(run_id: Any, index: int, attempt: int) -> tuple[str, tuple[int, int] | None]:
-    claimed = _claim(run_id, index, attempt)
-    if claimed is None:
-        return "skipped", None
-    run, step_run = claimed
+def _execute_one(run: Run, step_run: StepRun) -> tuple[str, Claimed | None]:
+    index = step_run.index
     step = run.steps[index]
     outputs = _outputs(run.pk)
     config = resolve(step["config"], run_input=run.input, outputs=outputs)
-    StepRun.objects.filter(pk=step_run.pk).update(input=config)
+    step_run.input = config
     me = worker_id()
     try:
         if step["kind"] == StepKind.CONDITION:
-            # Instant and bounded (simpleeval limits its work): no event loop, watcher or timeout needed.
+            # Instant and bounded (simpleeval limits its work): no event loop, watcher or timeout needed;
+            # its input is written with its outcome.
             result = (condition_run(run=run, config=config, outputs=outputs), None)
         else:
-            result = async_to_sync(_supervised)(run, step_run, step, config, me)
+            StepRun.objects.filter(pk=step_run.pk).update(input=config)  # shown while the step runs
+            result = async_to_sync(_supervised)(run, step_run, step, config, outputs, me)
     except BudgetExceeded as exc:
-        _attempt_fail(run, step_run, step, {"code": "BUDGET_EXCEEDED", "message": exc.message}, retry=False)
-        outcome = "failed"
+        return "failed", _ended(run, step_run, partial(_attempt_fail, step_run=step_run, step=step,
+                                                       error={"code": "BUDGET_EXCEEDED", "message": exc.message}, retry=False))
     except StepFailed as exc:
-        _attempt_fail(run, step_run, step, {"code": exc.code, "message": exc.message}, retry=exc.retryable, usage=exc.usage)
-        outcome = "failed"
-    else:
-        if result is CANCELLED:
-            _attempt_cancelled(run, step_run)
-            return "cancelled", None
-        if result == "lost":
-            return "lost", None
-        _attempt_complete(run, step_run, result)
-        outcome = "completed"
-    # The step has ended: move the run on here (idempotent), saving a round trip through the broker.
-    return outcome, _advance(run_id=run.pk, keep_one=True)[1]
+        return "failed", _ended(run, step_run, partial(_attempt_fail, step_run=step_run, step=step,
+                                                       error={"code": exc.code, "message": exc.message},
+                                                       retry=exc.retryable, usage=exc.usage))
+    if result is CANCELLED:
+        _attempt_cancelled(run, step_run)
+        return "cancelled", None
+    if result == "lost":
+        return "lost", None
+    return "completed", _ended(run, step_run, partial(_attempt_complete, step_run=step_run, result=result))
 
 
-async def _supervised(run: Run, step_run: StepRun, step: dict[str, Any], config: dict[str, Any], me: str) -> Any:
+def _ended(run: Run, step_run: StepRun, record: Callable[..., None]) -> Claimed | None:
+    """Record the attempt's outcome and move the run on, in one transaction under the run's lock."""
+    return _advance(run_id=run.pk, keep_one=True, ended=lambda locked: record(locked))[1]
+
+
+async def _supervised(run: Run, step_run: StepRun, step: dict[str, Any], config: dict[str, Any], outputs: dict[str, Any],
+                      me: str) -> Any:
     """The step's work under its timeout, stopped by the run's cancel flag or a lost claim."""
-    outputs = await sync_to_async(_outputs)(run.pk)
     work = asyncio.ensure_future(asyncio.wait_for(step_kind_run(run=run, step_run=step_run, step=step, config=config, outputs=outputs),
                                                   timeout=step["timeout"]))
     watcher = asyncio.ensure_future(run_watch(run_cancel_key(run.pk), work, beat=_beat(step_run.pk, me), beat_every=settings.WORKFLOWS_HEARTBEAT_SECONDS))
@@ -246,60 +300,67 @@ def _beat(step_run_id: int, me: str) -> Any:
     return renew
 
 
-def _log(step_run: StepRun, message: str) -> list[dict[str, Any]]:
-    return [*(step_run.logs or []), {"at": timezone.now().isoformat(), "message": message}]
+class _JsonbAppend(Func):
+    """`column || value`: appends to a JSON list inside the UPDATE (the list is never read back to grow it)."""
+
+    template = "%(expressions)s"
+    arg_joiner = " || "
+    output_field = JSONField()
 
 
-@transaction.atomic
-def _attempt_complete(run: Run, step_run: StepRun, result: Any) -> None:
+def _log(message: str) -> _JsonbAppend:
+    return _JsonbAppend(F("logs"), Value([{"at": timezone.now().isoformat(), "message": message}], output_field=JSONField()))
+
+
+def _run_add(run: Run, cost: Decimal, tokens: int) -> None:
+    """Add a step's cost and tokens to its run (the caller holds the run's row lock)."""
+    if cost or tokens:
+        Run.objects.filter(pk=run.pk).update(cost=F("cost") + cost, total_tokens=F("total_tokens") + tokens)
+        run.cost += cost
+        run.total_tokens += tokens
+
+
+def _attempt_complete(run: Run, *, step_run: StepRun, result: Any) -> None:
+    """Record a completed attempt (the caller holds the run's lock); nothing when it was cancelled or taken over."""
     output, usage = result
-    locked = StepRun.objects.select_for_update().get(pk=step_run.pk)
-    if locked.status != StepStatus.RUNNING or locked.worker != worker_id():
-        return  # cancelled or taken over meanwhile
     cost = Decimal(str((usage or {}).get("cost") or 0))
     tokens = int((usage or {}).get("total_tokens") or 0)
-    locked.status, locked.output, locked.finished_at = StepStatus.COMPLETED, output, timezone.now()
-    locked.cost, locked.tokens = cost, tokens
-    locked.logs = _log(locked, f"Completed attempt {locked.attempt}.")
-    locked.save(update_fields=["status", "output", "finished_at", "cost", "tokens", "logs"])
-    if cost or tokens:
-        Run.objects.select_for_update().filter(pk=run.pk).first()
-        run_row = Run.objects.get(pk=run.pk)
-        run_row.cost += cost
-        run_row.total_tokens += tokens
-        run_row.save(update_fields=["cost", "total_tokens"])
-    _emit(run.pk, {"type": "step:completed", "step": locked.name, "index": locked.index, "attempt": locked.attempt,
+    logs = _log(f"Completed attempt {step_run.attempt}.")
+    # One conditional UPDATE: only while the attempt is still this worker's and running.
+    done = StepRun.objects.filter(pk=step_run.pk, status=StepStatus.RUNNING, worker=worker_id()).update(
+        status=StepStatus.COMPLETED, output=output, input=step_run.input, finished_at=timezone.now(), cost=cost, tokens=tokens,
+        logs=logs)
+    if not done:
+        return
+    _run_add(run, cost, tokens)
+    _emit(run.pk, {"type": "step:completed", "step": step_run.name, "index": step_run.index, "attempt": step_run.attempt,
                    "output": output, "cost": str(cost), "tokens": tokens})
 
 
-@transaction.atomic
-def _attempt_fail(run: Run, step_run: StepRun, step: dict[str, Any], error: dict[str, Any], *, retry: bool,
+def _attempt_fail(run: Run, *, step_run: StepRun, step: dict[str, Any], error: dict[str, Any], retry: bool,
                   usage: dict[str, Any] | None = None) -> None:
-    locked = StepRun.objects.select_for_update().get(pk=step_run.pk)
-    if locked.status != StepStatus.RUNNING or locked.worker != worker_id():
-        return
+    """Record a failed attempt and queue its retry, if any (the caller holds the run's lock)."""
     now = timezone.now()
     cost = Decimal(str((usage or {}).get("cost") or 0))
-    locked.status, locked.error, locked.finished_at, locked.cost = StepStatus.FAILED, error, now, cost
-    locked.logs = _log(locked, f"Attempt {locked.attempt} failed: {error['code']}: {error['message']}")
-    locked.save(update_fields=["status", "error", "finished_at", "cost", "logs"])
-    if cost:
-        run_row = Run.objects.select_for_update().get(pk=run.pk)
-        run_row.cost += cost
-        run_row.save(update_fields=["cost"])
+    logs = _log(f"Attempt {step_run.attempt} failed: {error['code']}: {error['message']}")
+    done = StepRun.objects.filter(pk=step_run.pk, status=StepStatus.RUNNING, worker=worker_id()).update(
+        status=StepStatus.FAILED, error=error, input=step_run.input, finished_at=now, cost=cost, logs=logs)
+    if not done:
+        return
+    _run_add(run, cost, 0)
     policy = step["retry_policy"]
-    retries_left = retry and locked.attempt <= policy["max_retries"]
-    _emit(run.pk, {"type": "step:failed", "step": locked.name, "index": locked.index, "attempt": locked.attempt,
+    retries_left = retry and step_run.attempt <= policy["max_retries"]
+    _emit(run.pk, {"type": "step:failed", "step": step_run.name, "index": step_run.index, "attempt": step_run.attempt,
                    "error": error, "will_retry": retries_left})
     if retries_left:
         # Exponential backoff from the policy's base: backoff_ms, 2x, 4x, ...
-        delay = policy["backoff_ms"] / 1000 * (2 ** (locked.attempt - 1))
-        following = StepRun.objects.create(run_id=run.pk, index=locked.index, name=locked.name, kind=locked.kind,
-                                           attempt=locked.attempt + 1, status=StepStatus.RUNNING,
+        delay = policy["backoff_ms"] / 1000 * (2 ** (step_run.attempt - 1))
+        following = StepRun.objects.create(run_id=run.pk, index=step_run.index, name=step_run.name, kind=step_run.kind,
+                                           attempt=step_run.attempt + 1, status=StepStatus.RUNNING,
                                            heartbeat_at=now + timedelta(seconds=delay))
-        _emit(run.pk, {"type": "step:retrying", "step": locked.name, "index": locked.index, "attempt": following.attempt,
+        _emit(run.pk, {"type": "step:retrying", "step": step_run.name, "index": step_run.index, "attempt": following.attempt,
                        "delay_ms": int(delay * 1000)})
-        _step_queue(run.pk, locked.index, following.attempt, countdown=delay)
+        _step_queue(run.pk, step_run.index, following.attempt, countdown=delay)
         return
     if error["code"] == "BUDGET_EXCEEDED":
         # The budget is the run's, not the step's: nothing else starts.

@@ -17,6 +17,7 @@ from .database import *  # noqa: F403
 from .environment import APPS_DIR, BASE_DIR, NEXUS_VERSION, env  # noqa: F401  (the environment files read)
 from .forge import *  # noqa: F403
 from .general import *  # noqa: F403
+from .integrations import *  # noqa: F403
 from .knowledge import *  # noqa: F403
 from .llm import *  # noqa: F403
 from .logs import *  # noqa: F403

@@ -56,6 +56,8 @@ LOCAL_APPS = [
     "apps.forge",
     "apps.agents",
     "apps.workflows",
+    "apps.integrations",
+    "apps.sharing",
     "apps.tools",
     "apps.dashboard",
 ]

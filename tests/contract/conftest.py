@@ -110,8 +110,16 @@ def seeded(caller: Caller, fake_models: Any) -> Seeded:
     workspace = accounts.workspace_create(user=user, name="Team")
     member = UserFactory()
     accounts.workspace_member_add(workspace=workspace, user=user, email=member.email, role="member")
+    from apps.integrations import services as integrations
+    from apps.sharing import services as sharing
+
+    connection = integrations.connection_create(user=user, kind="slack", name="Team", secret="xoxb-contract-token")
+    artifact, share_token = sharing.artifact_create(user=user, title="Shared", content_type="text/plain", content="Kyoto.")
     api = "/api/v1"
     return Seeded(ids={
+        f"{api}/connections/{{id}}": str(connection.id),
+        f"{api}/artifacts/{{id}}": str(artifact.id),
+        f"{api}/shared/{{token}}": share_token,
         f"{api}/folders/{{id}}": str(folder.id),
         f"{api}/conversations/{{id}}": str(conversation.id),
         f"{api}/knowledge/{{id}}": str(repository.id),

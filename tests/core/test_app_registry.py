@@ -59,7 +59,7 @@ def test_the_shipped_apps_declare_what_the_ui_showed_before() -> None:
         ("Home", "dashboard:home"), ("Knowledge", "knowledge:repositories"), ("Retrieval debugger", "knowledge:debugger"),
         ("Architect", "architect:tools"), ("Forge", "forge:home"), ("Agents", "agents:marketplace"), ("Chat", "chat:chat"),
         ("Workflows", "workflows:home"), ("Compare", "chat:compare"), ("Workspaces", "accounts:workspaces"), ("API keys", "accounts:keys"),
-        ("Profile", "accounts:profile"),
+        ("Profile", "accounts:profile"), ("Shared links", "sharing:list"),
         ("Billing", "billing:page"),
     ]
     assert set(queue_names()) == {queue.value for queue in CeleryQueue}

@@ -23,6 +23,16 @@ def test_events_are_numbered_from_one_and_replay_from_an_id() -> None:
     assert [event.data["n"] for event in replay] == [2, 3, 4]
 
 
+def test_several_events_published_at_once_keep_their_order_and_numbers() -> None:
+    key = _key()
+    streams.publish(key, {"n": 0})
+    last = streams.publish_many(key, [({"n": 1}, False), ({"n": 2}, False), ({"n": 3}, True)])
+    assert last == 4
+    events = streams.read_events(key)
+    assert [(e.id, e.data["n"], e.final) for e in events] == [(1, 0, False), (2, 1, False), (3, 2, False), (4, 3, True)]
+    assert streams.publish_many(key, []) == 0 and streams.last_event_id(key) == 4
+
+
 def test_streams_are_bounded(settings) -> None:  # type: ignore[no-untyped-def]
     settings.STREAM_MAXLEN = 10
     key = _key()

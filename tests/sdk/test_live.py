@@ -269,3 +269,31 @@ async def test_the_workflow_room_two_way(caller: Caller, daphne_server: Any) -> 
             with pytest.raises((NotFound, Forbidden)):
                 async with other.workflows.room(workflow.id) as room:
                     await room.receive()
+
+
+def test_connections_artifacts_and_shared_sections(caller: Caller, daphne_server: Any) -> None:
+    from apps.chat import services as chat
+    from apps.chat.models import Message
+
+    with _client(daphne_server, caller) as client:
+        created = client.connections.create(kind="slack", name="Team", secret="xoxb-sdk-test-token")
+        assert created.secret_set is True and "secret" not in created.model_dump()
+        assert [c.name for c in client.connections.list()] == ["Team"]
+        client.connections.delete(created.id)
+        assert list(client.connections.list()) == []
+        with pytest.raises(ValidationError):
+            client.connections.create(kind="carrier-pigeon", name="Coo")
+
+        link = client.artifacts.create(title="Notes", content_type="text/plain", content="hello", expires_in=3600)
+        assert link.token and link.url.endswith(link.token) and link.expires_at
+        conversation = chat.conversation_create(user=caller.user, title="Trip")
+        reply = Message.objects.create(conversation=conversation, role="assistant", content="Kyoto.")
+        from_message = client.artifacts.create(message_id=str(reply.id))
+        assert {a.id for a in client.artifacts.list()} == {link.id, from_message.id}
+        with NexusClient(daphne_server.url) as anonymous:  # no key: the link alone is enough
+            shared = anonymous.shared.get(link.token)
+            assert shared.content == "hello" and shared.title == "Notes"
+            assert anonymous.shared.get(from_message.token).content == "Kyoto."
+            client.artifacts.revoke(link.id)
+            with pytest.raises(NotFound):
+                anonymous.shared.get(link.token)

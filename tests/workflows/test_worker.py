@@ -113,8 +113,15 @@ def test_a_failing_step_is_retried_then_its_downstream_skipped(flow_worker: Work
     assert (steps["check"][2].started_at - steps["check"][1].finished_at).total_seconds() >= 0.1
     assert [a.status for a in steps["after"]] == ["skipped"] and [a.status for a in steps["later"]] == ["skipped"]
     assert [a.status for a in steps["apart"]] == ["completed"]
+    # Each attempt's log says what happened to it, and its input is kept.
+    assert [len(a.logs) for a in steps["check"]] == [1, 1, 1]
+    assert steps["check"][2].logs[0]["message"].startswith("Attempt 3 failed: CONDITION_ERROR")
+    assert steps["apart"][0].logs[0]["message"] == "Completed attempt 1." and steps["apart"][0].input == {"expression": "true"}
+    assert steps["after"][0].error["message"] == "Step 'check' failed."
     types = [event.data["type"] for event in read_events(run_stream_key(run_id))]
     assert types.count("step:retrying") == 2 and types[-1] == "run:failed"
+    # Every event in order, numbered from 1 without gaps, although one transaction publishes several at once.
+    assert [event.id for event in read_events(run_stream_key(run_id))] == list(range(1, len(types) + 1))
 
 
 def test_resume_reruns_only_failed_and_skipped_steps(fake_llm: Any, fake_models: Any, flow_worker: WorkerProcess) -> None:

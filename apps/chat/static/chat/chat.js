@@ -68,6 +68,7 @@
       else if (data.type === "error") { el.dataset.status = "failed"; showError(data.error.message); }
       else if (data.type === "finish") {
         el.dataset.status = data.status || "complete";
+        if (data.message_id) el.dataset.messageId = data.message_id;
         $("usage-line").textContent = usageText(data.usage, data.status);
         renderMessage(el, text, reasoning, usageText(data.usage, data.status));
         return;
@@ -141,6 +142,7 @@
     let streamingEl = null;
     for (const message of page.results) {
       const el = messageElement(message.role, message.status);
+      el.dataset.messageId = message.id;
       if (message.status === "streaming") { streamingEl = el; continue; }
       renderMessage(el, message.content, message.reasoning, message.role === "assistant" ? usageText(message.token_usage, message.status) : "");
       NexusChatTools.render(el, message.tool_calls);

@@ -104,8 +104,20 @@
     });
   }
 
+  // A starting config per kind (API.md, Workflows): picking a kind fills the box with its fields.
+  const CONFIG_EXAMPLES = {
+    condition: {expression: "true"},
+    llm: {model_id: "", prompt: "Summarize {{input.text}}"},
+    knowledge_search: {query: "{{input.question}}", limit: 5},
+    http: {method: "GET", url: "https://example.com/"},
+    architect: {tool_id: "", inputs: {}},
+    agent_task: {agent_id: "", input: "{{input.text}}"},
+  };
   const form = $("add-step");
   if (form) {
+    $("step-kind").addEventListener("change", () => {
+      $("step-config").value = JSON.stringify(CONFIG_EXAMPLES[$("step-kind").value] || {}, null, 1);
+    });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       let config;

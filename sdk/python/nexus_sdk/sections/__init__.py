@@ -6,9 +6,11 @@ from .._route import Section
 from .admin import Admin
 from .agents import Agents
 from .architect import Architect
+from .artifacts import Artifacts, Shared
 from .auth import Auth
 from .billing import Billing
 from .chat import Chat
+from .connections import Connections
 from .conversations import Conversations
 from .documents import Documents
 from .folders import Folders
@@ -41,5 +43,8 @@ SECTIONS: dict[str, type[Section]] = {
     "tasks": Tasks,
     "workflows": Workflows,
     "runs": Runs,
+    "connections": Connections,
+    "artifacts": Artifacts,
+    "shared": Shared,
     "tools": Tools,
 }
