@@ -13,4 +13,7 @@ class ToolsConfig(NexusAppConfig):
         "apps.tools.registry.RunWorkflow",
         "apps.tools.registry.CallAgent",
         "apps.tools.registry.FetchUrl",
+        # Integration tools: listed once the caller saved a connection of their kind (apps.integrations).
+        "apps.tools.registry.SendEmail",
+        "apps.tools.registry.SlackMessage",
     )

@@ -310,6 +310,69 @@ class FetchUrl(PlatformTool):
         return {"url": final_url, "status": status, "content_type": content_type, "text": text, "truncated": truncated}
 
 
+class _IntegrationTool(PlatformTool):
+    """A tool that acts through a saved connection of the caller: listed only once that connection exists."""
+
+    role_tool = "chat"
+    scope = "chat"
+    connection_kind: ClassVar[str]
+
+    def allowed(self, context: ToolContext) -> bool:
+        from apps.integrations.selectors import connection_for_kind
+
+        return super().allowed(context) and connection_for_kind(user=context.user, kind=self.connection_kind) is not None
+
+
+class SendEmail(_IntegrationTool):
+    """A plain-text mail from the caller through the platform's mail settings (their email connection is the opt-in)."""
+
+    name = "send_email"
+    description = ("Send a plain-text email on behalf of the user (Reply-To: the user) to at most 10 recipients. "
+                   "Only when the user asked for it.")
+    connection_kind = "email"
+    parameters = {
+        "type": "object",
+        "properties": {
+            "to": {"oneOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 10},
+                             {"type": "string", "minLength": 3}],
+                   "description": "Recipient addresses (a list, or one comma-separated string)."},
+            "subject": {"type": "string", "minLength": 1, "maxLength": 200},
+            "body": {"type": "string", "maxLength": 100_000},
+        },
+        "required": ["to", "subject", "body"],
+        "additionalProperties": False,
+    }
+
+    def run(self, *, context: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+        from apps.integrations.services import email_send
+
+        sent = email_send(user=context.user, to=arguments["to"], subject=arguments["subject"], body=arguments["body"])
+        return {"sent": True, "to": sent.to, "subject": sent.subject}
+
+
+class SlackMessage(_IntegrationTool):
+    """A message to a Slack channel with the caller's saved bot token."""
+
+    name = "slack_message"
+    description = "Post a message to a Slack channel (#name or channel id) with the user's Slack connection."
+    connection_kind = "slack"
+    parameters = {
+        "type": "object",
+        "properties": {
+            "channel": {"type": "string", "minLength": 1, "maxLength": 100},
+            "text": {"type": "string", "minLength": 1, "maxLength": 40_000},
+        },
+        "required": ["channel", "text"],
+        "additionalProperties": False,
+    }
+
+    def run(self, *, context: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+        from apps.integrations.services import slack_message_send
+
+        posted = slack_message_send(user=context.user, channel=arguments["channel"], text=arguments["text"])
+        return {"posted": True, "channel": posted.channel, "ts": posted.ts}
+
+
 def tool_get(*, name: str) -> PlatformTool:
     """A registered platform tool by name, else 404."""
     tool = platform_tools().get(name)

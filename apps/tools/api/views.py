@@ -63,7 +63,7 @@ class ToolRunApi(APIView):
             ref_name = "ToolRunOutput"
 
     @extend_schema(operation_id="tools_run", request=InputSerializer,
-                   responses={200: OutputSerializer, **error_responses(400, 402, 403, 404, 503)})
+                   responses={200: OutputSerializer, **error_responses(400, 402, 403, 404, 409, 503)})
     def post(self, request: Request, name: str) -> Response:
         if not isinstance(request.data, dict):
             raise ValidationError("The body must be a JSON object.")
