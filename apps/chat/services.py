@@ -18,6 +18,7 @@ from apps.accounts.selectors import workspace_for_sharing
 from apps.billing.metering import call_hold, hold_find, hold_settle
 from apps.billing.models import CreditReservation
 from apps.core.errors import ValidationError
+from apps.core.registry import platform_tools
 from apps.core.request_context import get_request_id
 from apps.core.runs import cancel_key, cancel_request
 from apps.core.streams import publish, streams_available
@@ -29,6 +30,8 @@ from .selectors import conversation_get_for_write, folder_get, reply_stream_key
 
 # The kind of run a reply is, for its cancel flag (apps.core.runs).
 CANCEL_KIND = "chat"
+# API.md: a chat with `tools` runs at most `max_tool_rounds` rounds of tool calls (default 5, at most 10).
+DEFAULT_TOOL_ROUNDS = 5
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -107,6 +110,10 @@ class ChatStart:
     user: User
     sources: list[dict[str, Any]] = field(default_factory=list)
     reservation: CreditReservation | None = None
+    api_key: Any = None
+    # Platform tools the model may call (by name), and how many rounds of calls the generation runs.
+    tools: list[str] = field(default_factory=list)
+    max_tool_rounds: int = DEFAULT_TOOL_ROUNDS
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -137,9 +144,27 @@ def _rag(*, user: User, query: str, repository_ids: list[uuid.UUID] | None,
     return rag_context(user=user, query=query, repository_ids=repository_ids or None, document_ids=document_ids or None)
 
 
+def _tool_definitions(names: list[str] | None) -> tuple[list[str], list[dict[str, Any]] | None]:
+    """The named platform tools as function definitions for the model (400 for a name no app registered).
+
+    Whether the caller may use each one is checked when the model calls it (a FORBIDDEN tool-result),
+    as API.md's Tools section says; the names only have to exist.
+    """
+    if not names:
+        return [], None
+    registered = platform_tools()
+    unique = list(dict.fromkeys(names))
+    unknown = [name for name in unique if name not in registered]
+    if unknown:
+        raise ValidationError(f"Unknown tool: {', '.join(unknown)}.",
+                              details={"tools": [f"Unknown tool `{name}` (see GET /api/v1/tools)." for name in unknown]})
+    return unique, [registered[name].function_definition() for name in unique]
+
+
 def chat_start(*, user: User, api_key: Any, messages: list[dict[str, Any]], model_id: str, conversation_id: uuid.UUID | None = None,
                system_prompt: str | None = None, temperature: float | None = None, max_tokens: int | None = None,
-               repository_ids: list[uuid.UUID] | None = None, document_ids: list[uuid.UUID] | None = None) -> ChatStart:
+               repository_ids: list[uuid.UUID] | None = None, document_ids: list[uuid.UUID] | None = None,
+               tools: list[str] | None = None, max_tool_rounds: int | None = None) -> ChatStart:
     """Check a chat turn, take a stream slot, store the user message and a `streaming` reply.
 
     Everything that can refuse the request (bad input 400, unknown model 404, tier 403, size 413,
@@ -149,11 +174,15 @@ def chat_start(*, user: User, api_key: Any, messages: list[dict[str, Any]], mode
     streams_available()  # the reply is streamed through Redis: 503 now, not a failed reply later
     policy = tier_policy(user)
     reply_id = uuid.uuid4()
+    tool_names, tool_definitions = _tool_definitions(tools)
     prepared = chat_prepare(
         user=user, model=model_id, messages=messages, system_prompt=system_prompt,
-        temperature=temperature, max_tokens=max_tokens, api_key=api_key,
+        temperature=temperature, max_tokens=max_tokens, api_key=api_key, tools=tool_definitions,
         request_id=f"{get_request_id() or 'chat'}.{reply_id.hex}", origin="chat",
     )
+    if tool_names and "tools" not in prepared.model.capabilities:
+        raise ValidationError(f"The model '{prepared.model.name}' cannot call tools.",
+                              details={"tools": [f"The model '{prepared.model.name}' has no `tools` capability."]})
     question = _last_user_text(prepared.request.messages)
     context, sources = _rag(user=user, query=question, repository_ids=repository_ids, document_ids=document_ids)
     if context:
@@ -194,7 +223,8 @@ def chat_start(*, user: User, api_key: Any, messages: list[dict[str, Any]], mode
         slot.__exit__(None, None, None)
         raise
     return ChatStart(conversation=conversation, created=created, user_message=user_message, reply=reply, prepared=prepared,
-                     slot=slot, user=user, sources=sources, reservation=reservation)
+                     slot=slot, user=user, sources=sources, reservation=reservation, api_key=api_key, tools=tool_names,
+                     max_tool_rounds=max_tool_rounds or DEFAULT_TOOL_ROUNDS)
 
 
 def _reserve_credits(*, user: User, prepared: PreparedChat, reply_id: uuid.UUID) -> CreditReservation:

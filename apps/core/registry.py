@@ -1,8 +1,9 @@
 """The app registry: each Nexus app declares on its AppConfig what it adds to the platform.
 
 An app subclasses `NexusAppConfig` and sets any of: `api_urls` (a URL module mounted under /api/v1/),
-`page_urls` (a URL module mounted at the root), `navigation`, `tools`, `scopes`, `queues` and
-`beat`. The URL root, the dashboard navigation, the roles' tools and API-key scopes, and Celery's
+`page_urls` (a URL module mounted at the root), `navigation`, `tools`, `scopes`, `queues`,
+`beat` and `platform_tools` (dotted paths of the platform tools a model or a client can call, see
+`apps.tools.registry`). The URL root, the dashboard navigation, the roles' tools and API-key scopes, and Celery's
 queues and beat schedule are read from here, so adding an app is one folder and one line in
 INSTALLED_APPS. The lists follow INSTALLED_APPS; `position` orders entries the UI shows.
 """
@@ -20,7 +21,7 @@ from django.dispatch import receiver
 
 __all__ = [
     "NavEntry", "NexusAppConfig", "Scope", "Tool", "api_url_modules", "beat_schedule", "navigation_entries",
-    "page_url_modules", "queue_names", "scope_names", "tool_names", "tool_scopes",
+    "page_url_modules", "platform_tool_paths", "platform_tools", "queue_names", "scope_names", "tool_names", "tool_scopes",
 ]
 
 
@@ -67,6 +68,9 @@ class NexusAppConfig(AppConfig):
     scopes: tuple[Scope, ...] = ()
     queues: tuple[str, ...] = ()  # Celery queue names (tasks say `queue=...`)
     beat: dict[str, dict[str, Any]] = {}  # Celery beat entries by name
+    # Platform tools (subclasses of apps.tools.registry.PlatformTool) as dotted paths: read by name, so an
+    # app below `tools` in the layers (chat) finds them without importing upwards.
+    platform_tools: tuple[str, ...] = ()
 
     # Apps import this class into their apps.py; Django takes the one AppConfig there marked default,
     # so the base is not one and every subclass is (unless it says otherwise).
@@ -153,6 +157,26 @@ def queue_names() -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for config in _nexus_apps() for name in config.queues))
 
 
+@cache
+def platform_tool_paths() -> tuple[str, ...]:
+    """Every app's platform tool classes as dotted paths, in INSTALLED_APPS order."""
+    return tuple(dict.fromkeys(path for config in _nexus_apps() for path in config.platform_tools))
+
+
+@cache
+def platform_tools() -> dict[str, Any]:
+    """The platform tools by name: one instance of each declared class (duplicate names raise)."""
+    from django.utils.module_loading import import_string
+
+    found: dict[str, Any] = {}
+    for path in platform_tool_paths():
+        tool = import_string(path)()
+        if tool.name in found:
+            raise ImproperlyConfigured(f"The platform tool {tool.name!r} is declared twice (again by {path!r}).")
+        found[tool.name] = tool
+    return found
+
+
 def beat_schedule() -> dict[str, dict[str, Any]]:
     """Every app's Celery beat entries by name."""
     schedule: dict[str, dict[str, Any]] = {}
@@ -166,7 +190,7 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
 
 def clear_cache() -> None:
     """Forget what was read from the apps (INSTALLED_APPS changed, e.g. in a test)."""
-    for cached in (navigation_entries, _tools, _scopes, queue_names):
+    for cached in (navigation_entries, _tools, _scopes, queue_names, platform_tool_paths, platform_tools):
         cached.cache_clear()
 
 

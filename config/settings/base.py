@@ -23,5 +23,6 @@ from .llm import *  # noqa: F403
 from .logs import *  # noqa: F403
 from .security import *  # noqa: F403
 from .storage import *  # noqa: F403
+from .tools import *  # noqa: F403
 from .voice import *  # noqa: F403
 from .workflows import *  # noqa: F403

@@ -59,6 +59,7 @@ LOCAL_APPS = [
     "apps.integrations",
     "apps.sharing",
     "apps.voice",
+    "apps.tools",
     "apps.dashboard",
 ]
 # The JWT blacklist (refresh-token rotation, see accounts.py) comes last, as it always has.

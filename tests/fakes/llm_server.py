@@ -31,6 +31,13 @@ Scripted replies: `server.script(marker, reply)` answers every request whose tex
 streamed in 16-character chunks; the first matching script wins, failure directives still apply.
 `clear()` forgets the scripts.
 
+Scripted tool calls: `server.script_tool(marker, ("search_knowledge", {"query": "..."}), rounds=1)` makes
+every request whose texts contain `marker` and that offers tools call the given tools (native function
+calling in each wire format: OpenAI `tool_calls`, streamed as deltas; Anthropic `tool_use` blocks with
+`input_json_delta`; Gemini `functionCall` parts) until the request already carries `rounds` rounds of tool
+results; then it answers text (a `script` reply, which sees the tool results among the texts, or the
+default). The tool results a request carried are in its log entry's `tool_results`.
+
 Every request is logged (`server.log`): what arrived, how many chunks went out, the usage
 reported, and whether the client closed the connection before the end (`client_closed`).
 Run standalone: `python -m tests.fakes.llm_server --port 8199 --api-key test-key`.
@@ -119,6 +126,7 @@ class RequestLog:
     usage: dict[str, int] | None = None
     completed: bool = False
     client_closed: bool = False
+    tool_results: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.monotonic)
     ended_at: float | None = None
 
@@ -133,7 +141,8 @@ def _texts(value: Any) -> list[str]:
             out.extend(_texts(item))
     elif isinstance(value, dict):
         for key, item in value.items():
-            if key in ("content", "text", "parts", "contents", "messages", "system", "systemInstruction", "system_instruction") or isinstance(item, (list, dict)):
+            if key in ("content", "text", "parts", "contents", "messages", "system", "systemInstruction", "system_instruction",
+                       "result") or isinstance(item, (list, dict)):
                 if key not in ("tools", "functionDeclarations", "function_declarations", "parameters", "input_schema"):
                     out.extend(_texts(item))
     return out
@@ -146,6 +155,33 @@ def parse_directives(texts: list[str]) -> dict[str, str]:
         for name, value in re.findall(r"#([a-z0-9-]+)(?:=([\w.]+))?", text):
             found[name] = value or "1"
     return found
+
+
+def tool_results_of(api: str, body: dict[str, Any]) -> tuple[list[str], int]:
+    """The tool results a request carries back to the model (as text), and how many rounds of them."""
+    results: list[str] = []
+    rounds = 0
+    if api == "openai":
+        previous = None
+        for message in body.get("messages") or []:
+            if isinstance(message, dict) and message.get("role") == "tool":
+                results.append(str(message.get("content", "")))
+                rounds += previous != "tool"
+            previous = message.get("role") if isinstance(message, dict) else None
+    elif api == "anthropic":
+        for message in body.get("messages") or []:
+            blocks = message.get("content") if isinstance(message, dict) else None
+            found = [b for b in blocks or [] if isinstance(blocks, list) and isinstance(b, dict) and b.get("type") == "tool_result"]
+            results.extend(" ".join(_texts(b.get("content"))) for b in found)
+            rounds += bool(found)
+    else:
+        for content in body.get("contents") or []:
+            parts = content.get("parts") if isinstance(content, dict) else None
+            found = [p.get("functionResponse") or p.get("function_response") for p in parts or []
+                     if isinstance(p, dict) and (p.get("functionResponse") or p.get("function_response"))]
+            results.extend(json.dumps(f.get("response")) for f in found if isinstance(f, dict))
+            rounds += bool(found)
+    return results, rounds
 
 
 def prompt_token_count(texts: list[str]) -> int:
@@ -219,6 +255,7 @@ class FakeLlmServer:
         self.transcripts: dict[str, str] = {}
         # Seconds each audio call takes (the fake's own latency, which benchmarks subtract).
         self.audio_delay = 0.0
+        self.tool_scripts: list[tuple[str, list[tuple[str, dict[str, Any]]], int]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -288,6 +325,7 @@ class FakeLlmServer:
             self.log.clear()
             self.scripts.clear()
             self.transcripts.clear()
+            self.tool_scripts.clear()
 
     def script(self, marker: str, reply: Any) -> None:
         """Answer requests whose texts contain `marker` with `reply` (text, or a function of the texts)."""
@@ -309,6 +347,20 @@ class FakeLlmServer:
         raw = bytes.fromhex(digest)
         words = [TRANSCRIPT_WORDS[b % len(TRANSCRIPT_WORDS)] for b in raw[:6]]
         return " ".join(words).capitalize() + "."
+
+    def script_tool(self, marker: str, *calls: tuple[str, dict[str, Any]], rounds: int = 1) -> None:
+        """Requests whose texts contain `marker` call `calls` (name, arguments) until they carry `rounds` rounds of results."""
+        with self._lock:
+            self.tool_scripts.append((marker, list(calls), rounds))
+
+    def _scripted_calls(self, prompt_texts: list[str], rounds_done: int) -> list[tuple[str, dict[str, Any]]]:
+        joined = "\n".join(prompt_texts)
+        with self._lock:
+            scripts = list(self.tool_scripts)
+        for marker, calls, rounds in scripts:
+            if marker in joined:
+                return calls if rounds_done < rounds else []
+        return []
 
     def _scripted(self, prompt_texts: list[str]) -> str | None:
         joined = "\n".join(prompt_texts)
@@ -450,21 +502,27 @@ class FakeLlmServer:
         return web.json_response({"object": "list", "data": [{"id": name, "object": "model", "created": 1700000000, "owned_by": "fake"}
                                                              for name in self.models]})
 
-    def _plan(self, body: dict[str, Any], directives: dict[str, str], prompt_texts: list[str]) -> dict[str, Any]:
+    def _plan(self, body: dict[str, Any], directives: dict[str, str], prompt_texts: list[str], entry: RequestLog) -> dict[str, Any]:
         text = reply_pieces(directives)
         scripted = self._scripted(prompt_texts)
         if scripted is not None:
             text = [scripted[i:i + 16] for i in range(0, len(scripted), 16)] or [""]
         reasoning = reasoning_pieces(directives)
         tools = body.get("tools") or []
-        tool_name = None
-        if "tool" in directives and tools:
-            first = tools[0]
-            tool_name = (first.get("function") or {}).get("name") or first.get("name") or (first.get("functionDeclarations") or first.get("function_declarations") or [{}])[0].get("name")
+        results, rounds_done = tool_results_of(entry.api, body)
+        entry.tool_results = results
+        calls: list[tuple[str, dict[str, Any]]] = []
+        if tools:
+            calls = self._scripted_calls(prompt_texts, rounds_done)
+            if not calls and "tool" in directives:
+                first = tools[0]
+                tool_name = (first.get("function") or {}).get("name") or first.get("name") or (first.get("functionDeclarations") or first.get("function_declarations") or [{}])[0].get("name")
+                calls = [(tool_name, {"query": "fake"})]
+        if calls:
             text = []
-        completion = len(text) + len(reasoning) + (5 if tool_name else 0)
+        completion = len(text) + len(reasoning) + 5 * len(calls)
         usage = {"prompt_tokens": prompt_token_count(prompt_texts), "completion_tokens": completion, "reasoning_tokens": len(reasoning)}
-        return {"text": text, "reasoning": reasoning, "tool": tool_name, "usage": usage}
+        return {"text": text, "reasoning": reasoning, "calls": calls, "usage": usage}
 
     # -- OpenAI ---------------------------------------------------------------------------------
     async def openai_chat(self, request: web.Request) -> web.StreamResponse:
@@ -475,7 +533,7 @@ class FakeLlmServer:
         early = await self._preflight(request, entry)
         if early is not None:
             return early
-        plan = self._plan(body, entry.directives, _texts(body.get("messages", [])))
+        plan = self._plan(body, entry.directives, _texts(body.get("messages", [])), entry)
         usage = plan["usage"]
         report = None if "no-usage" in entry.directives else {
             "prompt_tokens": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"],
@@ -485,14 +543,15 @@ class FakeLlmServer:
         completion_id = f"chatcmpl-{entry.id[:24]}"
         created = int(time.time())
         model = entry.model
-        tool_call = {"id": f"call_{entry.id[:12]}", "type": "function", "function": {"name": plan["tool"], "arguments": '{"query": "fake"}'}} if plan["tool"] else None
-        finish_reason = "tool_calls" if tool_call else "stop"
+        tool_calls = [{"id": f"call_{entry.id[:8]}_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+                      for i, (name, args) in enumerate(plan["calls"])]
+        finish_reason = "tool_calls" if tool_calls else "stop"
         if not stream:
-            message: dict[str, Any] = {"role": "assistant", "content": "".join(plan["text"]) if not tool_call else None}
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(plan["text"]) if not tool_calls else None}
             if plan["reasoning"]:
                 message["reasoning_content"] = "".join(plan["reasoning"])
-            if tool_call:
-                message["tool_calls"] = [tool_call]
+            if tool_calls:
+                message["tool_calls"] = tool_calls
             entry.usage = report and usage
             entry.completed = True
             entry.chunks_sent = len(plan["text"]) + len(plan["reasoning"])
@@ -515,10 +574,14 @@ class FakeLlmServer:
                 yield chunk({"reasoning_content": piece}), True
             for piece in plan["text"]:
                 yield chunk({"content": piece}), True
-            if tool_call:
-                yield chunk({"tool_calls": [{"index": 0, "id": tool_call["id"], "type": "function",
+            for index, tool_call in enumerate(tool_calls):
+                # Streamed as real servers do: the id and name first, then the arguments in pieces.
+                arguments = tool_call["function"]["arguments"]
+                half = len(arguments) // 2
+                yield chunk({"tool_calls": [{"index": index, "id": tool_call["id"], "type": "function",
                                              "function": {"name": tool_call["function"]["name"], "arguments": ""}}]}), True
-                yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": tool_call["function"]["arguments"]}}]}), True
+                yield chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[:half]}}]}), True
+                yield chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]}), True
             yield chunk({}, finish_reason), False
             if include_usage and report:
                 entry.usage = usage
@@ -620,20 +683,20 @@ class FakeLlmServer:
         early = await self._preflight(request, entry)
         if early is not None:
             return early
-        plan = self._plan(body, entry.directives, _texts(body.get("messages", [])) + _texts(body.get("system", "")))
+        plan = self._plan(body, entry.directives, _texts(body.get("messages", [])) + _texts(body.get("system", "")), entry)
         usage = plan["usage"]
         no_usage = "no-usage" in entry.directives
         message_id = f"msg_{entry.id[:24]}"
-        stop_reason = "tool_use" if plan["tool"] else "end_turn"
-        tool_id = f"toolu_{entry.id[:12]}"
+        stop_reason = "tool_use" if plan["calls"] else "end_turn"
+        tool_ids = [f"toolu_{entry.id[:8]}_{i}" for i in range(len(plan["calls"]))]
         if not stream:
             content: list[dict[str, Any]] = []
             if plan["reasoning"]:
                 content.append({"type": "thinking", "thinking": "".join(plan["reasoning"]), "signature": "fake-signature"})
             if plan["text"]:
                 content.append({"type": "text", "text": "".join(plan["text"])})
-            if plan["tool"]:
-                content.append({"type": "tool_use", "id": tool_id, "name": plan["tool"], "input": {"query": "fake"}})
+            for tool_id, (name, args) in zip(tool_ids, plan["calls"], strict=True):
+                content.append({"type": "tool_use", "id": tool_id, "name": name, "input": args})
             answer = {"id": message_id, "type": "message", "role": "assistant", "model": entry.model, "content": content,
                       "stop_reason": stop_reason, "stop_sequence": None,
                       "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]}}
@@ -663,11 +726,14 @@ class FakeLlmServer:
                     yield event("content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": piece}}), True
                 yield event("content_block_stop", {"index": index}), False
                 index += 1
-            if plan["tool"]:
-                yield event("content_block_start", {"index": index, "content_block": {"type": "tool_use", "id": tool_id, "name": plan["tool"], "input": {}}}), False
-                yield event("content_block_delta", {"index": index, "delta": {"type": "input_json_delta", "partial_json": '{"query": '}}), True
-                yield event("content_block_delta", {"index": index, "delta": {"type": "input_json_delta", "partial_json": '"fake"}'}}), True
+            for tool_id, (name, args) in zip(tool_ids, plan["calls"], strict=True):
+                arguments = json.dumps(args)
+                half = len(arguments) // 2
+                yield event("content_block_start", {"index": index, "content_block": {"type": "tool_use", "id": tool_id, "name": name, "input": {}}}), False
+                yield event("content_block_delta", {"index": index, "delta": {"type": "input_json_delta", "partial_json": arguments[:half]}}), True
+                yield event("content_block_delta", {"index": index, "delta": {"type": "input_json_delta", "partial_json": arguments[half:]}}), True
                 yield event("content_block_stop", {"index": index}), False
+                index += 1
             if not no_usage:
                 entry.usage = usage
             delta_usage = {} if no_usage else {"usage": {"output_tokens": usage["completion_tokens"]}}
@@ -697,7 +763,7 @@ class FakeLlmServer:
         if early is not None:
             return early
         prompt_texts = _texts(body.get("contents", [])) + _texts(body.get("systemInstruction") or body.get("system_instruction") or {})
-        plan = self._plan(body, entry.directives, prompt_texts)
+        plan = self._plan(body, entry.directives, prompt_texts, entry)
         usage = plan["usage"]
         no_usage = "no-usage" in entry.directives
 
@@ -713,8 +779,8 @@ class FakeLlmServer:
                 parts.append({"text": "".join(plan["reasoning"]), "thought": True})
             if plan["text"]:
                 parts.append({"text": "".join(plan["text"])})
-            if plan["tool"]:
-                parts.append({"functionCall": {"name": plan["tool"], "args": {"query": "fake"}}})
+            for name, args in plan["calls"]:
+                parts.append({"functionCall": {"name": name, "args": args}})
             answer: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}],
                                       "modelVersion": entry.model}
             if not no_usage:
@@ -742,8 +808,8 @@ class FakeLlmServer:
                 yield frame([{"text": piece}], candidates=produced, thoughts=thoughts), True
             if not no_usage:
                 entry.usage = usage
-            last_parts = [{"functionCall": {"name": plan["tool"], "args": {"query": "fake"}}}] if plan["tool"] else [{"text": ""}]
-            yield frame(last_parts, candidates=candidates_total, thoughts=thoughts, last=True), bool(plan["tool"])
+            last_parts = [{"functionCall": {"name": name, "args": args}} for name, args in plan["calls"]] or [{"text": ""}]
+            yield frame(last_parts, candidates=candidates_total, thoughts=thoughts, last=True), bool(plan["calls"])
 
         return await self._sse(request, entry, frames())
 

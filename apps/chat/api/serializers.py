@@ -84,6 +84,10 @@ class ChatRequestSerializer(serializers.Serializer):
     max_tokens = serializers.IntegerField(required=False, min_value=1)
     repository_ids = serializers.ListField(child=serializers.UUIDField(), required=False)
     document_ids = serializers.ListField(child=serializers.UUIDField(), required=False)
+    tools = serializers.ListField(child=StrictCharField(max_length=64), required=False, max_length=20,
+                                  help_text="Platform tools the model may call (names from GET /tools).")
+    max_tool_rounds = serializers.IntegerField(required=False, min_value=1, max_value=10,
+                                               help_text="How many rounds of tool calls the server runs (default 5).")
 
 
 class CompareRequestSerializer(serializers.Serializer):

@@ -42,7 +42,10 @@ def to_anthropic_messages(messages: list[dict[str, Any]], system_prompt: str | N
             system.append(message_text(message.get("content")))
         elif role == "tool":
             block = {"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""), "content": message_text(message.get("content"))}
-            out.append({"role": "user", "content": [block]})
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+                out[-1]["content"].append(block)  # the results of one turn's calls go back in one user message
+            else:
+                out.append({"role": "user", "content": [block]})
         elif role == "assistant" and message.get("tool_calls"):
             blocks: list[dict[str, Any]] = []
             text = message_text(message.get("content"))

@@ -59,7 +59,11 @@ def to_gemini_contents(messages: list[dict[str, Any]], system_prompt: str | None
             system.append(message_text(message.get("content")))
         elif role == "tool":
             name = names.get(message.get("tool_call_id", ""), message.get("name", "tool"))
-            contents.append({"role": "user", "parts": [{"function_response": {"name": name, "response": {"result": message_text(message.get("content"))}}}]})
+            part = {"function_response": {"name": name, "response": {"result": message_text(message.get("content"))}}}
+            if contents and contents[-1]["role"] == "user" and "function_response" in contents[-1]["parts"][-1]:
+                contents[-1]["parts"].append(part)  # the answers to one turn's calls go back in one content
+            else:
+                contents.append({"role": "user", "parts": [part]})
         elif role == "assistant":
             parts: list[dict[str, Any]] = []
             text = message_text(message.get("content"))

@@ -23,6 +23,7 @@ from .sections.knowledge import Knowledge
 from .sections.models import Models
 from .sections.system import System
 from .sections.tasks import Tasks
+from .sections.tools import Tools
 from .sections.voice import Voice
 from .sections.workspaces import Workspaces
 
@@ -65,6 +66,7 @@ class _BaseClient:
     agents: Agents
     tasks: Tasks
     voice: Voice
+    tools: Tools
 
     def _attach_sections(self) -> None:
         for name, section in SECTIONS.items():

@@ -59,8 +59,10 @@
   // Consumes a reply's event stream into one message element.
   async function consumeReply(response, el) {
     let text = "", reasoning = "";
+    const calls = [];
     await NexusSSE.read(response, ({ data }) => {
-      if (data.type === "text-delta") text += data.content;
+      if (NexusChatTools.apply(calls, data)) NexusChatTools.render(el, calls);
+      else if (data.type === "text-delta") text += data.content;
       else if (data.type === "reasoning-delta") reasoning += data.content;
       else if (data.type === "sources") el.querySelector(".message-meta").textContent = `${data.sources.length} sources`;
       else if (data.type === "error") { el.dataset.status = "failed"; showError(data.error.message); }
@@ -91,7 +93,8 @@
       const response = await fetch("/api/v1/chat", {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": Nexus.csrfToken() },
-        body: JSON.stringify({ messages: state.history, model_id: $("model-select").value, conversation_id: state.conversationId || undefined }),
+        body: JSON.stringify({ messages: state.history, model_id: $("model-select").value, conversation_id: state.conversationId || undefined,
+                               tools: NexusChatTools.selected().length ? NexusChatTools.selected() : undefined }),
       });
       if (!response.ok) {
         const body = await response.json().catch(() => null);
@@ -142,6 +145,7 @@
       el.dataset.messageId = message.id;
       if (message.status === "streaming") { streamingEl = el; continue; }
       renderMessage(el, message.content, message.reasoning, message.role === "assistant" ? usageText(message.token_usage, message.status) : "");
+      NexusChatTools.render(el, message.tool_calls);
       state.history.push({ role: message.role, content: message.content });
     }
     highlightActive();
@@ -240,7 +244,7 @@
 
   (async function init() {
     try {
-      await Promise.all([loadModels(), loadFolders()]);
+      await Promise.all([loadModels(), loadFolders(), NexusChatTools.load().catch(() => {})]);
       await loadConversations();
       if (state.conversationId) await openConversation(state.conversationId);
     } catch (error) {

@@ -20,6 +20,7 @@ from .knowledge import Knowledge
 from .models import Models
 from .system import System
 from .tasks import Tasks
+from .tools import Tools
 from .voice import Voice
 from .workflows import Runs, Workflows
 from .workspaces import Workspaces
@@ -47,4 +48,5 @@ SECTIONS: dict[str, type[Section]] = {
     "artifacts": Artifacts,
     "shared": Shared,
     "voice": Voice,
+    "tools": Tools,
 }

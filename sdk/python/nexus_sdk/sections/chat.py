@@ -22,7 +22,8 @@ class Chat(Section):
     """Streamed chat replies and side-by-side comparisons."""
 
     stream = Route("POST", "/chat", kind="sse", resume=_conversation_stream,
-                   doc="messages, model_id, conversation_id?, ... -> SSE events; resumes on the conversation's stream")
+                   doc="messages, model_id, conversation_id?, tools?: [name], max_tool_rounds?, ... -> SSE events "
+                       "(tool-call / tool-result among them); resumes on the conversation's stream")
     compare = Route("POST", "/compare", model=Comparison, doc="prompt, model1_id, model2_id (params={'stream': 'true'} to stream)")
     comparisons = Route("GET", "/comparisons", kind="page", model=Comparison)
     comparison = Route("GET", "/comparisons/{id}", model=Comparison)
