@@ -1,6 +1,7 @@
 """Writes of the llm app: provider connections, the model registry, usage records, env providers."""
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import uuid
@@ -9,7 +10,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.errors import Conflict, ValidationError
@@ -167,14 +168,33 @@ def usage_cost(*, usage: Usage, input_cost: Decimal, output_cost: Decimal) -> De
 def usage_record_create(*, record_id: uuid.UUID | None = None, user_id: Any, api_key_id: Any, workspace_id: Any, model_id: Any,
                         model_name: str, provider_name: str, usage: Usage, status: str, latency_ms: int, ttft_ms: int | None,
                         streamed: bool, origin: str, request_id: str, error_code: str = "", error_message: str = "") -> UsageRecord:
-    """Write the one usage record of a call (a single INSERT, so no transaction is needed)."""
-    return UsageRecord.objects.create(
+    """Write the one usage record of a call (a single INSERT, so no transaction is needed).
+
+    Written with a prepared INSERT of the model's columns rather than `objects.create`: one record
+    per model call, and the ORM's compile of it was an eighth of a gateway call's CPU.
+    """
+    record = UsageRecord(
         id=record_id or uuid.uuid4(), user_id=user_id, api_key_id=api_key_id, workspace_id=workspace_id, model_id=model_id,
         model_name=model_name, provider_name=provider_name, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
         reasoning_tokens=usage.reasoning_tokens, total_tokens=usage.total_tokens, cost=usage.cost or Decimal(0),
         usage_source=usage.source, status=status, latency_ms=max(0, latency_ms), ttft_ms=ttft_ms, streamed=streamed,
         origin=origin[:32], request_id=(request_id or "")[:128], error_code=error_code[:32], error_message=error_message[:500],
+        created_at=timezone.now(),
     )
+    fields, sql = _usage_insert()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_save(getattr(record, field.attname), connection) for field in fields])
+    record._state.adding, record._state.db = False, connection.alias
+    return record
+
+
+@functools.cache
+def _usage_insert() -> tuple[list[Any], str]:
+    """The usage record's concrete fields and the INSERT that writes them (built once per process)."""
+    fields = [field for field in UsageRecord._meta.concrete_fields]
+    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
+    table = connection.ops.quote_name(UsageRecord._meta.db_table)
+    return fields, f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
 
 
 ENV_PROVIDERS = (
