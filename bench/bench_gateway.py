@@ -13,7 +13,8 @@ to first token), then 50 requests in flight for a fixed time (requests/s, and st
 TTFT), and the bytes each answer puts on the wire. Overhead = target minus direct.
 
 Targets (issue "LLM gateway"): p50 overhead <= 5 ms one at a time; at 50 in flight, at least 5x
-LiteLLM's requests/s and streams/s.
+LiteLLM's requests/s and streams/s. Issue 15 adds CPU per request <= 3 ms: `server_cpu_ms_per_request`
+(psutil, the server process and its children, over the sequential non-streamed phase) for Nexus and LiteLLM.
 """
 from __future__ import annotations
 
@@ -217,9 +218,30 @@ async def _concurrent(url: str, headers: dict[str, str], model: str, *, stream: 
     return result
 
 
-def _measure(url: str, headers: dict[str, str], model: str) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """CPU (user + system) of a server process and its children (LiteLLM may serve from a worker process)."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    total = 0.0
+    for process in [parent, *parent.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _measure(url: str, headers: dict[str, str], model: str, *, server_pid: int | None = None) -> dict[str, Any]:
+    """Every load against one target; with `server_pid`, that process's CPU per sequential request too."""
+    before = _cpu_seconds(server_pid) if server_pid else 0.0
+    sequential = asyncio.run(_sequential(url, headers, model, stream=False, count=SEQUENTIAL))
+    if server_pid:
+        # Warm-up requests included: (WARMUP + SEQUENTIAL) requests in the interval.
+        sequential["server_cpu_ms_per_request"] = round((_cpu_seconds(server_pid) - before) / (WARMUP + SEQUENTIAL) * 1000, 2)
     return {
-        "sequential": asyncio.run(_sequential(url, headers, model, stream=False, count=SEQUENTIAL)),
+        "sequential": sequential,
         "sequential_stream": asyncio.run(_sequential(url, headers, model, stream=True, count=SEQUENTIAL_STREAMS)),
         "concurrent": asyncio.run(_concurrent(url, headers, model, stream=False, inflight=INFLIGHT, seconds=SECONDS)),
         "concurrent_stream": asyncio.run(_concurrent(url, headers, model, stream=True, inflight=INFLIGHT, seconds=SECONDS)),
@@ -246,6 +268,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     out = ctx.django_shell(_SETUP, BENCH_FAKE_URL=f"{fake_url}/v1", BENCH_FAKE_KEY=FAKE_KEY)
     nexus_key = next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("KEY="))
     nexus_url = ctx.start_daphne()
+    pids = {"nexus": ctx.processes[-1].pid}
     targets = {
         "direct": (f"{fake_url}/v1/chat/completions", {"Authorization": f"Bearer {FAKE_KEY}"}, "fake-model"),
         "nexus": (f"{nexus_url}/api/v1/openai/chat/completions", {"Authorization": f"Bearer {nexus_key}"}, MODEL),
@@ -253,6 +276,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     # BENCH_SKIP_LITELLM=1 is for quick local iterations only; the reported run always has the peer.
     if not os.environ.get("BENCH_SKIP_LITELLM"):
         litellm_url = _start_litellm(ctx, fake_url)
+        pids["litellm"] = ctx.processes[-1].pid
         targets["litellm"] = (f"{litellm_url}/v1/chat/completions", {"Authorization": f"Bearer {LITELLM_MASTER_KEY}"}, MODEL)
         result_version = _litellm_installed_version()
     else:
@@ -260,7 +284,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     result: dict[str, Any] = {"litellm_version": result_version, "prompt": PROMPT, "inflight": INFLIGHT, "seconds_per_load": SECONDS}
     for name, (url, headers, model) in targets.items():
         print(f"   measuring {name}", flush=True)
-        result[name] = _measure(url, headers, model)
+        result[name] = _measure(url, headers, model, server_pid=pids.get(name))
         refused = {mode: figures["statuses"] for mode, figures in result[name].items() if set(figures["statuses"]) - {200}}
         if refused:  # figures of error answers would look like a fast gateway
             raise RuntimeError(f"{name} did not answer 200 to every request: {refused}")
