@@ -84,6 +84,18 @@ class BrowserSession:
         self.page.click("button[type=submit]")
         self.page.wait_for_url(self.base_url + "/")
 
+    def nav(self, label: str) -> None:
+        """Follow a navigation link (or the Log out button) as a person would, opening the folded menus first."""
+        target = self.page.locator(f"#site-nav :is(a, button):text-is('{label}')")
+        for toggle in ("[data-testid=nav-toggle]", "[data-testid=account-toggle]"):
+            if target.is_visible():
+                break
+            button = self.page.locator(toggle)
+            if button.is_visible() and button.get_attribute("aria-expanded") != "true":
+                button.click()
+        with self.page.expect_navigation():
+            target.click()
+
     def screenshot(self, name: str) -> Path:
         """Save a full-page screenshot as tests/screenshots/<name>.png."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -37,14 +37,14 @@ def test_account_pages_in_a_browser(browser_page):
     assert user.tier_id == "free"
 
     # profile
-    page.click("nav >> text=Profile")
+    browser_page.nav("Profile")
     page.wait_for_url(re.compile(r"/account/$"))
     assert page.inner_text("[data-testid=tier]") == "Free"
     assert "chat" in page.inner_text("[data-testid=tools]")
     browser_page.screenshot("accounts-profile")
 
     # API keys: create, see it once, copy it, use it, revoke it
-    page.click("nav >> text=API keys")
+    browser_page.nav("API keys")
     page.wait_for_url(re.compile(r"/account/keys/$"))
     page.fill("#id_name", "laptop")
     page.uncheck("input[name=scopes][value='*']")
@@ -73,7 +73,7 @@ def test_account_pages_in_a_browser(browser_page):
 
     # workspaces and members
     teammate = UserFactory(email="grace@example.com", first_name="Grace", last_name="Hopper")
-    page.click("nav >> text=Workspaces")
+    browser_page.nav("Workspaces")
     page.wait_for_url(re.compile(r"/workspaces/$"))
     page.fill("#id_name", "Analytical Engine")
     page.fill("#id_description", "Notes and programs")
@@ -95,7 +95,7 @@ def test_account_pages_in_a_browser(browser_page):
     browser_page.screenshot("accounts-workspaces")
 
     # log out, then log back in
-    page.click("text=Log out")
+    browser_page.nav("Log out")
     page.wait_for_url(re.compile(r"/login/"))
     browser_page.screenshot("accounts-login")
     page.fill("#id_username", "ada@example.com")

@@ -60,7 +60,7 @@ def test_billing_page_buy_credits_through_checkout(stripe_and_server, monkeypatc
             page.fill("#id_password", "correct-horse-battery")
             page.click("button[type=submit]")
             page.wait_for_url(server.url + "/")
-            page.click("nav >> text=Billing")
+            session.nav("Billing")
             page.wait_for_url(server.url + "/billing/")
             assert page.get_by_test_id("balance").inner_text() == "183.50"
             assert page.locator("[data-testid=usage-chart] rect").count() == 2
