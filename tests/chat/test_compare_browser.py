@@ -41,3 +41,23 @@ def test_compare_can_be_stopped(fake_models: Any, fake_llm: Any, browser_page: A
         entry = fake_llm.wait_for(lambda e, api=api: e.api == api and e.client_closed, timeout=15)
         assert entry.client_closed
     browser_page.screenshots("compare-stopped")
+
+
+def test_offline_responder_in_compare_keeps_its_first_character_and_tells_the_truth(fake_models: Any, browser_page: Any) -> None:
+    from apps.llm.seeds import seed_catalogue
+
+    seed_catalogue()
+    page = browser_page.page
+    UserFactory(email="offline-compare@example.com")
+    browser_page.login("offline-compare@example.com")
+    browser_page.goto("/chat/compare/")
+    page.wait_for_function("Array.from(document.querySelectorAll('#model1 option')).some(o => o.value === 'nexus-offline')")
+    page.select_option("#model1", "nexus-offline")
+    page.select_option("#model2", "fake-openai")
+    page.fill("#compare-prompt", "Hello there #words=5")
+    page.click("#compare-run")
+    page.wait_for_function("document.querySelectorAll('.compare-column .badge-complete').length === 2")
+    text = page.locator(".compare-column[data-model='1'] [data-role=output]").inner_text()
+    assert text.startswith('Nexus offline responder (not an AI model). You said: "Hello there #words=5".')
+    assert "No language model provider is configured" not in text  # fake-openai, a real provider, answered beside it
+    assert page.locator(".compare-column[data-model='2'] [data-role=output]").inner_text().split() == [f"w{i}" for i in range(5)]
