@@ -4,6 +4,12 @@
         browser_page.goto("/login/")
         browser_page.page.fill("#id_username", ...)
         browser_page.screenshot("login")          # -> tests/screenshots/login.png
+        browser_page.check_page("login")          # axe check + screenshots at 1366 px and 390 px
+
+Every dashboard page test calls `check_page` on each page it visits: it fails on any serious or critical
+axe-core violation (axe-core ships inside axe-playwright-python's wheel: no network) and keeps a
+screenshot at the desktop and the phone width. `offline()` aborts every request that does not go to
+the loopback server, so a page that needs the internet shows it.
 
 Registered for the whole suite by `pytest_plugins = ["tests.browser"]` in tests/conftest.py.
 The browser is the system's Chromium (`CHROMIUM_PATH`, default /usr/bin/chromium); nothing is
@@ -18,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -32,6 +39,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+DESKTOP = {"width": 1366, "height": 860}
+PHONE = {"width": 390, "height": 844}
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+# axe-core impacts that fail a page; "moderate" and "minor" findings are reported, not fatal.
+AXE_FATAL_IMPACTS = {"serious", "critical"}
 
 
 def chromium_path() -> str | None:
@@ -64,12 +76,92 @@ class BrowserSession:
         """Open a path of the live server and wait for the page to load."""
         return self.page.goto(self.base_url + path, wait_until="load")
 
+    def login(self, email: str, password: str = "correct-horse-battery") -> None:
+        """Sign in through the login page (UserFactory's password by default) and land on the home page."""
+        self.goto("/login/")
+        self.page.fill("#id_username", email)
+        self.page.fill("#id_password", password)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_url(self.base_url + "/")
+
+    def nav(self, label: str) -> None:
+        """Follow a navigation link (or the Log out button) as a person would, opening the folded menus first."""
+        target = self.page.locator(f"#site-nav :is(a, button):text-is('{label}')")
+        for toggle in ("[data-testid=nav-toggle]", "[data-testid=account-toggle]"):
+            if target.is_visible():
+                break
+            button = self.page.locator(toggle)
+            if button.is_visible() and button.get_attribute("aria-expanded") != "true":
+                button.click()
+        with self.page.expect_navigation():
+            target.click()
+
     def screenshot(self, name: str) -> Path:
         """Save a full-page screenshot as tests/screenshots/<name>.png."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+    def screenshots(self, name: str) -> list[Path]:
+        """Screenshots at 1366 px and at 390 px (<name>-1366.png, <name>-390.png); the viewport is restored."""
+        original = self.page.viewport_size or DESKTOP
+        paths = []
+        for size in (DESKTOP, PHONE):
+            self.page.set_viewport_size(size)
+            paths.append(self.screenshot(f"{name}-{size['width']}"))
+        self.page.set_viewport_size(original)
+        return paths
+
+    def axe_violations(self) -> list[dict[str, Any]]:
+        """The serious and critical axe-core violations of the current page."""
+        from axe_playwright_python.sync_playwright import Axe
+
+        results = Axe().run(self.page)
+        return [v for v in results.response["violations"] if v.get("impact") in AXE_FATAL_IMPACTS]
+
+    def assert_accessible(self) -> None:
+        """Fail on any serious or critical axe-core violation of the current page, naming each element."""
+        violations = self.axe_violations()
+        report = [
+            f"{v['id']} ({v['impact']}): {v['help']} -> " + "; ".join(str(node["target"]) for node in v["nodes"][:5])
+            for v in violations
+        ]
+        assert not violations, f"axe violations on {self.page.url}:\n" + "\n".join(report)
+
+    def check_page(self, name: str) -> None:
+        """The checks every dashboard page passes: axe at 1366 px and 390 px (light and dark), and screenshots."""
+        original = self.page.viewport_size or DESKTOP
+        for size in (DESKTOP, PHONE):
+            self.page.set_viewport_size(size)
+            self.assert_accessible()
+        self.page.emulate_media(color_scheme="dark")
+        self.assert_accessible()
+        self.page.emulate_media(color_scheme="light")
+        self.page.set_viewport_size(original)
+        self.screenshots(name)
+
+    def offline(self) -> list[str]:
+        """Abort every request that does not go to the loopback server; returns the (live) list of aborted URLs."""
+        blocked: list[str] = []
+
+        def route(request_route: Any) -> None:
+            url = request_route.request.url
+            host = urlsplit(url).hostname or ""
+            if url.startswith(("data:", "blob:")) or host in LOOPBACK_HOSTS:
+                request_route.continue_()
+            else:
+                blocked.append(url)
+                request_route.abort()
+
+        self.page.context.route("**/*", route)
+        return blocked
+
+    def not_found(self) -> list[str]:
+        """Start recording the URLs that answer 404 (a missing favicon, script or style); returns the live list."""
+        missing: list[str] = []
+        self.page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+        return missing
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ class AccountsConfig(NexusAppConfig):
     api_urls = "apps.accounts.api.urls"
     page_urls = "apps.accounts.urls"  # sign-up, profile, API keys, workspaces
     navigation = (
-        NavEntry("Workspaces", "accounts:workspaces", position=70),
-        NavEntry("API keys", "accounts:keys", position=80),
-        NavEntry("Profile", "accounts:profile", position=90),
+        NavEntry("Workspaces", "accounts:workspaces", position=70, section="account"),
+        NavEntry("API keys", "accounts:keys", position=80, section="account"),
+        NavEntry("Profile", "accounts:profile", position=90, section="account"),
     )
     tools = (
         Tool("admin", scope="admin", position=80),

@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from apps.core.registry import scope_names
+from apps.core.registry import scope_names, tool_scopes
 
 from .models import WorkspaceRole
 
@@ -62,8 +62,16 @@ class PasswordForm(forms.Form):
     password = forms.CharField(label="New password", max_length=128, strip=False, widget=forms.PasswordInput)
 
 
-def _scope_choices() -> list[tuple[str, str]]:
-    return [("*", "* (full access)"), *[(scope, scope) for scope in scope_names()]]  # the apps declare the scopes
+def _scope_choices(held_tools: set[str] | None = None) -> list[tuple[str, str]]:
+    """`*` and the scopes the apps declare; given the user's tools, only scopes of those tools or of no tool."""
+    covering: dict[str, set[str]] = {}
+    for tool, scope in tool_scopes().items():
+        covering.setdefault(scope, set()).add(tool)
+    scopes = [
+        scope for scope in scope_names()
+        if held_tools is None or scope not in covering or covering[scope] & held_tools
+    ]
+    return [("*", "* (full access: every feature you hold)"), *[(scope, scope) for scope in scopes]]
 
 
 class ApiKeyForm(forms.Form):
@@ -78,6 +86,13 @@ class ApiKeyForm(forms.Form):
     )
     expires_in_days = forms.IntegerField(min_value=1, max_value=3650, required=False, label="Expires after (days)")
     rate_limit = forms.IntegerField(min_value=1, max_value=100_000, required=False, label="Rate limit (requests/min)")
+
+    def __init__(self, *args: Any, held_tools: set[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["scopes"]
+        assert isinstance(field, forms.MultipleChoiceField)  # declared above
+        # A key cannot be granted a feature the user's roles lack, so the picker does not offer one.
+        field.choices = _scope_choices(held_tools)
 
 
 class WorkspaceForm(forms.Form):

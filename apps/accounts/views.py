@@ -138,7 +138,8 @@ def profile(request: HttpRequest) -> HttpResponse:
 @login_required
 def api_keys(request: HttpRequest) -> HttpResponse:
     """The caller's API keys; a new key is shown once, right after it was created."""
-    form = ApiKeyForm(request.POST or None)
+    user = request_user(request)
+    form = ApiKeyForm(request.POST or None, held_tools=set(user_tools(user)))
     if request.method == "POST" and form.is_valid():
         try:
             _key, raw = services.api_key_create(user=request_user(request), **form.cleaned_data)

@@ -41,6 +41,11 @@ def customer_ensure(*, user: User) -> str:
     return CreditAccount.objects.values_list("stripe_customer_id", flat=True).get(pk=account.pk)
 
 
+def payments_configured() -> bool:
+    """Whether this install can take payments (a Stripe secret key is set): the pages say so before any click."""
+    return bool(settings.STRIPE_SECRET_KEY)
+
+
 def tier_price_ids() -> dict[str, str]:
     """Configured Stripe price ids by tier slug (STRIPE_TIER_PRICE_IDS)."""
     return {tier: price for tier, price in settings.STRIPE_TIER_PRICE_IDS.items() if price}

@@ -27,12 +27,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class NavEntry:
-    """A dashboard navigation link: shown when `tool` is None or the user's roles grant it."""
+    """A dashboard navigation link: shown when `tool` is None or the user's roles grant it.
+
+    `section` "account" puts the link in the account menu (settings, billing) instead of the tool bar.
+    """
 
     label: str
     url_name: str
     tool: str | None = None
     position: int = 1000
+    section: str = "main"
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,12 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     from apps.accounts.selectors import user_has_tool
 
     user = getattr(request, "user", None)
+    items = [
+        {"label": entry.label, "url_name": entry.url_name, "section": entry.section}
+        for entry in navigation_entries()
+        if entry.tool is None or user_has_tool(user, entry.tool)  # a page of a tool the roles lack is not offered
+    ]
     return {
-        "nav_items": [
-            {"label": entry.label, "url_name": entry.url_name}
-            for entry in navigation_entries()
-            if entry.tool is None or user_has_tool(user, entry.tool)  # a page of a tool the roles lack is not offered
-        ]
+        "nav_items": [item for item in items if item["section"] != "account"],
+        "account_nav_items": [item for item in items if item["section"] == "account"],
     }

@@ -60,8 +60,9 @@ class DebuggerForm(forms.Form):
 
     q = forms.CharField(max_length=2000, label="Query")
     repository = forms.MultipleChoiceField(required=False, label="Repositories (none: all)")
-    mode = forms.ChoiceField(choices=[(mode, mode) for mode in MODES], initial="hybrid")
-    limit = forms.IntegerField(min_value=1, max_value=50, initial=10)
+    # Mode and limit fall back to their defaults when a link gives only the query (or only a repository).
+    mode = forms.ChoiceField(choices=[(mode, mode) for mode in MODES], initial="hybrid", required=False)
+    limit = forms.IntegerField(min_value=1, max_value=50, initial=10, required=False)
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -154,15 +155,20 @@ def document_action(request: HttpRequest, document_id: Any, action: str) -> Http
 def debugger(request: HttpRequest) -> HttpResponse:
     """Retrieval debugger: a query's ranked chunks with vector score, keyword score and fused rank."""
     _require_tool(request)
-    form = DebuggerForm(request.GET or None, user=request_user(request))
+    # A search is asked for by its query; a link that only picks repositories (the repository page's) opens
+    # an unbound form with those repositories chosen, so it lands without "This field is required" errors.
+    searched = "q" in request.GET
+    initial = {"repository": request.GET.getlist("repository"), "mode": "hybrid", "limit": 10}
+    form = DebuggerForm(request.GET if searched else None, initial=initial, user=request_user(request))
     hits: list[Any] = []
     error = ""
-    if request.GET and form.is_valid():
+    if searched and form.is_valid():
         try:
             ids = repository_ids_for_user(user=request_user(request), repository_ids=form.cleaned_data["repository"] or None)
             hits = search_chunks(
-                query=form.cleaned_data["q"], repository_ids=ids, limit=form.cleaned_data["limit"], mode=form.cleaned_data["mode"]
+                query=form.cleaned_data["q"], repository_ids=ids, limit=form.cleaned_data["limit"] or 10,
+                mode=form.cleaned_data["mode"] or "hybrid",
             )
         except ApplicationError as exc:
             error = exc.message
-    return render(request, "knowledge/debugger.html", {"form": form, "hits": hits, "error": error, "searched": bool(request.GET)})
+    return render(request, "knowledge/debugger.html", {"form": form, "hits": hits, "error": error, "searched": searched})

@@ -69,9 +69,43 @@ class ProviderConnectionAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{provider.name}: {result['error']}", messages.ERROR)
 
 
+# The capabilities the platform reads; values already stored on models (added by later features) are offered too.
+KNOWN_CAPABILITIES = ("chat", "streaming", "tools", "vision", "image", "reasoning", "offline", "stt", "tts")
+
+
+class LlmModelForm(forms.ModelForm):
+    """Capabilities and tiers as checkboxes of the known values, not free text in an undocumented format."""
+
+    capabilities = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+    tiers = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
+                                      help_text="None ticked: every tier may use the model.")
+
+    class Meta:
+        model = LlmModel
+        fields = ["name", "provider", "provider_model", "capabilities", "input_cost", "output_cost", "audio_cost_per_minute",
+                  "context_window", "max_output_tokens", "tiers", "active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from apps.accounts.models import Tier
+
+        stored = {value for values in LlmModel.objects.values_list("capabilities", flat=True) for value in values}
+        capabilities = [*KNOWN_CAPABILITIES, *sorted(stored - set(KNOWN_CAPABILITIES))]
+        tiers = list(Tier.objects.order_by("position").values_list("slug", "name"))
+        known_tiers = {slug for slug, _name in tiers}
+        if self.instance.pk:  # a value stored before its tier was removed stays visible (and can be unticked)
+            tiers += [(slug, slug) for slug in self.instance.tiers if slug not in known_tiers]
+        capability_field, tier_field = self.fields["capabilities"], self.fields["tiers"]
+        assert isinstance(capability_field, forms.MultipleChoiceField) and isinstance(tier_field, forms.MultipleChoiceField)
+        capability_field.choices = [(value, value) for value in capabilities]
+        tier_field.choices = tiers
+
+
 @admin.register(LlmModel)
 class LlmModelAdmin(admin.ModelAdmin):
     """The model registry; prices are credits per 1M tokens (1 credit = US$0.01), speech-to-text per audio minute."""
+
+    form = LlmModelForm
 
     list_display = ["name", "provider", "provider_model", "input_cost", "output_cost", "audio_cost_per_minute", "context_window", "tiers",
                     "active"]

@@ -8,4 +8,4 @@ class SharingConfig(NexusAppConfig):
     label = "sharing"
     api_urls = "apps.sharing.api.urls"
     page_urls = "apps.sharing.urls"
-    navigation = (NavEntry("Shared links", "sharing:list", position=90),)
+    navigation = (NavEntry("Shared links", "sharing:list", position=90, section="account"),)

@@ -35,6 +35,7 @@ DJANGO_APPS = [
 THIRD_PARTY_APPS = [
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc assets, served as static files
     "channels",
     # Single sign-on (OpenID Connect, GitHub); configured from OIDC_* / GITHUB_* in accounts.py.
     "allauth",

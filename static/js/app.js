@@ -21,3 +21,31 @@ window.Nexus = {
     });
   },
 };
+
+// The navigation: the Menu button (narrow screens) and the account menu open and close on click;
+// Escape or a click elsewhere closes them and gives the focus back to their button.
+(function () {
+  const toggles = Array.from(document.querySelectorAll(".nav-toggle, .account-toggle"));
+  function panelOf(button) { return document.getElementById(button.getAttribute("aria-controls")); }
+  function setOpen(button, open) {
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    panelOf(button).classList.toggle("open", open);
+  }
+  toggles.forEach((button) => {
+    button.addEventListener("click", (event) => {
+      event.stopPropagation();
+      setOpen(button, button.getAttribute("aria-expanded") !== "true");
+    });
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    toggles.slice().reverse().forEach((button) => {
+      if (button.getAttribute("aria-expanded") === "true") { setOpen(button, false); button.focus(); }
+    });
+  });
+  document.addEventListener("click", (event) => {
+    toggles.forEach((button) => {
+      if (button.getAttribute("aria-expanded") === "true" && !panelOf(button).contains(event.target)) setOpen(button, false);
+    });
+  });
+})();

@@ -28,7 +28,7 @@ def test_account_pages_in_a_browser(browser_page):
     page.fill("#id_password", "12345")
     page.click("button[type=submit]")
     assert page.locator(".field-error").count() >= 1
-    browser_page.screenshot("accounts-signup-error")
+    browser_page.check_page("accounts-signup-error")
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(browser_page.base_url + "/")
@@ -37,14 +37,14 @@ def test_account_pages_in_a_browser(browser_page):
     assert user.tier_id == "free"
 
     # profile
-    page.click("nav >> text=Profile")
+    browser_page.nav("Profile")
     page.wait_for_url(re.compile(r"/account/$"))
     assert page.inner_text("[data-testid=tier]") == "Free"
     assert "chat" in page.inner_text("[data-testid=tools]")
-    browser_page.screenshot("accounts-profile")
+    browser_page.check_page("accounts-profile")
 
     # API keys: create, see it once, copy it, use it, revoke it
-    page.click("nav >> text=API keys")
+    browser_page.nav("API keys")
     page.wait_for_url(re.compile(r"/account/keys/$"))
     page.fill("#id_name", "laptop")
     page.uncheck("input[name=scopes][value='*']")
@@ -58,7 +58,7 @@ def test_account_pages_in_a_browser(browser_page):
     page.wait_for_function("document.querySelector('[data-testid=copy-key]').textContent === 'Copied'")
     assert page.evaluate("navigator.clipboard.readText()") == raw
     assert page.locator("[data-testid=key-row]").count() == 1
-    browser_page.screenshot("accounts-keys-created")
+    browser_page.check_page("accounts-keys-created")
     api = httpx.Client(base_url=browser_page.base_url, headers={"x-api-key": raw})
     me = api.get("/api/v1/users/me")
     assert me.status_code == 200 and me.json()["email"] == "ada@example.com"
@@ -69,11 +69,11 @@ def test_account_pages_in_a_browser(browser_page):
     page.wait_for_selector("text=No keys yet")
     assert api.get("/api/v1/users/me").status_code == 401
     assert ApiKey.objects.get(user=user).revoked_at is not None
-    browser_page.screenshot("accounts-keys-revoked")
+    browser_page.check_page("accounts-keys-revoked")
 
     # workspaces and members
     teammate = UserFactory(email="grace@example.com", first_name="Grace", last_name="Hopper")
-    page.click("nav >> text=Workspaces")
+    browser_page.nav("Workspaces")
     page.wait_for_url(re.compile(r"/workspaces/$"))
     page.fill("#id_name", "Analytical Engine")
     page.fill("#id_description", "Notes and programs")
@@ -86,18 +86,18 @@ def test_account_pages_in_a_browser(browser_page):
     page.wait_for_selector("text=Added grace@example.com as admin.")
     assert page.locator("[data-testid=member-row]").count() == 2
     assert WorkspaceMember.objects.get(user=teammate).role == "admin"
-    browser_page.screenshot("accounts-workspace")
+    browser_page.check_page("accounts-workspace")
     page.click("[data-testid=remove-member]")
     page.wait_for_selector("text=Member removed.")
     assert page.locator("[data-testid=member-row]").count() == 1
     page.click("text=← Workspaces")
     assert page.locator("[data-testid=workspace-row]").count() == 1
-    browser_page.screenshot("accounts-workspaces")
+    browser_page.check_page("accounts-workspaces")
 
     # log out, then log back in
-    page.click("text=Log out")
+    browser_page.nav("Log out")
     page.wait_for_url(re.compile(r"/login/"))
-    browser_page.screenshot("accounts-login")
+    browser_page.check_page("accounts-login")
     page.fill("#id_username", "ada@example.com")
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
@@ -128,7 +128,7 @@ def test_key_scope_picker_never_makes_a_narrow_key_full_access(browser_page):
     page.check("input[name=scopes][value='knowledge']")
     assert not page.is_checked("input[name=scopes][value='*']")  # choosing a scope unticks full access
     assert page.inner_text("[data-testid=scope-preview] strong") == "chat, knowledge"
-    browser_page.screenshot("accounts-keys-scope-picker")
+    browser_page.check_page("accounts-keys-scope-picker")
     page.click("[data-testid=key-form] button[type=submit]")
     page.wait_for_selector("[data-testid=new-key-value]")
     assert ApiKey.objects.get(user=user, name="narrow").scopes == ["chat", "knowledge"]

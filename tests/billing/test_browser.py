@@ -60,13 +60,13 @@ def test_billing_page_buy_credits_through_checkout(stripe_and_server, monkeypatc
             page.fill("#id_password", "correct-horse-battery")
             page.click("button[type=submit]")
             page.wait_for_url(server.url + "/")
-            page.click("nav >> text=Billing")
+            session.nav("Billing")
             page.wait_for_url(server.url + "/billing/")
             assert page.get_by_test_id("balance").inner_text() == "183.50"
             assert page.locator("[data-testid=usage-chart] rect").count() == 2
             assert "gpt-4o-mini" in page.get_by_test_id("usage-legend").inner_text()
             assert page.get_by_test_id("transactions").locator("tbody tr").count() == 3
-            session.screenshot("billing-page")
+            session.check_page("billing-page")
 
             page.get_by_test_id("buy-starter").click()  # to (fake) Stripe Checkout
             page.wait_for_url(fake.url + "/checkout/*")
@@ -77,7 +77,7 @@ def test_billing_page_buy_credits_through_checkout(stripe_and_server, monkeypatc
             assert page.get_by_test_id("checkout-success").is_visible()
             assert page.get_by_test_id("balance").inner_text() == "1183.50"
             assert page.get_by_test_id("purchased").inner_text() == "1000"
-            session.screenshot("billing-after-purchase")
+            session.check_page("billing-after-purchase")
             assert [status for _id, status in fake.delivered] == [200]
 
             page.get_by_test_id("manage-subscription").click()

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.django_db
 # Routes that cannot be described, each with its reason.
 NOT_IN_SCHEMA: dict[str, str] = {
     "/api/v1/docs": "the Swagger UI page for people, not an API operation",
+    "/api/v1/redoc": "the Redoc page for people, not an API operation",
 }
 
 

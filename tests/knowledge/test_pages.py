@@ -110,7 +110,7 @@ def test_knowledge_pages_in_a_browser(browser_page: Any, tmp_path: Path) -> None
         assert "not supported" in body or "not a supported" in body  # the GIF, refused before storage
         assert "encrypted" in body  # the PDF, failed in ingestion with its reason
         assert Document.objects.filter(status="ready").count() == 2
-        browser_page.screenshot("knowledge-repository")
+        browser_page.check_page("knowledge-repository")
 
         page.click("nav >> text=Retrieval debugger")
         page.fill("#id_q", "how is electricity made from sunlight")
@@ -118,6 +118,6 @@ def test_knowledge_pages_in_a_browser(browser_page: Any, tmp_path: Path) -> None
         page.wait_for_selector("[data-testid=debug-results]")
         first_row = page.inner_text("[data-testid=debug-results] tbody tr:first-child")
         assert "solar.pdf" in first_row and "page 1" in first_row
-        browser_page.screenshot("knowledge-debugger")
+        browser_page.check_page("knowledge-debugger")
     finally:
         stop_process(worker.process)

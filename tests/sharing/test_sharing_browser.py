@@ -77,7 +77,7 @@ def test_share_a_reply_open_it_signed_out_and_revoke(fake_models: Any, browser_p
     browser_page.screenshot("sharing-html-sandboxed")
 
     # The list of links: both are there; revoke the reply's, and its link is gone.
-    page.click("nav >> text=Shared links")
+    browser_page.nav("Shared links")
     page.wait_for_url(re.compile(r"/shared/$"))
     assert page.locator("#shared-links tbody tr").count() == 2
     browser_page.screenshot("sharing-list")

@@ -22,9 +22,10 @@ def local_reply(request: ChatRequest) -> str:
     """The deterministic answer to `request`."""
     last_user = next((message_text(m.get("content")) for m in reversed(request.messages) if m.get("role") == "user"), "")
     quoted = " ".join(last_user.split())[:QUOTE_LIMIT]
+    # True whether or not real providers exist (this adapter does not look): it names itself and points elsewhere.
     return (
-        f'[Nexus offline responder, not an AI model] You said: "{quoted}". '
-        "No language model provider is configured yet, so this built-in responder echoes your message. "
+        f'Nexus offline responder (not an AI model). You said: "{quoted}". '
+        "This built-in responder only echoes your message; pick another model for a real answer. "
         "An administrator can add OpenAI, Anthropic, Gemini or a local OpenAI-compatible server under Admin > Providers."
     )
 

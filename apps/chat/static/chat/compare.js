@@ -28,9 +28,13 @@
       part(n, "status").className = "badge badge-running";
     }
     $("compare-run").disabled = true;
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    $("compare-stop").hidden = false;
+    $("compare-stop").addEventListener("click", stop, { once: true });
     try {
       const response = await fetch("/api/v1/compare?stream=true", {
-        method: "POST", credentials: "same-origin",
+        method: "POST", credentials: "same-origin", signal: controller.signal,
         headers: { "Content-Type": "application/json", "X-CSRFToken": Nexus.csrfToken() },
         body: JSON.stringify({ prompt: $("compare-prompt").value, model1_id: $("model1").value, model2_id: $("model2").value,
                                system_prompt: $("system-prompt").value }),
@@ -56,9 +60,21 @@
         }
       });
     } catch (error) {
-      $("compare-error").textContent = error.message;
-      $("compare-error").hidden = false;
+      if (controller.signal.aborted) {
+        // Stopped by the person: what streamed so far stays, each unfinished side marked stopped.
+        for (const n of [1, 2]) {
+          if (part(n, "status").textContent === "streaming") {
+            part(n, "status").textContent = "stopped";
+            part(n, "status").className = "badge badge-stopped";
+          }
+        }
+      } else {
+        $("compare-error").textContent = error.message;
+        $("compare-error").hidden = false;
+      }
     } finally {
+      $("compare-stop").removeEventListener("click", stop);
+      $("compare-stop").hidden = true;
       $("compare-run").disabled = false;
     }
   });
