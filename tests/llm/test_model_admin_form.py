@@ -32,7 +32,7 @@ def test_capabilities_and_tiers_are_checkboxes_and_save_as_lists() -> None:
     provider = ProviderConnection.objects.create(name="p", kind="local")
     response = client.post("/admin/llm/llmmodel/add/", {
         "name": "picked", "provider": str(provider.pk), "provider_model": "m", "capabilities": ["chat", "vision"],
-        "input_cost": "1", "output_cost": "2", "context_window": "8192", "max_output_tokens": "1024",
+        "input_cost": "1", "output_cost": "2", "audio_cost_per_minute": "0", "context_window": "8192", "max_output_tokens": "1024",
         "tiers": ["pro", "enterprise"], "active": "on",
     })
     assert response.status_code == 302, response.content.decode()[:2000]
