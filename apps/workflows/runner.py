@@ -269,7 +269,7 @@ def _execute_one(run: Run, step_run: StepRun) -> tuple[str, Claimed | None]:
 
 def _ended(run: Run, step_run: StepRun, record: Callable[..., None]) -> Claimed | None:
     """Record the attempt's outcome and move the run on, in one transaction under the run's lock."""
-    return _advance(run_id=run.pk, keep_one=True, ended=lambda locked: record(locked))[1]
+    return _advance(run_id=run.pk, keep_one=True, ended=record)[1]
 
 
 async def _supervised(run: Run, step_run: StepRun, step: dict[str, Any], config: dict[str, Any], outputs: dict[str, Any],

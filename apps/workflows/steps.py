@@ -85,9 +85,12 @@ def condition_run(*, run: Run, config: dict[str, Any], outputs: dict[str, Any]) 
         raise StepFailed("CONDITION_ERROR", f"The condition could not be evaluated: {exc}") from exc
 
 
-@sync_to_async
-def _spent(run_id: Any) -> Decimal:
+def _run_spent(run_id: Any) -> Decimal:
+    """What the run has been charged so far (its budget checks read it before each paid step)."""
     return Run.objects.values_list("cost", flat=True).get(pk=run_id)
+
+
+_spent = sync_to_async(_run_spent)
 
 
 _ahold = db_sync_to_async(call_hold)
@@ -227,7 +230,7 @@ async def _architect(*, run: Run, step_run: StepRun, config: dict[str, Any]) -> 
             raise StepFailed("TOOL_NOT_PUBLISHED", f"The chain {tool.name!r} is not published.", retryable=False)
         inputs = config.get("inputs") or {}
         if run.max_cost is not None:
-            spent = Run.objects.values_list("cost", flat=True).get(pk=run.pk)
+            spent = _run_spent(run.pk)
             least = execution_minimum_cost(user=user, tool=tool, inputs=inputs)
             if spent + least > run.max_cost:
                 raise BudgetExceeded(f"The chain costs at least {least} credits; the run has spent {spent} of its {run.max_cost}.")
@@ -270,7 +273,7 @@ async def _agent_task(*, run: Run, step_run: StepRun, config: dict[str, Any], ti
             raise StepFailed("FORBIDDEN", "The run's owner may not use agents.", retryable=False)
         agent = agent_get(user=user, agent_id=config["agent_id"])
         if run.max_cost is not None:
-            spent = Run.objects.values_list("cost", flat=True).get(pk=run.pk)
+            spent = _run_spent(run.pk)
             if spent + agent.price_per_task > run.max_cost:
                 raise BudgetExceeded(f"The agent charges {agent.price_per_task} credits a task; the run has spent {spent} "
                                      f"of its {run.max_cost}.")
