@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.limits import hourly_quota_add
@@ -31,7 +31,7 @@ from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
 from apps.core.registry import platform_tools
 from apps.core.runs import cancel_key, run_watch, worker_id
-from apps.core.streams import apublish
+from apps.core.streams import apublish, local_producer
 from apps.llm.client import PreparedChat, stream_prepared
 from apps.llm.selectors import usage_record_for_request, usage_summary
 
@@ -62,16 +62,30 @@ def reply_spawn(start: ChatStart) -> asyncio.Task[None]:
     return task
 
 
-SAVED_FIELDS = ["content", "reasoning", "generator", "updated_at"]
+# One statement for all of them: the rows' new values travel as arrays. (The ORM's bulk_update
+# builds a CASE per field and row, and compiling it for 500 replies held the GIL for tens of
+# milliseconds a second, which every stream of the process felt as a stall.) The status filter keeps a
+# save that lands after a reply's end (written by `_finish` in its own statement) from turning it
+# back into a partial one.
+_SAVE_SQL = f"""
+UPDATE {Message._meta.db_table} AS m
+   SET content = v.content, reasoning = v.reasoning, generator = v.generator, updated_at = v.updated_at
+  FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::timestamptz[]) AS v(id, content, reasoning, generator, updated_at)
+ WHERE m.id = v.id AND m.status = '{MessageStatus.STREAMING.value}'
+"""
 
 
 def replies_save(replies: list[Message]) -> int:
     """Save the text so far of many replies in one UPDATE; a reply that has ended is left alone."""
     if not replies:
         return 0
-    # One statement for all of them (CASE per field). The status filter keeps a save that lands after
-    # a reply's end (written by `_finish` in its own statement) from turning it back into a partial one.
-    return Message.objects.filter(status=MessageStatus.STREAMING).bulk_update(replies, SAVED_FIELDS)
+    columns: tuple[list[Any], ...] = ([], [], [], [], [])
+    for reply in replies:
+        for column, value in zip(columns, (reply.pk, reply.content, reply.reasoning, reply.generator, reply.updated_at), strict=True):
+            column.append(value)
+    with connection.cursor() as cursor:
+        cursor.execute(_SAVE_SQL, columns)
+        return cursor.rowcount
 
 
 @dataclass(eq=False)
@@ -206,6 +220,13 @@ async def reply_generate(start: ChatStart) -> None:
     `max_tool_rounds` rounds. Each later call holds and settles its own credits.
     """
     key = reply_stream_key(start.reply.id)
+    # This task is the stream's only writer: the response streaming it in this process gets each
+    # event handed over, not read back from Redis.
+    with local_producer(key):
+        await _reply_generate(start, key)
+
+
+async def _reply_generate(start: ChatStart, key: str) -> None:
     text: list[str] = []
     reasoning: list[str] = []
     tool_calls: list[dict[str, Any]] = []

@@ -13,13 +13,14 @@ streamed by one process, cost one blocking read, not 500.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,10 +153,44 @@ def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> StreamEvent:
 # ------------------------------------------------------------------------------------------------
 
 async def apublish(key: str, data: dict[str, Any], *, final: bool = False) -> int:
-    """Append an event from async code; returns its number."""
-    result = await redis_script(redis_async(), _PUBLISH_LUA)(keys=[key, _counter_key(key)],
-                          args=[settings.STREAM_MAXLEN, _encode(data), "1" if final else "0", settings.STREAM_TTL_SECONDS])
-    return int(result)
+    """Append an event from async code; returns its number.
+
+    For a stream produced in this process (`local_producer`), the event also goes straight to
+    the process's own subscribers, so the shared reader does not read it back from Redis.
+    """
+    raw = _encode(data)
+    n = int(await redis_script(redis_async(), _PUBLISH_LUA)(keys=[key, _counter_key(key)],
+                                                          args=[settings.STREAM_MAXLEN, raw, "1" if final else "0", settings.STREAM_TTL_SECONDS]))
+    if key in _local_producers:
+        reader = _readers.get(asyncio.get_running_loop())
+        follower = reader.followers.get(key) if reader is not None else None
+        if follower is not None and n > follower.last_id:
+            follower.last_id = n
+            follower.deliver(StreamEvent(id=n, data=json.loads(raw), final=final, raw=raw))
+            if final:
+                follower.finished = True
+                reader._drop(follower)  # type: ignore[union-attr]  # follower is only found on a reader
+    return n
+
+
+# Streams whose events are published, in order and by one task, on this process's event loop.
+_local_producers: set[str] = set()
+
+
+@contextlib.contextmanager
+def local_producer(key: str) -> Iterator[None]:
+    """Mark `key` as produced here, by one task publishing in order, for as long as the block runs.
+
+    Its local subscribers then get each event from `apublish` itself, and the shared reader leaves
+    the stream out of its XREAD: 500 chat replies streamed by one process cost no reads at all
+    (each XREAD named all 500 streams, and returned after a few events). Subscribers in other
+    processes, and any that re-attach, read Redis as before.
+    """
+    _local_producers.add(key)
+    try:
+        yield
+    finally:
+        _local_producers.discard(key)
 
 
 async def alast_event_id(key: str) -> int:
@@ -228,7 +263,8 @@ class _Reader:
         client = redis_async()
         try:
             while self.followers:
-                wanted: dict[Any, Any] = {key: f"0-{follower.last_id}" for key, follower in self.followers.items()}
+                wanted: dict[Any, Any] = {key: f"0-{follower.last_id}" for key, follower in self.followers.items()
+                                          if key not in _local_producers}
                 wanted[self.wake_key] = self.wake_last
                 try:
                     response: Any = await client.xread(wanted, block=self.block_ms, count=500)  # raw reply
@@ -251,6 +287,8 @@ class _Reader:
                         continue  # its last subscriber left during the read
                     for entry_id, fields in entries:
                         event = _decode(entry_id, fields)
+                        if event.id <= followed.last_id:
+                            continue  # delivered by a local `apublish` while this read was out
                         followed.last_id = event.id
                         followed.deliver(event)
                         if event.final:

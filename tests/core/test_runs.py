@@ -94,3 +94,32 @@ async def test_a_cancel_that_is_swallowed_is_delivered_again(settings: Any) -> N
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(target, timeout=5)
     assert swallowed == 1
+
+
+def _commands(name: str) -> int:
+    from apps.core.redis_client import redis_sync
+
+    return int(redis_sync().info("commandstats").get(f"cmdstat_{name}", {}).get("calls", 0))
+
+
+async def test_the_flags_of_many_runs_are_read_together_and_only_the_flagged_one_stops(settings: Any) -> None:
+    """200 runs watched by one process cost one MGET per tick, not one read per run; a cancel stops its run alone."""
+    import uuid
+
+    settings.RUN_CANCEL_POLL_SECONDS = 0.05
+    keys = [cancel_key("test", uuid.uuid4()) for _ in range(200)]
+    targets = [asyncio.ensure_future(asyncio.sleep(60)) for _ in keys]
+    watches = [asyncio.ensure_future(run_watch(key, target)) for key, target in zip(keys, targets, strict=True)]
+    await asyncio.sleep(0.1)
+    mgets, exists = _commands("mget"), _commands("exists")
+    await asyncio.sleep(0.5)
+    ticks = _commands("mget") - mgets
+    assert 3 <= ticks <= 15  # about one read per 0.05 s tick, for all 200 runs together
+    assert _commands("exists") == exists
+    await asyncio.to_thread(cancel_request, keys[7])
+    assert await asyncio.wait_for(watches[7], timeout=10) == "cancelled"
+    assert targets[7].cancelled()
+    assert not any(target.done() for n, target in enumerate(targets) if n != 7)
+    for target in targets:
+        target.cancel()
+    assert set(await asyncio.gather(*watches)) == {"cancelled", None}

@@ -163,3 +163,51 @@ async def test_a_stream_joined_while_the_reader_blocks_is_read_at_once(settings)
     assert [event.data["n"] for event in await late] == [1]
     await streams.apublish(first, {"n": 1}, final=True)
     await waiting
+
+
+def _xreads() -> int:
+    from apps.core.redis_client import redis_sync
+
+    return int(redis_sync().info("commandstats").get("cmdstat_xread", {}).get("calls", 0))
+
+
+async def test_a_stream_produced_here_reaches_its_subscribers_without_being_read_back(settings) -> None:  # type: ignore[no-untyped-def]
+    """A chat reply's events go from its generation to the responses of the same process directly.
+
+    Subscribers that join before, during and after the first events each get every event once, in
+    order; the shared reader issues no read per event (it named every stream, and returned after a
+    few events, which cost a process streaming 500 replies a tenth of its CPU).
+    """
+    settings.SSE_KEEPALIVE_SECONDS = 30
+    key = _key()
+    with streams.local_producer(key):
+        early = asyncio.create_task(_collect(key, after=0, until=60))
+        await _until(lambda: key in streams._readers[asyncio.get_running_loop()].followers)
+        reads_before = _xreads()
+        late = None
+        for n in range(1, 61):
+            await streams.apublish(key, {"n": n}, final=n == 60)
+            if n == 20:
+                late = asyncio.create_task(_collect(key, after=0, until=60))
+                await asyncio.sleep(0)  # the join races the next publishes
+        assert late is not None
+        got_early, got_late = await early, await late
+    assert [event.data["n"] for event in got_early] == list(range(1, 61))
+    assert [event.id for event in got_late] == list(range(1, 61))
+    assert got_early[-1].final
+    assert _xreads() - reads_before <= 5  # the late join's wake-up, not one per event
+
+
+async def test_a_stream_produced_here_is_still_read_from_redis_by_other_processes() -> None:
+    """Marking a stream local changes nothing for subscribers elsewhere: they follow Redis as before."""
+    key = _key()
+
+    def other_process() -> list[int]:
+        return [event.data["n"] for event in asyncio.run(_collect(key, after=0, until=5, timeout=20))]
+
+    elsewhere = asyncio.get_running_loop().run_in_executor(None, other_process)
+    await asyncio.sleep(0.3)
+    with streams.local_producer(key):
+        for n in range(1, 6):
+            await streams.apublish(key, {"n": n}, final=n == 5)
+    assert await elsewhere == [1, 2, 3, 4, 5]
