@@ -12,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 # in front can cache /static/.
 django.setup(set_prefix=False)
 
-from apps.core.asgi import PooledThreadASGIHandler  # noqa: E402
+from apps.core.asgi import PooledThreadASGIHandler, gc_settle  # noqa: E402
 
 django_asgi_app = ASGIStaticFilesHandler(PooledThreadASGIHandler())
 
@@ -35,3 +35,4 @@ application = ProtocolTypeRouter(
         "websocket": allowed_hosts_origin_validator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )
+gc_settle()  # last: everything loaded above is frozen out of the collector's work

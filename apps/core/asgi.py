@@ -10,6 +10,7 @@ request_finished in that same thread, so no idle thread holds one between reques
 """
 from __future__ import annotations
 
+import gc
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,7 +19,7 @@ from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
-__all__ = ["PooledThreadASGIHandler", "RequestThreads"]
+__all__ = ["PooledThreadASGIHandler", "RequestThreads", "gc_settle"]
 
 
 class RequestThreads:
@@ -65,3 +66,19 @@ class PooledThreadASGIHandler(ASGIHandler):
             # handle() returns after the response was sent and request_finished ran: nothing of
             # this request runs in the thread any more, so the next request may have it.
             self.threads.release(executor)
+
+
+def gc_settle() -> None:
+    """Take the loaded application out of the garbage collector's work, once, before serving.
+
+    A web process holds about 400 000 objects once Django, DRF and the SDKs are imported; each full
+    collection walked all of them while every stream of the process waited (200-400 ms pauses,
+    the worst gaps of 500 streaming chat replies). `gc.freeze()` moves them to a generation that is
+    never collected (they live as long as the process anyway), and a larger first threshold makes
+    the young collections, and the promotions that lead to full ones, rarer.
+    """
+    if settings.GC_FREEZE_AT_START:
+        gc.collect()
+        gc.freeze()
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, settings.GC_THRESHOLD_YOUNG), middle, old)

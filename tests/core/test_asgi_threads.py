@@ -34,3 +34,13 @@ async def test_sequential_requests_run_their_sync_code_in_one_pooled_thread(sett
     statuses = [await _get(app, "/api/v1/users/me") for _ in range(20)]
     assert statuses == [401] * 20  # a sync DRF view, answered each time
     assert app.threads.created == 1  # one thread served all twenty, none started per request
+
+
+def test_the_loaded_application_is_frozen_out_of_garbage_collection() -> None:
+    """The web process's ASGI application freezes what it loaded, so full collections do not walk it (bench `chat`)."""
+    import gc
+
+    import config.asgi  # noqa: F401  # loading it settles the collector, as daphne does
+
+    assert gc.get_freeze_count() > 50_000
+    assert gc.get_threshold()[0] >= 10_000
