@@ -15,9 +15,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import BaseHandler
+from django.http import HttpResponseBase
+from django.urls import Resolver404, get_resolver, set_script_prefix
 
 __all__ = ["PooledThreadASGIHandler", "RequestThreads", "gc_settle"]
 
@@ -49,11 +53,22 @@ class RequestThreads:
 
 
 class PooledThreadASGIHandler(ASGIHandler):
-    """Django's ASGIHandler, with each request's sync thread taken from `RequestThreads`."""
+    """Django's ASGIHandler, with each request's sync thread taken from `RequestThreads`.
+
+    A request for a sync view (DRF's views, the pages) runs in ONE thread hop: the request_started
+    signal, the whole middleware chain in its sync form, the view, and, for a response that is not
+    streamed, its close (request_finished, which hands the database connection back). Django's
+    async path hops to the thread for each sync-only middleware method in turn (`MiddlewareMixin`:
+    process_request, process_view, process_response of sessions, CSRF, messages...), about fifteen
+    hops per request, which were most of a keyed read's CPU. Async views (SSE, the gateway) keep
+    Django's async path.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.threads = RequestThreads(keep=settings.ASGI_REQUEST_THREADS)
+        self.sync_handler = BaseHandler()
+        self.sync_handler.load_middleware(is_async=False)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -67,6 +82,51 @@ class PooledThreadASGIHandler(ASGIHandler):
             # this request runs in the thread any more, so the next request may have it.
             self.threads.release(executor)
 
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Serve a sync view's request in one thread hop; anything else as Django does."""
+        if not self._sync_view(scope):
+            await super().handle(scope, receive, send)
+            return
+        try:
+            body_file = await self.read_body(receive)
+        except Exception:  # RequestAborted: the client left before its body arrived
+            return
+        set_script_prefix(get_script_prefix(scope))
+        try:
+            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            try:
+                await self.send_response(response, send)
+            finally:
+                if response.streaming:  # its content was produced while sending: closed after it
+                    await sync_to_async(response.close, thread_sensitive=True)()
+        finally:
+            body_file.close()
+
+    def _respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
+        """In the request's thread: request_started, the sync middleware chain and the view."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:  # an undecodable path or an oversize body: Django's own answer
+            assert error_response is not None
+            response = error_response
+        else:
+            response = self.sync_handler.get_response(request)
+        response._handler_class = self.__class__  # type: ignore[attr-defined]  # as Django's handlers mark it
+        if not response.streaming:
+            response.close()  # the body is complete: request_finished runs here, in this thread
+        return response
+
+    def _sync_view(self, scope: dict[str, Any]) -> bool:
+        """True when the path resolves to a sync view (or to none: the 404 page is rendered in sync)."""
+        path = scope.get("path") or "/"
+        root = scope.get("root_path") or ""
+        if root and path.startswith(root):
+            path = path[len(root):] or "/"
+        try:
+            match = get_resolver().resolve(path)
+        except Resolver404:
+            return True
+        return not iscoroutinefunction(match.func)
 
 def gc_settle() -> None:
     """Take the loaded application out of the garbage collector's work, once, before serving.

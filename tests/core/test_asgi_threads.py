@@ -17,8 +17,8 @@ def test_threads_are_reused_and_the_idle_ones_bounded() -> None:
     assert threads.created == 3
 
 
-async def _get(app: PooledThreadASGIHandler, path: str) -> int:
-    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": [(b"host", b"localhost")],
+async def _get(app: PooledThreadASGIHandler, path: str, headers: list[tuple[bytes, bytes]] | None = None) -> int:
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": [(b"host", b"localhost"), *(headers or [])],
              "client": ("127.0.0.1", 1), "server": ("localhost", 80), "scheme": "http", "http_version": "1.1",
              "asgi": {"version": "3.0"}}
     communicator = ApplicationCommunicator(app, scope)
@@ -34,6 +34,49 @@ async def test_sequential_requests_run_their_sync_code_in_one_pooled_thread(sett
     statuses = [await _get(app, "/api/v1/users/me") for _ in range(20)]
     assert statuses == [401] * 20  # a sync DRF view, answered each time
     assert app.threads.created == 1  # one thread served all twenty, none started per request
+
+
+async def test_a_sync_view_is_served_in_one_thread_hop(settings, transactional_db) -> None:  # type: ignore[no-untyped-def]
+    """A keyed read: request_started, every middleware, the view and request_finished run in one hop to the thread.
+
+    Django's async path hopped once per sync middleware method (sessions, CSRF, messages...): about
+    fifteen thread hand-offs per request, most of a keyed read's CPU.
+    """
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    from apps.accounts.seeds import seed
+    from apps.accounts.services import api_key_create
+    from tests.factories import UserFactory
+
+    await sync_to_async(seed)()  # an earlier transactional test may have flushed the seeded tiers
+    user = await sync_to_async(UserFactory)()
+    _key, raw = await sync_to_async(api_key_create)(user=user, name="hops", scopes=["*"])
+    app = PooledThreadASGIHandler()
+    submitted: list[object] = []
+    acquire = app.threads.acquire
+
+    def counting_acquire():  # type: ignore[no-untyped-def]
+        executor = acquire()
+        if getattr(executor.submit, "counting", False):  # a pooled executor, already counted
+            return executor
+        submit = executor.submit
+
+        def counted(fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            submitted.append(fn)
+            return submit(fn, *args, **kwargs)
+
+        counted.counting = True  # type: ignore[attr-defined]
+        executor.submit = counted  # type: ignore[method-assign]
+        return executor
+
+    app.threads.acquire = counting_acquire  # type: ignore[method-assign]
+    assert await _get(app, "/api/v1/users/me", [(b"authorization", f"Bearer {raw}".encode())]) == 200
+    assert len(submitted) == 1
+    assert await _get(app, "/api/v1/no-such-route") == 404  # the 404 page is rendered in the same single hop
+    assert len(submitted) == 2
+    # request_finished ran in the request's thread: no connection is left open there for good.
+    assert all(connection.connection is None for connection in connections.all(initialized_only=True))
 
 
 def test_the_loaded_application_is_frozen_out_of_garbage_collection() -> None:
