@@ -61,7 +61,7 @@ class PooledThreadASGIHandler(ASGIHandler):
     async path hops to the thread for each sync-only middleware method in turn (`MiddlewareMixin`:
     process_request, process_view, process_response of sessions, CSRF, messages...), about fifteen
     hops per request, which were most of a keyed read's CPU. Async views (SSE, the gateway) keep
-    Django's async path.
+    Django's async path, with those middleware run on the loop (`core.loop_middleware`).
     """
 
     def __init__(self) -> None:
@@ -69,6 +69,21 @@ class PooledThreadASGIHandler(ASGIHandler):
         self.threads = RequestThreads(keep=settings.ASGI_REQUEST_THREADS)
         self.sync_handler = BaseHandler()
         self.sync_handler.load_middleware(is_async=False)
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        """The async chain (async views) with Django's sync-only middleware replaced by `loop_middleware.ON_LOOP`."""
+        if not is_async:
+            super().load_middleware(is_async=is_async)
+            return
+        from .loop_middleware import ON_LOOP
+
+        configured = settings.MIDDLEWARE
+        # Read by BaseHandler.load_middleware only; set back at once (this runs once, at startup).
+        settings.MIDDLEWARE = [ON_LOOP.get(path, path) for path in configured]
+        try:
+            super().load_middleware(is_async=True)
+        finally:
+            settings.MIDDLEWARE = configured
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":

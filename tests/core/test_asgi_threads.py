@@ -36,22 +36,8 @@ async def test_sequential_requests_run_their_sync_code_in_one_pooled_thread(sett
     assert app.threads.created == 1  # one thread served all twenty, none started per request
 
 
-async def test_a_sync_view_is_served_in_one_thread_hop(settings, transactional_db) -> None:  # type: ignore[no-untyped-def]
-    """A keyed read: request_started, every middleware, the view and request_finished run in one hop to the thread.
-
-    Django's async path hopped once per sync middleware method (sessions, CSRF, messages...): about
-    fifteen thread hand-offs per request, most of a keyed read's CPU.
-    """
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    from apps.accounts.seeds import seed
-    from apps.accounts.services import api_key_create
-    from tests.factories import UserFactory
-
-    await sync_to_async(seed)()  # an earlier transactional test may have flushed the seeded tiers
-    user = await sync_to_async(UserFactory)()
-    _key, raw = await sync_to_async(api_key_create)(user=user, name="hops", scopes=["*"])
+def _counting_app() -> tuple[PooledThreadASGIHandler, list[object]]:
+    """The web process's HTTP app, recording each call handed to a request's own thread."""
     app = PooledThreadASGIHandler()
     submitted: list[object] = []
     acquire = app.threads.acquire
@@ -71,12 +57,71 @@ async def test_a_sync_view_is_served_in_one_thread_hop(settings, transactional_d
         return executor
 
     app.threads.acquire = counting_acquire  # type: ignore[method-assign]
+    return app, submitted
+
+
+async def test_a_sync_view_is_served_in_one_thread_hop(settings, transactional_db) -> None:  # type: ignore[no-untyped-def]
+    """A keyed read: request_started, every middleware, the view and request_finished run in one hop to the thread.
+
+    Django's async path hopped once per sync middleware method (sessions, CSRF, messages...): about
+    fifteen thread hand-offs per request, most of a keyed read's CPU.
+    """
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    from apps.accounts.seeds import seed
+    from apps.accounts.services import api_key_create
+    from tests.factories import UserFactory
+
+    await sync_to_async(seed)()  # an earlier transactional test may have flushed the seeded tiers
+    user = await sync_to_async(UserFactory)()
+    _key, raw = await sync_to_async(api_key_create)(user=user, name="hops", scopes=["*"])
+    app, submitted = _counting_app()
     assert await _get(app, "/api/v1/users/me", [(b"authorization", f"Bearer {raw}".encode())]) == 200
     assert len(submitted) == 1
     assert await _get(app, "/api/v1/no-such-route") == 404  # the 404 page is rendered in the same single hop
     assert len(submitted) == 2
     # request_finished ran in the request's thread: no connection is left open there for good.
     assert all(connection.connection is None for connection in connections.all(initialized_only=True))
+
+
+async def test_an_async_view_runs_django_s_middleware_on_the_loop(settings, transactional_db) -> None:  # type: ignore[no-untyped-def]
+    """The gateway's model list (an async view): sessions, CSRF, auth, messages... cost no hop to the request's thread.
+
+    Django's async path ran each of their hooks through sync_to_async: about twelve hops per request.
+    """
+    from asgiref.sync import sync_to_async
+
+    from apps.accounts.seeds import seed
+    from apps.accounts.services import api_key_create
+    from tests.factories import UserFactory
+
+    await sync_to_async(seed)()
+    user = await sync_to_async(UserFactory)()
+    _key, raw = await sync_to_async(api_key_create)(user=user, name="loop", scopes=["*"])
+    app, submitted = _counting_app()
+    assert await _get(app, "/api/v1/openai/models", [(b"authorization", f"Bearer {raw}".encode())]) == 200
+    assert len(submitted) <= 2  # only Django's request_started / request_finished receivers
+
+
+async def test_a_session_changed_by_an_async_view_is_still_saved(transactional_db) -> None:  # type: ignore[no-untyped-def]
+    """The on-loop SessionMiddleware hands a modified session's save to a thread, and it lands."""
+    from asgiref.sync import sync_to_async
+    from django.contrib.sessions.models import Session
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from apps.core.loop_middleware import SessionMiddleware
+
+    async def view(request):  # type: ignore[no-untyped-def]
+        await request.session.aset("seen", "yes")
+        return HttpResponse("ok")
+
+    middleware = SessionMiddleware(view)
+    response = await middleware(RequestFactory().get("/"))
+    key = response.cookies["sessionid"].value
+    session = await sync_to_async(Session.objects.get)(session_key=key)
+    assert session.get_decoded() == {"seen": "yes"}
 
 
 def test_the_loaded_application_is_frozen_out_of_garbage_collection() -> None:
