@@ -60,6 +60,9 @@ def _invitation_link(mail_dir: Path, to: str) -> str:
 
 
 def test_invite_revoke_and_accept_in_a_browser(browser_page: Any, mail_dir: Path) -> None:
+    from apps.accounts.seeds import seed
+
+    seed()  # a transactional test flushes the seeded tiers and roles
     page = browser_page.page
     page.on("dialog", lambda dialog: dialog.accept())  # the revoke confirmation
     owner = UserFactory(email="owner@example.com", first_name="Olga")
