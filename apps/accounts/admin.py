@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from apps.core.registry import tool_names
 
 from . import services
-from .models import ApiKey, Role, Tier, User, UserRole, Workspace, WorkspaceMember
+from .models import ApiKey, Role, Tier, User, UserRole, Workspace, WorkspaceInvitation, WorkspaceMember
 
 
 class UserRoleInline(admin.TabularInline):
@@ -150,3 +150,27 @@ class ApiKeyAdmin(admin.ModelAdmin):
             services.api_key_revoke(key=key)
             count += 1
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+@admin.register(WorkspaceInvitation)
+class WorkspaceInvitationAdmin(admin.ModelAdmin):
+    """Workspace invitations: who was invited where, by whom, and what became of it; never the token."""
+
+    list_display = ["email", "workspace", "role", "status", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role", ("accepted_at", admin.EmptyFieldListFilter), ("revoked_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["email", "workspace__name", "invited_by__email"]
+    list_select_related = ["workspace", "invited_by"]
+    fields = ["email", "workspace", "role", "invited_by", "created_at", "expires_at", "accepted_at", "accepted_by", "revoked_at"]
+    readonly_fields = ["email", "workspace", "role", "invited_by", "created_at", "expires_at", "accepted_at", "accepted_by", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # owners and admins invite from the workspace page (the link is mailed, never shown)
+
+    @admin.action(description="Revoke the selected invitations")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[WorkspaceInvitation]) -> None:
+        count = 0
+        for invitation in queryset.filter(accepted_at__isnull=True, revoked_at__isnull=True):
+            services.invitation_revoke(invitation=invitation, user=None)
+            count += 1
+        self.message_user(request, f"Revoked {count} invitation(s).", messages.SUCCESS)

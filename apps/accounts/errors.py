@@ -1,7 +1,7 @@
 """Domain errors of the accounts app; the one exception handler renders each as the envelope."""
 from __future__ import annotations
 
-from apps.core.errors import Conflict, Forbidden, Unauthorized
+from apps.core.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 
 class InvalidCredentials(Unauthorized):
@@ -50,3 +50,23 @@ class MissingTool(Forbidden):
     """The caller's roles do not grant the tool of the route."""
 
     default_message = "Your roles do not grant access to this tool."
+
+
+class InvitationNotFound(NotFound):
+    """The invitation link is not valid (no invitation has this token, or a newer link replaced it)."""
+
+    default_message = "This invitation link is not valid. Ask for a new invitation."
+
+
+class InvitationClosed(Conflict):
+    """The invitation was revoked, has expired, or was accepted by someone else."""
+
+    default_message = "This invitation can no longer be used. Ask for a new invitation."
+
+
+class InvitationWrongAccount(Forbidden):
+    """The signed-in account's email is not the address the invitation was sent to."""
+
+    default_message = (
+        "This invitation was sent to another email address. Log in with the account of that address to accept it."
+    )

@@ -103,7 +103,7 @@ class WorkspaceForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    """Add a member to a workspace."""
+    """Invite someone to a workspace by email."""
 
-    email = forms.EmailField(max_length=254)
+    email = forms.EmailField(label="Email address", max_length=254)
     role = forms.ChoiceField(choices=WorkspaceRole.choices, initial=WorkspaceRole.MEMBER)

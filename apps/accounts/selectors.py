@@ -13,11 +13,12 @@ from uuid import UUID
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Case, Count, Model, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.utils import timezone
 
-from apps.core.errors import ValidationError
+from apps.core.errors import Forbidden, NotFound, ValidationError
 from apps.core.registry import tool_names
 
-from .models import WORKSPACE_WRITERS, ApiKey, Role, User, Workspace, WorkspaceMember
+from .models import WORKSPACE_WRITERS, ApiKey, Role, User, Workspace, WorkspaceInvitation, WorkspaceMember
 
 M = TypeVar("M", bound=Model)
 
@@ -138,6 +139,31 @@ def workspace_members(*, workspace: Workspace) -> QuerySet[WorkspaceMember]:
     """A workspace's members with their users, owners first."""
     rank = Case(When(role="owner", then=Value(0)), When(role="admin", then=Value(1)), default=Value(2))
     return workspace.memberships.select_related("user").order_by(rank, "created_at", "id")
+
+
+def workspace_invitations_pending(*, user: User, workspace: Workspace) -> QuerySet[WorkspaceInvitation]:
+    """The workspace's open invitations, newest first, for its owners and admins (403 for members, 404 for others)."""
+    role = user_workspace_role(user=user, workspace_id=workspace.pk)
+    if role is None:
+        raise NotFound()
+    if role not in WORKSPACE_WRITERS:
+        raise Forbidden("Only the workspace's owners and admins can see its invitations.")
+    return WorkspaceInvitation.objects.filter(
+        workspace=workspace, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now(),
+    ).select_related("invited_by").order_by("-created_at", "id")
+
+
+def workspace_invitation_get(*, user: User, workspace: Workspace, invitation_id: UUID | str) -> WorkspaceInvitation:
+    """One invitation of a workspace the caller belongs to (404 when the workspace has no such invitation)."""
+    if user_workspace_role(user=user, workspace_id=workspace.pk) is None:
+        raise NotFound()
+    try:
+        invitation = WorkspaceInvitation.objects.select_related("workspace").filter(workspace=workspace, pk=invitation_id).first()
+    except (ValueError, TypeError, DjangoValidationError):
+        invitation = None
+    if invitation is None:
+        raise NotFound("This workspace has no such invitation.")
+    return invitation
 
 
 def user_list_admin(*, search: str = "") -> QuerySet[User]:

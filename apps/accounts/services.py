@@ -27,8 +27,29 @@ from apps.core.errors import Forbidden, NotFound, ValidationError
 from apps.core.queues import enqueue
 from apps.core.registry import scope_names
 
-from .errors import AlreadyMember, EmailTaken, InvalidCredentials, InvalidRefreshToken, LastOwner
-from .models import ApiKey, RefreshFamily, Role, Tier, User, UserRole, Workspace, WorkspaceMember, WorkspaceRole
+from .errors import (
+    AlreadyMember,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    InvitationClosed,
+    InvitationNotFound,
+    InvitationWrongAccount,
+    LastOwner,
+)
+from .models import (
+    ApiKey,
+    InvitationStatus,
+    RefreshFamily,
+    Role,
+    Tier,
+    User,
+    UserRole,
+    Workspace,
+    WorkspaceInvitation,
+    WorkspaceMember,
+    WorkspaceRole,
+)
 from .seeds import DEFAULT_ROLES, DEFAULT_TIERS
 
 KEY_PREFIX = "nxk_"
@@ -404,7 +425,11 @@ def workspace_delete(*, workspace: Workspace, user: User) -> None:
 
 @transaction.atomic
 def workspace_member_add(*, workspace: Workspace, user: User, email: str, role: str) -> WorkspaceMember:
-    """Add a member by email (owners and admins; only owners can make owners)."""
+    """Add an existing account as a member at once (internal: fixtures and tests; people are invited).
+
+    Its answer tells whether an account has the email, so no public route calls it: the API and
+    the pages invite by email instead (`invitation_create`).
+    """
     actor_role = _require_writer(workspace=workspace, user=user)
     if role == WorkspaceRole.OWNER and actor_role != WorkspaceRole.OWNER:
         raise Forbidden("Only owners can add owners.")
@@ -435,3 +460,156 @@ def workspace_member_remove(*, workspace: Workspace, user: User, member_user_id:
     if target.role == WorkspaceRole.OWNER and sum(1 for m in members if m.role == WorkspaceRole.OWNER) == 1:
         raise LastOwner()
     target.delete()
+
+
+# ------------------------------------------------------------------------------
+# Invitations (people join a workspace by a mailed link, so no answer tells who has an account)
+# ------------------------------------------------------------------------------
+INVITATION_PATH = "/invitations/{token}/"
+
+
+def invitation_token_digest(raw: str) -> str:
+    """The stored SHA-256 digest of an invitation token."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _invitation_token_new(invitation: WorkspaceInvitation) -> str:
+    """Give the invitation a new token (earlier links stop working) and return it raw."""
+    raw = secrets.token_urlsafe(32)
+    invitation.token_digest = invitation_token_digest(raw)
+    return raw
+
+
+@transaction.atomic
+def invitation_create(*, workspace: Workspace, user: User, email: str, role: str) -> WorkspaceInvitation:
+    """Invite an address (owners and admins; only owners invite owners) and mail it the link.
+
+    No account is looked up: the answer and its timing are the same whether the address has an
+    account, belongs to a member already, or to nobody. Inviting an address with an open
+    invitation re-sends that one (a new link, the new role, a new expiry) instead of adding another.
+    """
+    actor_role = _require_writer(workspace=workspace, user=user)
+    if role == WorkspaceRole.OWNER and actor_role != WorkspaceRole.OWNER:
+        raise Forbidden("Only owners can invite owners.")
+    email = User.objects.normalize_email(email).strip().lower()
+    now = timezone.now()
+    expires_at = now + timedelta(days=settings.WORKSPACE_INVITATION_DAYS)
+    open_rows = WorkspaceInvitation.objects.select_for_update().filter(
+        workspace=workspace, email=email, accepted_at__isnull=True, revoked_at__isnull=True,
+    )
+    invitation = open_rows.first()
+    if invitation is None:
+        invitation = WorkspaceInvitation(workspace=workspace, email=email)
+        try:
+            with transaction.atomic():
+                _invitation_fill(invitation, role=role, user=user, now=now, expires_at=expires_at)
+                invitation.save()
+        except IntegrityError:  # a concurrent invitation of the same address won the race: re-send that one
+            invitation = open_rows.get()
+            _invitation_fill(invitation, role=role, user=user, now=now, expires_at=expires_at)
+            invitation.save()
+    else:
+        _invitation_fill(invitation, role=role, user=user, now=now, expires_at=expires_at)
+        invitation.save()
+    # The worker mints the link's token as it mails it, so the raw token is never stored or queued.
+    enqueue("apps.accounts.tasks.invitation_mail_send", str(invitation.pk))
+    return invitation
+
+
+def _invitation_fill(invitation: WorkspaceInvitation, *, role: str, user: User, now: Any, expires_at: Any) -> None:
+    invitation.role, invitation.invited_by, invitation.created_at, invitation.expires_at = role, user, now, expires_at
+    # A placeholder token nobody knows until the mail is sent; a re-send also kills the old link here.
+    _invitation_token_new(invitation)
+
+
+def invitation_link(*, raw_token: str) -> str:
+    """The public link of an invitation token."""
+    return settings.SITE_URL.rstrip("/") + INVITATION_PATH.format(token=raw_token)
+
+
+@transaction.atomic
+def invitation_mail_send(*, invitation_id: str) -> None:
+    """Mint the invitation's token and mail its link; a revoked, accepted or expired invitation is not mailed."""
+    from django.core.mail import send_mail
+
+    invitation = (
+        WorkspaceInvitation.objects.select_for_update(of=("self",)).select_related("workspace", "invited_by")
+        .filter(pk=invitation_id).first()
+    )
+    if invitation is None or invitation.status != InvitationStatus.PENDING:
+        return
+    raw = _invitation_token_new(invitation)
+    invitation.save(update_fields=["token_digest"])
+    inviter = invitation.invited_by.full_name if invitation.invited_by else "Someone"
+    days = settings.WORKSPACE_INVITATION_DAYS
+    body = (
+        f"{inviter} invited you to the workspace \u201c{invitation.workspace.name}\u201d on Nexus, as {invitation.role}.\n\n"
+        f"Accept the invitation here (the link works for {days} day{'s' if days != 1 else ''}):\n{invitation_link(raw_token=raw)}\n\n"
+        f"Log in, or create an account, with this address ({invitation.email}) to accept it. "
+        "If you did not expect this invitation, ignore this mail."
+    )
+    send_mail(f"You are invited to {invitation.workspace.name} on Nexus", body, None, [invitation.email])
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: WorkspaceInvitation, user: User | None) -> WorkspaceInvitation:
+    """Revoke an open invitation: its link stops working.
+
+    Owners and admins may (only owners revoke an invitation to be an owner); `user=None` is the
+    platform's administrators in the Django admin.
+    """
+    if user is not None:
+        actor_role = _require_writer(workspace=invitation.workspace, user=user)
+        if invitation.role == WorkspaceRole.OWNER and actor_role != WorkspaceRole.OWNER:
+            raise Forbidden("Only owners can revoke an invitation to be an owner.")
+    if invitation.accepted_at is not None:
+        raise InvitationClosed("This invitation was already accepted.")
+    if invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+def invitation_for_token(*, raw_token: str) -> WorkspaceInvitation:
+    """The invitation a link's token names (with its workspace), whatever its status; 404 when none."""
+    invitation = (
+        WorkspaceInvitation.objects.select_related("workspace")
+        .filter(token_digest=invitation_token_digest(raw_token)).first()
+    )
+    if invitation is None:
+        raise InvitationNotFound()
+    return invitation
+
+
+def invitation_check(*, invitation: WorkspaceInvitation, user: User) -> None:
+    """Raise why `user` cannot accept the invitation now (closed, or sent to another address)."""
+    if invitation.accepted_at is not None:
+        if invitation.accepted_by_id == user.pk:
+            return
+        raise InvitationClosed("This invitation was already used.")
+    if invitation.revoked_at is not None:
+        raise InvitationClosed("This invitation was revoked. Ask the workspace's owners for a new one.")
+    if invitation.expires_at <= timezone.now():
+        raise InvitationClosed("This invitation has expired. Ask the workspace's owners for a new one.")
+    if user.email.strip().lower() != invitation.email:
+        raise InvitationWrongAccount()
+
+
+@transaction.atomic
+def invitation_accept(*, raw_token: str, user: User) -> WorkspaceMember:
+    """Join the workspace with the invitation's role: the signed-in account must have the invited address.
+
+    Accepting again as the same person is a no-op that returns the membership; someone who is a
+    member already keeps their role (the invitation is marked used, no second membership is made).
+    """
+    found = invitation_for_token(raw_token=raw_token)
+    # Lock the row so two simultaneous accepts of one link make one membership.
+    invitation = WorkspaceInvitation.objects.select_for_update().get(pk=found.pk)
+    invitation_check(invitation=invitation, user=user)
+    member, _created = WorkspaceMember.objects.get_or_create(
+        workspace_id=invitation.workspace_id, user=user, defaults={"role": invitation.role},
+    )
+    if invitation.accepted_at is None:
+        invitation.accepted_at, invitation.accepted_by = timezone.now(), user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return member

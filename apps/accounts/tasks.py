@@ -12,3 +12,9 @@ from . import services
 def password_reset_mail_send(user_id: str) -> None:
     """Mail a password reset link (a retried task mails a second valid link, which is harmless)."""
     services.password_reset_mail_send(user_id=user_id)
+
+
+@shared_task(queue=CeleryQueue.DEFAULT.value, ignore_result=True)
+def invitation_mail_send(invitation_id: str) -> None:
+    """Mail a workspace invitation's link (a retry mints a new link, and only the newest one works)."""
+    services.invitation_mail_send(invitation_id=invitation_id)

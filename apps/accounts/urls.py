@@ -14,4 +14,5 @@ urlpatterns = [
     path("account/keys/<uuid:key_id>/revoke/", views.api_key_revoke, name="key-revoke"),
     path("workspaces/", views.workspaces, name="workspaces"),
     path("workspaces/<uuid:workspace_id>/", views.workspace_detail, name="workspace"),
+    path("invitations/<str:token>/", views.invitation_accept, name="invitation"),
 ]

@@ -12,9 +12,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import ApplicationError, RateLimited
@@ -22,6 +24,7 @@ from apps.core.ratelimit import ratelimit_hit
 
 from . import services
 from .caller import request_user
+from .errors import InvitationClosed, InvitationNotFound, InvitationWrongAccount
 from .forms import (
     ApiKeyForm,
     MemberForm,
@@ -34,7 +37,15 @@ from .forms import (
 )
 from .models import Workspace
 from .policy import tier_policy
-from .selectors import api_key_list, user_roles, user_tools, workspace_list, workspace_members
+from .selectors import (
+    api_key_list,
+    user_roles,
+    user_tools,
+    workspace_invitation_get,
+    workspace_invitations_pending,
+    workspace_list,
+    workspace_members,
+)
 
 # The session key holding a just-created API key until the next page shows it (once).
 NEW_KEY_SESSION = "accounts_new_key"
@@ -54,8 +65,9 @@ def _apply_errors(form: Form, error: ApplicationError) -> None:
 
 def signup(request: HttpRequest) -> HttpResponse:
     """Create an account and sign in."""
+    next_url = _safe_next(request)
     if request.user.is_authenticated:
-        return redirect("dashboard:home")
+        return redirect(next_url or "dashboard:home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -65,8 +77,16 @@ def signup(request: HttpRequest) -> HttpResponse:
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Welcome to Nexus! Your account is ready.")
-            return redirect("dashboard:home")
-    return render(request, "accounts/signup.html", {"form": form})
+            return redirect(next_url or "dashboard:home")
+    return render(request, "accounts/signup.html", {"form": form, "next": next_url})
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """The `next` page to go back to after sign-up (an invitation link), if it is on this site."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return candidate
+    return ""
 
 
 def password_reset(request: HttpRequest) -> HttpResponse:
@@ -186,7 +206,7 @@ def _my_workspace(request: HttpRequest, workspace_id: UUID) -> Workspace:
 
 @login_required
 def workspace_detail(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
-    """One workspace: its members; owners and admins add, remove and rename."""
+    """One workspace: its members; owners and admins invite, revoke invitations, remove and rename."""
     workspace = _my_workspace(request, workspace_id)
     member_form = MemberForm()
     rename_form = WorkspaceForm(initial={"name": workspace.name, "description": workspace.description})
@@ -196,9 +216,18 @@ def workspace_detail(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
             if action == "add":
                 member_form = MemberForm(request.POST)
                 if member_form.is_valid():
-                    member = services.workspace_member_add(workspace=workspace, user=request_user(request), **member_form.cleaned_data)
-                    messages.success(request, f"Added {member.user.email} as {member.role}.")
+                    ratelimit_hit(request, group="workspace-invite", key=str(request.user.pk), rate=settings.WORKSPACE_INVITATION_RATE)
+                    # Always an invitation: the page never tells whether the address has an account.
+                    invitation = services.invitation_create(workspace=workspace, user=request_user(request), **member_form.cleaned_data)
+                    messages.success(request, f"Invitation sent to {invitation.email}.")
                     return redirect("accounts:workspace", workspace_id=workspace.pk)
+            elif action == "revoke_invitation":
+                invitation = workspace_invitation_get(
+                    user=request_user(request), workspace=workspace, invitation_id=request.POST.get("invitation_id", ""),
+                )
+                services.invitation_revoke(invitation=invitation, user=request_user(request))
+                messages.success(request, f"Invitation to {invitation.email} revoked.")
+                return redirect("accounts:workspace", workspace_id=workspace.pk)
             elif action == "remove":
                 leaving = request.POST.get("user_id") == str(request.user.pk)
                 services.workspace_member_remove(workspace=workspace, user=request_user(request), member_user_id=request.POST.get("user_id", ""))
@@ -222,12 +251,45 @@ def workspace_detail(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
                 _apply_errors(target, error)  # a field problem: shown next to the field
             else:
                 messages.error(request, error.message)
+    can_manage = workspace.my_role in ("owner", "admin")  # type: ignore[attr-defined]  # my_role is annotated by workspace_list
     context: dict[str, Any] = {
         "workspace": workspace,
         "members": workspace_members(workspace=workspace),
-        "can_manage": workspace.my_role in ("owner", "admin"),  # type: ignore[attr-defined]  # my_role is annotated by workspace_list
+        "invitations": workspace_invitations_pending(user=request_user(request), workspace=workspace) if can_manage else [],
+        "invitation_days": settings.WORKSPACE_INVITATION_DAYS,
+        "can_manage": can_manage,
         "is_owner": workspace.my_role == "owner",  # type: ignore[attr-defined]  # my_role is annotated by workspace_list
         "member_form": member_form,
         "rename_form": rename_form,
     }
     return render(request, "accounts/workspace_detail.html", context)
+
+
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """A mailed invitation link: log in (or sign up) first, then accept it with the invited address."""
+    if not request.user.is_authenticated:
+        # Back here after logging in; the log-in page's sign-up link carries `next` too.
+        return redirect_to_login(request.get_full_path())
+    user = request_user(request)
+    context: dict[str, Any] = {"invitation": None, "problem": "", "problem_kind": ""}
+    try:
+        invitation = services.invitation_for_token(raw_token=token)
+        context["invitation"] = invitation
+        services.invitation_check(invitation=invitation, user=user)
+        if invitation.accepted_at is not None:  # accepted by this person already: the link just leads there
+            return redirect("accounts:workspace", workspace_id=invitation.workspace_id)
+        if request.method == "POST":
+            member = services.invitation_accept(raw_token=token, user=user)
+            messages.success(request, f"You joined “{invitation.workspace.name}” as {member.role}.")
+            return redirect("accounts:workspace", workspace_id=invitation.workspace_id)
+    except InvitationNotFound as error:
+        context.update(problem=error.message, problem_kind="invalid", invitation=None)
+        return render(request, "accounts/invitation.html", context, status=404)
+    except InvitationWrongAccount as error:
+        # Which address it was sent to stays unsaid: the link may have been forwarded.
+        context.update(problem=error.message, problem_kind="wrong-account", invitation=None)
+        return render(request, "accounts/invitation.html", context, status=403)
+    except InvitationClosed as error:
+        context.update(problem=error.message, problem_kind="closed", invitation=None)
+        return render(request, "accounts/invitation.html", context, status=410)
+    return render(request, "accounts/invitation.html", context)

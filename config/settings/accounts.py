@@ -11,8 +11,8 @@ __all__ = [
     "ACCOUNT_EMAIL_VERIFICATION", "ACCOUNT_LOGIN_METHODS", "ACCOUNT_SIGNUP_FIELDS", "ACCOUNT_USER_MODEL_USERNAME_FIELD",
     "AUTHENTICATION_BACKENDS", "SOCIALACCOUNT_AUTO_SIGNUP", "SOCIALACCOUNT_EMAIL_AUTHENTICATION",
     "SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT", "SOCIALACCOUNT_LOGIN_ON_GET", "SOCIALACCOUNT_ONLY", "SOCIALACCOUNT_PROVIDERS",
-    "SOCIALACCOUNT_STORE_TOKENS", "SSO_REQUIRED", "CONCURRENCY_SLOT_TTL_SECONDS", "DEFAULT_FROM_EMAIL", "EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_HOST_PASSWORD",
-    "EMAIL_HOST_USER", "EMAIL_PORT", "EMAIL_TIMEOUT", "EMAIL_USE_SSL", "EMAIL_USE_TLS", "PASSWORD_RESET_RATE_PER_EMAIL",
+    "SOCIALACCOUNT_STORE_TOKENS", "SSO_REQUIRED", "WORKSPACE_INVITATION_DAYS", "WORKSPACE_INVITATION_RATE", "CONCURRENCY_SLOT_TTL_SECONDS", "DEFAULT_FROM_EMAIL", "EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_HOST_PASSWORD",
+    "EMAIL_FILE_PATH", "EMAIL_HOST_USER", "EMAIL_PORT", "EMAIL_TIMEOUT", "EMAIL_USE_SSL", "EMAIL_USE_TLS", "PASSWORD_RESET_RATE_PER_EMAIL",
     "PASSWORD_RESET_RATE_PER_IP", "PASSWORD_RESET_TIMEOUT", "SERVER_EMAIL", "SIMPLE_JWT", "TIER_POLICY_CACHE_SECONDS",
 ]
 
@@ -44,7 +44,7 @@ API_KEY_CACHE_MAX_ENTRIES = env.int("API_KEY_CACHE_MAX_ENTRIES", default=10_000)
 # A concurrency slot not released within this many seconds (a crashed process) frees itself.
 CONCURRENCY_SLOT_TTL_SECONDS = env.int("CONCURRENCY_SLOT_TTL_SECONDS", default=20 * 60)
 
-# Mail (password reset links): EMAIL_URL such as smtp+tls://user:password@smtp.example.com:587; the
+# Mail (password reset links, workspace invitations): EMAIL_URL such as smtp+tls://user:password@smtp.example.com:587; the
 # default prints mails on the console of the process that sends them (the worker under `make run`).
 _email = env.email_url("EMAIL_URL", default="consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
@@ -55,6 +55,8 @@ EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
 EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+# filemail:////var/mail/nexus writes each mail to a file there (a host without a mail server; the browser tests).
+EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or ""
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Nexus <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # A password reset link works once, for this many seconds.
@@ -62,6 +64,10 @@ PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 # Reset requests per minute, counted per client IP and per email address (the answer is 202 either way).
 PASSWORD_RESET_RATE_PER_IP = env("PASSWORD_RESET_RATE_PER_IP", default="5/m")
 PASSWORD_RESET_RATE_PER_EMAIL = env("PASSWORD_RESET_RATE_PER_EMAIL", default="3/h")
+# A workspace invitation's mailed link works for this many days (a re-send starts the time again).
+WORKSPACE_INVITATION_DAYS = env.int("WORKSPACE_INVITATION_DAYS", default=7)
+# Invitations one person may send (each is a mail to any address), counted per inviting user.
+WORKSPACE_INVITATION_RATE = env("WORKSPACE_INVITATION_RATE", default="50/h")
 
 # Single sign-on through django-allauth: any OpenID Connect provider (Google, Microsoft, Keycloak,
 # Authentik, Okta) from OIDC_*, and GitHub from GITHUB_*; the log-in page shows a button for each.

@@ -1,6 +1,7 @@
 """Fixtures of the accounts tests: fresh rate-limit counters, keys, JWTs, workspaces."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,3 +55,41 @@ def admin_user(db: Any) -> User:
     from tests.factories import AdminUserFactory
 
     return AdminUserFactory()
+
+
+INVITATION_LINK = re.compile(r"(https?://\S+/invitations/([^/\s]+)/)")
+
+
+def invitation_link(mail: Any) -> tuple[str, str]:
+    """The link of an invitation mail and its raw token."""
+    match = INVITATION_LINK.search(mail.body)
+    assert match, mail.body
+    return match.group(1), match.group(2)
+
+
+@pytest.fixture
+def invite(mailoutbox: list[Any], django_capture_on_commit_callbacks: Any) -> Any:
+    """Invite an address over the API (the mail is sent as on commit); returns (response, raw token or None)."""
+
+    def send(client: APIClient, workspace_id: Any, email: str, role: str | None = None) -> tuple[Any, str | None]:
+        before = len(mailoutbox)
+        body = {"email": email, **({"role": role} if role else {})}
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(f"/api/v1/workspaces/{workspace_id}/members", body, format="json")
+        token = invitation_link(mailoutbox[-1])[1] if len(mailoutbox) > before else None
+        return response, token
+
+    return send
+
+
+@pytest.fixture
+def join(invite: Any) -> Any:
+    """Invite a user over the API and accept as them: how a person becomes a member now."""
+
+    def accept(client: APIClient, workspace_id: Any, member: User, role: str | None = None) -> Any:
+        response, token = invite(client, workspace_id, member.email, role)
+        assert response.status_code == 202, response.content
+        assert token is not None
+        return services.invitation_accept(raw_token=token, user=member)
+
+    return accept

@@ -6,7 +6,8 @@ import re
 import httpx
 import pytest
 
-from apps.accounts.models import ApiKey, User, WorkspaceMember
+from apps.accounts import services
+from apps.accounts.models import ApiKey, User, Workspace, WorkspaceMember
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -83,7 +84,13 @@ def test_account_pages_in_a_browser(browser_page):
     page.fill("[data-testid=member-form] #id_email", teammate.email)
     page.select_option("[data-testid=member-form] #id_role", "admin")
     page.click("[data-testid=member-form] button[type=submit]")
-    page.wait_for_selector("text=Added grace@example.com as admin.")
+    # People are invited by email (tests/accounts/test_invitations_browser.py follows the mailed link).
+    page.wait_for_selector("text=Invitation sent to grace@example.com.")
+    assert page.locator("[data-testid=invitation-row]").count() == 1
+    assert not WorkspaceMember.objects.filter(user=teammate).exists()
+    workspace = Workspace.objects.get(name="Analytical Engine")
+    services.workspace_member_add(workspace=workspace, user=user, email=teammate.email, role="admin")
+    page.reload()
     assert page.locator("[data-testid=member-row]").count() == 2
     assert WorkspaceMember.objects.get(user=teammate).role == "admin"
     browser_page.check_page("accounts-workspace")

@@ -79,15 +79,24 @@ def test_keys_page_cannot_revoke_someone_elses_key(page_client, other_user):
     assert key.revoked_at is None
 
 
-def test_workspace_pages(page_client, user, other_user):
+def test_workspace_pages(page_client, user, other_user, mailoutbox, django_capture_on_commit_callbacks):
+    from apps.accounts import services
+    from tests.accounts.conftest import invitation_link
+
     response = page_client.post("/workspaces/", {"name": "Design", "description": "UI"}, follow=True)
     workspace = Workspace.objects.get(name="Design")
-    assert response.status_code == 200 and b"Add a member" in response.content
+    assert response.status_code == 200 and b"Invite by email" in response.content
     url = f"/workspaces/{workspace.pk}/"
-    page_client.post(url, {"action": "add", "email": other_user.email, "role": "member"})
+    with django_capture_on_commit_callbacks(execute=True):
+        known = page_client.post(url, {"action": "add", "email": other_user.email, "role": "member"}, follow=True)
+    assert f"Invitation sent to {other_user.email}".encode() in known.content
+    assert not WorkspaceMember.objects.filter(workspace=workspace, user=other_user).exists()  # not before they accept
+    services.invitation_accept(raw_token=invitation_link(mailoutbox[-1])[1], user=other_user)
     assert WorkspaceMember.objects.filter(workspace=workspace, user=other_user, role="member").exists()
-    unknown = page_client.post(url, {"action": "add", "email": "ghost@example.com", "role": "member"})
-    assert b"No account has this email" in unknown.content
+    # An address with no account reads exactly the same: the page never tells who has an account.
+    unknown = page_client.post(url, {"action": "add", "email": "ghost@example.com", "role": "member"}, follow=True)
+    assert b"Invitation sent to ghost@example.com" in unknown.content
+    assert b"No account has this email" not in unknown.content
     last_owner = page_client.post(url, {"action": "remove", "user_id": str(user.pk)}, follow=True)
     assert b"at least one owner" in last_owner.content
     page_client.post(url, {"action": "remove", "user_id": str(other_user.pk)})
@@ -104,7 +113,7 @@ def test_workspace_page_of_another_team_is_404_and_members_cannot_manage(page_cl
     shared = WorkspaceFactory(owner=UserFactory(), name="Shared")
     WorkspaceMember.objects.create(workspace=shared, user=user, role="member")
     page = page_client.get(f"/workspaces/{shared.pk}/").content
-    assert b"Add a member" not in page and b"Delete workspace" not in page
+    assert b"Add a member" not in page and b"Invite by email" not in page and b"Pending invitations" not in page and b"Delete workspace" not in page
     response = page_client.post(f"/workspaces/{shared.pk}/", {"action": "rename", "name": "Mine"})
     assert b"owners and admins" in response.content
     assert Workspace.objects.get(pk=shared.pk).name == "Shared"

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from apps.accounts.models import ApiKey, Role, Workspace, WorkspaceMember
+from apps.accounts.models import ApiKey, Role, Workspace, WorkspaceInvitation, WorkspaceMember
 from tests.accounts.conftest import jwt_client, key_client
 from tests.factories import UserFactory, WorkspaceFactory
 
@@ -84,7 +84,7 @@ def test_users_me_get_and_patch(user):
 
 
 # ------------------------------------------------------------------------------ workspaces
-def test_workspace_lifecycle_and_member_roles(user):
+def test_workspace_lifecycle_and_member_roles(user, invite, join):
     owner = _client(user)
     created = owner.post("/api/v1/workspaces", {"name": "Research", "description": "papers"}, format="json")
     assert created.status_code == 201, created.content
@@ -92,12 +92,28 @@ def test_workspace_lifecycle_and_member_roles(user):
     assert workspace["role"] == "owner" and workspace["member_count"] == 1
     wid = workspace["id"]
     admin_user, member_user = UserFactory(), UserFactory()
-    assert owner.post(f"/api/v1/workspaces/{wid}/members", {"email": admin_user.email, "role": "admin"}, format="json").status_code == 201
-    added = owner.post(f"/api/v1/workspaces/{wid}/members", {"email": member_user.email.upper()}, format="json")
-    assert added.status_code == 201 and added.json()["role"] == "member" and added.json()["user_id"] == str(member_user.id)
-    _error(owner.post(f"/api/v1/workspaces/{wid}/members", {"email": member_user.email}, format="json"), 409, "CONFLICT")
-    _error(owner.post(f"/api/v1/workspaces/{wid}/members", {"email": "ghost@example.com"}, format="json"), 400, "VALIDATION_ERROR")
+    # Adding a member invites them by email: 202 with the invitation, and no membership until they accept.
+    invited, _token = invite(owner, wid, admin_user.email, "admin")
+    assert invited.status_code == 202 and invited.json()["invitation"]["role"] == "admin"
+    assert not WorkspaceMember.objects.filter(workspace_id=wid, user=admin_user).exists()
+    added, _token = invite(owner, wid, member_user.email.upper())
+    invitation = added.json()["invitation"]
+    assert added.status_code == 202 and invitation["role"] == "member" and invitation["email"] == member_user.email
+    assert invitation["status"] == "pending" and set(invitation) == {"id", "email", "role", "status", "created_at", "expires_at"}
+    # An address without an account gets the same answer: nothing tells whether an account exists.
+    ghost, _token = invite(owner, wid, "ghost@example.com")
+    assert ghost.status_code == 202 and set(ghost.json()) == set(added.json()) == {"invitation"}
+    assert "account" not in ghost.content.decode().lower()
     _error(owner.post(f"/api/v1/workspaces/{wid}/members", {"email": member_user.email, "role": "king"}, format="json"), 400, "VALIDATION_ERROR")
+    join(owner, wid, admin_user, "admin")
+    join(owner, wid, member_user)
+    # Inviting someone who is already a member is 202 too, and accepting makes no second membership.
+    again, token = invite(owner, wid, member_user.email, "admin")
+    assert again.status_code == 202 and token
+    from apps.accounts import services
+
+    services.invitation_accept(raw_token=token, user=member_user)
+    assert WorkspaceMember.objects.get(workspace_id=wid, user=member_user).role == "member"
     members = owner.get(f"/api/v1/workspaces/{wid}/members").json()
     assert members["count"] == 3 and [m["role"] for m in members["results"]] == ["owner", "admin", "member"]
 
@@ -106,6 +122,7 @@ def test_workspace_lifecycle_and_member_roles(user):
     assert member.get(f"/api/v1/workspaces/{wid}/members").json()["count"] == 3
     _error(member.patch(f"/api/v1/workspaces/{wid}", {"name": "Mine"}, format="json"), 403, "FORBIDDEN")
     _error(member.post(f"/api/v1/workspaces/{wid}/members", {"email": UserFactory().email}, format="json"), 403, "FORBIDDEN")
+    _error(member.get(f"/api/v1/workspaces/{wid}/invitations"), 403, "FORBIDDEN")
     _error(member.delete(f"/api/v1/workspaces/{wid}/members/{admin_user.id}"), 403, "FORBIDDEN")
     _error(member.delete(f"/api/v1/workspaces/{wid}"), 403, "FORBIDDEN")
     assert admin.patch(f"/api/v1/workspaces/{wid}", {"name": "Research 2"}, format="json").json()["name"] == "Research 2"
@@ -120,7 +137,7 @@ def test_workspace_lifecycle_and_member_roles(user):
     _error(admin.delete(f"/api/v1/workspaces/{wid}/members/{member_user.id}"), 404, "NOT_FOUND")
     # with a second owner, the first may go
     second_owner = UserFactory()
-    owner.post(f"/api/v1/workspaces/{wid}/members", {"email": second_owner.email, "role": "owner"}, format="json")
+    join(owner, wid, second_owner, "owner")
     assert owner.delete(f"/api/v1/workspaces/{wid}/members/{user.id}").status_code == 204
     assert _client(second_owner).delete(f"/api/v1/workspaces/{wid}").status_code == 204
     assert not Workspace.objects.filter(pk=wid).exists()
@@ -142,13 +159,15 @@ def test_workspace_list_shows_only_mine(user, other_user):
 
 
 # ------------------------------------------------------------------------------ BOLA matrix
-def test_bola_matrix_other_users_ids_answer_404_with_no_data(user, other_user):
+def test_bola_matrix_other_users_ids_answer_404_with_no_data(user, other_user, join, invite):
     """User B tries every object route of this issue on user A's ids: 404, never 403, never data."""
     a = _client(user)
     key = a.post("/api/v1/keys", {"name": "secret-key-name"}, format="json").json()
     workspace = a.post("/api/v1/workspaces", {"name": "secret-workspace"}, format="json").json()
     member = UserFactory(email="secret-member@example.com")
-    a.post(f"/api/v1/workspaces/{workspace['id']}/members", {"email": member.email}, format="json")
+    join(a, workspace["id"], member)
+    pending, _token = invite(a, workspace["id"], "secret-invitee@example.com")
+    invitation_id = pending.json()["invitation"]["id"]
     wid, kid = workspace["id"], key["id"]
     b = _client(other_user)
     b_key, _ = key_client(other_user)
@@ -162,6 +181,8 @@ def test_bola_matrix_other_users_ids_answer_404_with_no_data(user, other_user):
         ("post", f"/api/v1/workspaces/{wid}/members", {"email": other_user.email, "role": "owner"}),
         ("delete", f"/api/v1/workspaces/{wid}/members/{member.id}", None),
         ("delete", f"/api/v1/workspaces/{wid}/members/{user.id}", None),
+        ("get", f"/api/v1/workspaces/{wid}/invitations", None),
+        ("delete", f"/api/v1/workspaces/{wid}/invitations/{invitation_id}", None),
     ]
     for client in (b, b_key):
         for method, path, body in attempts:
@@ -169,13 +190,14 @@ def test_bola_matrix_other_users_ids_answer_404_with_no_data(user, other_user):
             assert response.status_code == 404, (method, path, response.status_code)
             text = response.content.decode()
             assert response.json()["error"]["code"] == "NOT_FOUND"
-            for secret in ("secret-key-name", "secret-workspace", "secret-member", key["prefix"]):
+            for secret in ("secret-key-name", "secret-workspace", "secret-member", "secret-invitee", key["prefix"]):
                 assert secret not in text
     # nothing changed
     assert ApiKey.objects.get(pk=kid).revoked_at is None
     assert Workspace.objects.get(pk=wid).name == "secret-workspace"
     assert WorkspaceMember.objects.filter(workspace_id=wid).count() == 2
     assert not WorkspaceMember.objects.filter(workspace_id=wid, user=other_user).exists()
+    assert WorkspaceInvitation.objects.get(pk=invitation_id).status == "pending"
     # unknown ids look exactly the same
     for path in (f"/api/v1/keys/{uuid.uuid4()}", f"/api/v1/workspaces/{uuid.uuid4()}"):
         _error(b.get(path), 404, "NOT_FOUND")
@@ -222,16 +244,17 @@ def test_the_openapi_schema_lists_the_accounts_routes(user):
     for path in ("/api/v1/auth/signup", "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/auth/session",
                  "/api/v1/users/me", "/api/v1/keys", "/api/v1/keys/{id}", "/api/v1/workspaces", "/api/v1/workspaces/{id}",
                  "/api/v1/workspaces/{workspace_id}/members", "/api/v1/workspaces/{workspace_id}/members/{user_id}",
+                 "/api/v1/workspaces/{workspace_id}/invitations", "/api/v1/workspaces/{workspace_id}/invitations/{invitation_id}",
                  "/api/v1/admin/users", "/api/v1/admin/users/{user_id}/roles", "/api/v1/admin/users/{user_id}/roles/{role_id}",
                  "/api/v1/admin/roles"):
         assert path in schema["paths"], path
 
 
-def test_workspace_member_count_counts_every_member(user):
+def test_workspace_member_count_counts_every_member(user, join):
     client = _client(user)
     wid = client.post("/api/v1/workspaces", {"name": "Count"}, format="json").json()["id"]
     for _ in range(2):
-        client.post(f"/api/v1/workspaces/{wid}/members", {"email": UserFactory().email}, format="json")
+        join(client, wid, UserFactory())
     assert client.get(f"/api/v1/workspaces/{wid}").json()["member_count"] == 3
     assert client.get("/api/v1/workspaces").json()["results"][0]["member_count"] == 3
 

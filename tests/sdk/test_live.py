@@ -18,7 +18,7 @@ from nexus_sdk import (
     ValidationError,
 )
 
-from apps.accounts.models import Tier
+from apps.accounts.models import Tier, Workspace
 from tests.fakes.cutting_proxy import CuttingProxy
 from tests.fakes.llm_server import DEFAULT_REPLY
 
@@ -57,7 +57,16 @@ def test_accounts_keys_workspaces_models_and_billing(caller: Caller, daphne_serv
         assert client.workspaces.get(workspace.id).name == "Team"
         assert client.workspaces.update(workspace.id, name="Team 2").name == "Team 2"
         other = make_caller()
-        client.workspaces.add_member(workspace.id, email=other.user.email, role="member")
+        # Adding a member invites them by email (202): pending until they accept the mailed link.
+        sent = client.workspaces.invite(workspace.id, email=other.user.email.upper(), role="member")
+        assert sent.invitation.status == "pending" and sent.invitation.email == other.user.email
+        assert [i.id for i in client.workspaces.invitations(workspace.id)] == [sent.invitation.id]
+        client.workspaces.revoke_invitation(workspace.id, sent.invitation.id)
+        assert list(client.workspaces.invitations(workspace.id)) == []
+        assert len(list(client.workspaces.members(workspace.id))) == 1
+        from apps.accounts import services as accounts
+
+        accounts.workspace_member_add(workspace=Workspace.objects.get(pk=workspace.id), user=caller.user, email=other.user.email, role="member")
         assert len(list(client.workspaces.members(workspace.id))) == 2
         client.workspaces.remove_member(workspace.id, other.user.pk)
         assert [w.id for w in client.workspaces.list()] == [workspace.id]

@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from apps.core.serializers import ModelSerializer, StrictCharField
 
-from ..models import ApiKey, Role, User, Workspace, WorkspaceMember
+from ..models import ApiKey, InvitationStatus, Role, User, Workspace, WorkspaceInvitation, WorkspaceMember
 from ..selectors import user_role_list, user_tools
 
 
@@ -88,3 +88,14 @@ class WorkspaceMemberSerializer(ModelSerializer):
     class Meta:
         model = WorkspaceMember
         fields = ["user_id", "email", "name", "role", "joined_at"]
+
+
+class WorkspaceInvitationSerializer(ModelSerializer):
+    """An invitation to a workspace (never its token: the link goes only to the invited address)."""
+
+    status = serializers.ChoiceField(choices=InvitationStatus.choices, read_only=True)
+
+    class Meta:
+        model = WorkspaceInvitation
+        fields = ["id", "email", "role", "status", "created_at", "expires_at"]
+        read_only_fields = fields

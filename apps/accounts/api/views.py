@@ -30,6 +30,8 @@ from ..selectors import (
     user_list_admin,
     user_roles,
     user_tools,
+    workspace_invitation_get,
+    workspace_invitations_pending,
     workspace_list,
     workspace_members,
 )
@@ -38,6 +40,7 @@ from .serializers import (
     ApiKeySerializer,
     RoleSerializer,
     UserSerializer,
+    WorkspaceInvitationSerializer,
     WorkspaceMemberSerializer,
     WorkspaceSerializer,
 )
@@ -340,7 +343,7 @@ def _workspace_for(request: Request, workspace_id: Any) -> Workspace:
 
 
 class WorkspaceMemberListApi(ListAPIView):
-    """List a workspace's members (any member); add one `{email, role}` (owners and admins)."""
+    """List a workspace's members (any member); invite one `{email, role}` (owners and admins)."""
 
     serializer_class = WorkspaceMemberSerializer
 
@@ -354,13 +357,46 @@ class WorkspaceMemberListApi(ListAPIView):
     def get_queryset(self) -> Any:
         return workspace_members(workspace=_workspace_for(self.request, self.kwargs["workspace_id"]))
 
-    @extend_schema(operation_id="workspace_members_add", request=InputSerializer, responses={201: WorkspaceMemberSerializer, **error_responses(409)})
+    @extend_schema(
+        operation_id="workspace_members_add",
+        request=InputSerializer,
+        responses={202: inline_serializer("WorkspaceInvitationSent", {"invitation": WorkspaceInvitationSerializer()}), **error_responses(403)},
+    )
     def post(self, request: Request, workspace_id: Any) -> Response:
+        # Always an invitation, never a membership: the answer is the same whether the address has
+        # an account (or is a member already), so it cannot be used to find out.
         workspace = _workspace_for(request, workspace_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        member = services.workspace_member_add(workspace=workspace, user=request_user(request), **serializer.validated_data)
-        return Response(WorkspaceMemberSerializer(member).data, status=status.HTTP_201_CREATED)
+        ratelimit_hit(request, group="workspace-invite", key=str(request_user(request).pk), rate=settings.WORKSPACE_INVITATION_RATE)
+        invitation = services.invitation_create(workspace=workspace, user=request_user(request), **serializer.validated_data)
+        return Response({"invitation": WorkspaceInvitationSerializer(invitation).data}, status=status.HTTP_202_ACCEPTED)
+
+
+class WorkspaceInvitationListApi(ListAPIView):
+    """A workspace's pending invitations, newest first (owners and admins)."""
+
+    serializer_class = WorkspaceInvitationSerializer
+
+    def get_queryset(self) -> Any:
+        workspace = _workspace_for(self.request, self.kwargs["workspace_id"])
+        return workspace_invitations_pending(user=request_user(self.request), workspace=workspace)
+
+    @extend_schema(operation_id="workspace_invitations_list", responses={200: WorkspaceInvitationSerializer(many=True), **error_responses(403)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class WorkspaceInvitationRevokeApi(APIView):
+    """Revoke an invitation (owners and admins): its link stops working."""
+
+    @extend_schema(operation_id="workspace_invitations_revoke", responses={204: None, **error_responses(403, 409)})
+    def delete(self, request: Request, workspace_id: Any, invitation_id: Any) -> Response:
+        workspace = _workspace_for(request, workspace_id)
+        user = request_user(request)
+        invitation = workspace_invitation_get(user=user, workspace=workspace, invitation_id=invitation_id)
+        services.invitation_revoke(invitation=invitation, user=user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class WorkspaceMemberRemoveApi(APIView):

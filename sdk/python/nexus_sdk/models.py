@@ -86,6 +86,23 @@ class Member(Resource):
     role: str | None = None
 
 
+class Invitation(Resource):
+    """An invitation to a workspace: `status` is pending, accepted, revoked or expired."""
+
+    id: str
+    email: str
+    role: str
+    status: str
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+class InvitationSent(Resource):
+    """What inviting answers (202), whether or not the address has an account."""
+
+    invitation: Invitation
+
+
 # Models and chat
 class Model(Resource):
     """A model the caller may use."""
