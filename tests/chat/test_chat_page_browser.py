@@ -47,7 +47,8 @@ def test_conversations_and_folders_are_managed_from_the_sidebar(fake_models: Any
     assert keep.title == "Lisbon trip"
 
     # Delete: an in-page dialog (no browser confirm); Escape and Cancel keep the conversation.
-    page.on("dialog", lambda dialog: pytest.fail(f"a browser dialog opened: {dialog.message}"))
+    browser_dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (browser_dialogs.append(dialog.message), dialog.dismiss()))
     page.click(f"{CONVERSATION.format(doomed.pk)} .conv-delete")
     page.wait_for_selector("#confirm-dialog[open]")
     assert "Scratch notes" in page.inner_text("#confirm-text")
@@ -61,6 +62,7 @@ def test_conversations_and_folders_are_managed_from_the_sidebar(fake_models: Any
     page.click("#confirm-ok")
     page.wait_for_selector(CONVERSATION.format(doomed.pk), state="detached")
     assert not Conversation.objects.filter(pk=doomed.pk).exists()
+    assert browser_dialogs == []
 
     # Folders: create in an in-page form, rename, and the open chat's labelled "Move to folder" select.
     page.click("#new-folder")
@@ -130,6 +132,7 @@ def test_conversations_and_folders_are_managed_from_the_sidebar(fake_models: Any
     picker = page.locator("#model-select").bounding_box()
     assert picker["x"] >= card["x"] and picker["x"] + picker["width"] <= card["x"] + card["width"]
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert browser_dialogs == []  # no confirm() or prompt() anywhere
 
 
 def _wait_for(condition: Any, attempts: int = 200) -> None:
@@ -177,6 +180,7 @@ def test_a_chat_answers_from_its_repositories_and_streams_with_the_right_control
     page.keyboard.press("Enter")
     reply = page.locator(".message-assistant[data-status=complete]")
     reply.wait_for()
+    assert page.get_by_label("Move to folder").is_visible()  # the new chat can be filed at once
     sources = reply.locator("details.sources")
     assert sources.get_attribute("open") is None  # folded
     assert sources.locator("summary").inner_text() == "1 source"
