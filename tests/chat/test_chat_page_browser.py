@@ -181,6 +181,8 @@ def test_a_chat_answers_from_its_repositories_and_streams_with_the_right_control
     reply = page.locator(".message-assistant[data-status=complete]")
     reply.wait_for()
     assert page.get_by_label("Move to folder").is_visible()  # the new chat can be filed at once
+    # The conversation uses the card's full width (the site's flash-message style once centred and shrank it).
+    assert page.locator("#messages").bounding_box()["width"] == page.locator(".chat-header").bounding_box()["width"]
     sources = reply.locator("details.sources")
     assert sources.get_attribute("open") is None  # folded
     assert sources.locator("summary").inner_text() == "1 source"
