@@ -22,7 +22,7 @@ def _conversation(user: Any, title: str) -> Conversation:
 
 
 def test_conversations_and_folders_are_managed_from_the_sidebar(fake_models: Any, browser_page: Any) -> None:
-    user = UserFactory(email="organiser@example.com")
+    user: Any = UserFactory(email="organiser@example.com")
     keep = _conversation(user, "Trip plans")
     doomed = _conversation(user, "Scratch notes")
     page = browser_page.page
@@ -48,7 +48,12 @@ def test_conversations_and_folders_are_managed_from_the_sidebar(fake_models: Any
 
     # Delete: an in-page dialog (no browser confirm); Escape and Cancel keep the conversation.
     browser_dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (browser_dialogs.append(dialog.message), dialog.dismiss()))
+
+    def refuse(dialog: Any) -> None:
+        browser_dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
     page.click(f"{CONVERSATION.format(doomed.pk)} .conv-delete")
     page.wait_for_selector("#confirm-dialog[open]")
     assert "Scratch notes" in page.inner_text("#confirm-text")
@@ -96,15 +101,15 @@ def test_conversations_and_folders_are_managed_from_the_sidebar(fake_models: Any
     page.wait_for_selector(CONVERSATION.format(other.pk))
     page.drag_and_drop(CONVERSATION.format(other.pk), FOLDER.format(travel.pk))
     _wait_for(lambda: Conversation.objects.get(pk=other.pk).folder_id == travel.pk)
-    # ... and out of it again, onto "All conversations".
-    page.wait_for_selector(CONVERSATION.format(other.pk))
+    # ... and out of it again, onto "All conversations" (once the list shows where it is now).
+    page.wait_for_selector(f"{CONVERSATION.format(other.pk)}[data-folder-id='{travel.pk}']")
     page.drag_and_drop(CONVERSATION.format(other.pk), FOLDER.format(""))
     _wait_for(lambda: Conversation.objects.get(pk=other.pk).folder_id is None)
 
     # Delete the folder: the dialog says its conversations stay; they go back to no folder.
     page.click(f"{FOLDER.format(travel.pk)} .folder-delete")
     page.wait_for_selector("#confirm-dialog[open]")
-    assert "go back to “No folder”" in page.inner_text("#confirm-text")
+    assert "Its 1 conversation is kept: it goes back to “No folder”." in page.inner_text("#confirm-text")
     page.click("#confirm-ok")
     page.wait_for_selector(FOLDER.format(travel.pk), state="detached")
     keep.refresh_from_db()
@@ -155,7 +160,7 @@ def test_a_chat_answers_from_its_repositories_and_streams_with_the_right_control
     from apps.knowledge.models import DocumentStatus
 
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    user = UserFactory(email="reader@example.com")
+    user: Any = UserFactory(email="reader@example.com")
     page = browser_page.page
     browser_page.login(user.email)
 
@@ -192,7 +197,9 @@ def test_a_chat_answers_from_its_repositories_and_streams_with_the_right_control
     browser_page.check_page("chat-sources")
 
     # The choice belongs to this conversation: a new chat starts without it, reopening brings it back.
-    conversation_id = re.search(r"c=([0-9a-f-]+)", page.url).group(1)
+    opened = re.search(r"c=([0-9a-f-]+)", page.url)
+    assert opened is not None
+    conversation_id = opened.group(1)
     page.click("#new-chat")
     assert not page.get_by_label("Handbook").is_checked()
     page.click(f"{CONVERSATION.format(conversation_id)} .conv-open")

@@ -310,6 +310,7 @@
   function conversationItem(c) {
     const li = document.createElement("li");
     li.dataset.id = c.id;
+    li.dataset.folderId = c.folder_id || "";
     li.draggable = true;
     li.innerHTML = `<button type="button" class="conv-open"><span class="title"></span><span class="muted small"></span></button>` +
       `<span class="conv-actions"><button type="button" class="btn btn-ghost btn-icon conv-rename">✎</button>` +
@@ -512,8 +513,14 @@
   }
 
   async function deleteFolder(folder) {
+    // The API keeps a deleted folder's conversations (outside any folder); the dialog says how many.
+    const inside = await Nexus.api(`/api/v1/conversations?${new URLSearchParams({ folder_id: folder.id, limit: "1" })}`).catch(() => null);
+    const n = inside ? inside.count : null;
+    const kept = n === 0 ? "It holds no conversations."
+      : n === 1 ? "Its 1 conversation is kept: it goes back to “No folder”."
+      : `Its ${n == null ? "" : n + " "}conversations are kept: they go back to “No folder”.`;
     const ok = await confirmDialog({ title: "Delete folder?", action: "Delete folder",
-      text: `The folder “${folder.name}” will be deleted. Its conversations are kept: they go back to “No folder”.` });
+      text: `The folder “${folder.name}” will be deleted. ${kept}` });
     if (!ok) return;
     try {
       await Nexus.api(`/api/v1/folders/${folder.id}`, { method: "DELETE" });
