@@ -180,7 +180,9 @@ def test_a_chat_answers_from_its_repositories_and_streams_with_the_right_control
     page.click("#repo-picker summary")
     assert page.is_hidden("#no-repositories")
     page.get_by_label("Handbook").check()
-    page.click("#repo-picker summary")
+    page.keyboard.press("Escape")  # folds the picker
+    assert page.get_attribute("#repo-picker", "open") is None
+    assert page.evaluate("document.activeElement.textContent") == "Knowledge (1)"
     page.fill("#prompt", "How many vacation days do I get? #words=5")
     page.keyboard.press("Enter")
     reply = page.locator(".message-assistant[data-status=complete]")

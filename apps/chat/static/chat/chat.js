@@ -566,6 +566,13 @@
     }
   });
 
+  // Escape folds an open picker (Knowledge, Tools) and leaves the focus on its summary.
+  $("composer").addEventListener("keydown", (event) => {
+    const picker = event.target.closest && event.target.closest(".tool-picker[open]");
+    if (event.key !== "Escape" || !picker) return;
+    picker.open = false;
+    picker.querySelector("summary").focus();
+  });
   $("composer").addEventListener("submit", (event) => {
     event.preventDefault();
     const content = $("prompt").value.trim();
