@@ -214,6 +214,14 @@ def knowledge_search(
     return search_chunks(query=query, repository_ids=ids, limit=limit, mode=mode)
 
 
+def _snippet(text: str, limit: int = 280) -> str:
+    """The start of a passage on one line, cut at a word with an ellipsis when longer than `limit`."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0] + "…"
+
+
 def rag_context(
     *,
     user: User,
@@ -227,7 +235,8 @@ def rag_context(
 
     Chunks come from the given repositories and documents (each must be readable, else NotFound).
     Returns ("", []) when neither is given or nothing matches. Each source is
-    `{marker, document_id, chunk_id, repository_id, filename, page, heading, score}`.
+    `{marker, document_id, chunk_id, repository_id, filename, page, heading, score, snippet}`
+    (the snippet is the passage's first 280 characters, for showing the source under a reply).
     """
     repo_ids = repository_ids_for_user(user=user, repository_ids=list(repository_ids)) if repository_ids else []
     doc_ids = document_ids_for_user(user=user, document_ids=list(document_ids)) if document_ids else []
@@ -259,6 +268,7 @@ def rag_context(
                 "page": hit.metadata.get("page"),
                 "heading": hit.metadata.get("heading"),
                 "score": hit.score,
+                "snippet": _snippet(hit.content),
             }
         )
     if not blocks:
