@@ -18,12 +18,14 @@ call's request id once pending metering writes are flushed; no record means noth
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from apps.core.db import db_sync_to_async
+from apps.core.writebehind import write_behind, write_behind_flush
 from apps.llm.selectors import usage_record_for_request
 
 from .errors import InsufficientCredits
@@ -143,6 +145,12 @@ async def call_settle(*, reservation: CreditReservation | None, prepared: Any, f
     """
     if reservation is None:
         return
+    usage = getattr(finish, "usage", None)
+    if not wait and usage is not None and getattr(usage, "cost", None) is not None:
+        # The cost is known: one job behind the answer, sharing a hop and a commit with its usage record.
+        write_behind(functools.partial(credit_settle, reservation=reservation, cost=usage.cost,
+                                       usage_record_id=getattr(finish, "usage_record_id", None)))
+        return
     task = asyncio.ensure_future(_settle(reservation=reservation, prepared=prepared, finish=finish))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
@@ -151,9 +159,10 @@ async def call_settle(*, reservation: CreditReservation | None, prepared: Any, f
 
 
 async def settlements_flush() -> None:
-    """Wait for settlements still running behind cancelled streams (tests, shutdown)."""
+    """Wait for settlements still running behind cancelled streams or queued behind answers (tests, shutdown)."""
     while _pending:
         await asyncio.gather(*list(_pending), return_exceptions=True)
+    await write_behind_flush()
 
 
 def hold_release(*, reservation: CreditReservation | None) -> None:

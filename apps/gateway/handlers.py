@@ -244,7 +244,8 @@ async def _sse_frames(call: GatewayCall, first: LlmEvent, events: AsyncGenerator
         yield f"data: {json.dumps(error)}\n\n".encode()
     finally:
         await events.aclose()
-        await call_settle(reservation=call.reservation, prepared=call.prepared, finish=call.finish)
+        # Behind the stream's end, like the usage record: the client has its [DONE] already.
+        await call_settle(reservation=call.reservation, prepared=call.prepared, finish=call.finish, wait=False)
         await slot.__aexit__(None, None, None)
 
 

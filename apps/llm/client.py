@@ -17,6 +17,7 @@ returns `estimated_prompt_tokens` and the model's prices, so a credit hold can b
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -31,6 +32,7 @@ from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
 from apps.core.request_context import get_request_id
 from apps.core.runs import shielded
+from apps.core.writebehind import write_behind, write_behind_flush
 
 from .errors import ChatInputInvalid, ContextWindowExceeded
 from .models import UsageSource, UsageStatus
@@ -186,15 +188,9 @@ achat_prepare = db_sync_to_async(chat_prepare)
 _arecord = db_sync_to_async(usage_record_create)
 
 
-# Usage records being written behind an answer (write_behind=True); kept so none is garbage
-# collected half-way, and so `usage_flush` can wait for them.
-_pending_writes: set[asyncio.Task[Any]] = set()
-
-
 async def usage_flush() -> None:
     """Wait until every usage record written behind an answer is in the database."""
-    while _pending_writes:
-        await asyncio.gather(*list(_pending_writes), return_exceptions=True)
+    await write_behind_flush()
 
 
 class _Meter:
@@ -248,10 +244,9 @@ class _Meter:
             error_code=error.code if error else "", error_message=error.message if error else "",
         )
         if self.write_behind:
-            # The answer does not wait for the INSERT (a commit is an fsync on a durable database).
-            task = asyncio.ensure_future(_write_record(fields))
-            _pending_writes.add(task)
-            task.add_done_callback(_pending_writes.discard)
+            # The answer does not wait for the INSERT (a commit is an fsync on a durable database); it
+            # shares a hop and a commit with the other bookkeeping queued meanwhile.
+            write_behind(functools.partial(usage_record_create, **fields))
         else:
             await _write_record(fields)
         return str(record_id)

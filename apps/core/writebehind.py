@@ -1,0 +1,90 @@
+"""Bookkeeping written behind the answer, many requests' worth in one thread hop and one commit.
+
+The gateway answers before its usage record and its credit settlement are written (the client does
+not wait for the ledger). Written one by one, each was a thread hand-off, a round trip and a commit
+(an fsync on a durable database) per call. `write_behind(job)` queues a sync job for the event
+loop's writer instead; the writer takes everything queued so far and runs it in one hop to a
+thread, in one transaction, in the order it was queued. One call at a time, a call's record and
+settlement share one commit; with 50 calls in flight, a commit carries the jobs of many of them.
+
+A job that fails rolls its batch back; the batch is then run again job by job, each in its own
+transaction, so one bad job loses only itself (and is logged). Jobs therefore write with ids
+chosen before they were queued (a usage record's id is in the answer already). `write_behind_flush()`
+waits for everything queued (tests; shutdown). A process that dies before a flush loses its queued
+jobs; the holds they would have settled expire by themselves (`credit_reservations_expire`).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+
+from .db import db_sync_to_async
+
+logger = logging.getLogger("nexus.writebehind")
+
+Job = Callable[[], Any]
+
+
+def _run_batch(jobs: list[Job]) -> None:
+    try:
+        with transaction.atomic():
+            for job in jobs:
+                job()
+        return
+    except Exception:
+        if len(jobs) == 1:
+            logger.exception("A write-behind job failed")
+            return
+    for job in jobs:  # one of them failed: the others must not be lost with it
+        try:
+            with transaction.atomic():
+                job()
+        except Exception:
+            logger.exception("A write-behind job failed")
+
+
+_arun_batch = db_sync_to_async(_run_batch)
+
+
+class _Writer:
+    """The queue of one event loop and the task that drains it."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, job: Job) -> None:
+        self.jobs.append(job)
+        if self.task is None or self.task.done():
+            # A fresh context: the writer outlives the request that queued its first job.
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="write-behind", context=contextvars.Context())
+
+    async def _run(self) -> None:
+        while self.jobs:
+            batch, self.jobs = self.jobs, []
+            await _arun_batch(batch)
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer] = weakref.WeakKeyDictionary()
+
+
+def write_behind(job: Job) -> None:
+    """Queue `job` (sync, database work) to run behind the current answer; see the module docstring."""
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = _Writer()
+    writer.add(job)
+
+
+async def write_behind_flush() -> None:
+    """Wait until every job queued on this loop has run."""
+    writer = _writers.get(asyncio.get_running_loop())
+    while writer is not None and writer.task is not None and not writer.task.done():
+        await asyncio.shield(writer.task)

@@ -1,0 +1,60 @@
+"""core.writebehind: bookkeeping queued behind answers runs in order, batched, and one bad job loses only itself."""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.utils import timezone
+
+from apps.core.writebehind import write_behind, write_behind_flush
+
+
+def _session(key: str) -> None:
+    Session.objects.create(session_key=key, session_data="", expire_date=timezone.now() + timedelta(days=1))
+
+
+async def test_jobs_queued_together_share_one_transaction_in_their_order(transactional_db) -> None:  # type: ignore[no-untyped-def]
+    seen: list[tuple[int, int]] = []
+
+    def job(n: int) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT txid_current()")
+            seen.append((n, cursor.fetchone()[0]))
+
+    for n in range(5):
+        write_behind(lambda n=n: job(n))
+    await write_behind_flush()
+    assert [n for n, _ in seen] == [0, 1, 2, 3, 4]
+    assert len({txid for _, txid in seen}) == 1  # one commit for the five
+
+
+async def test_a_failing_job_loses_only_itself(transactional_db) -> None:  # type: ignore[no-untyped-def]
+    def broken() -> None:
+        _session("wb-broken")
+        raise RuntimeError("a job that fails half-way")
+
+    write_behind(lambda: _session("wb-first"))
+    write_behind(broken)
+    write_behind(lambda: _session("wb-last"))
+    await write_behind_flush()
+    keys = await sync_to_async(lambda: sorted(Session.objects.filter(session_key__startswith="wb-").values_list("session_key", flat=True)))()
+    assert keys == ["wb-first", "wb-last"]  # the broken job's own write was rolled back, the others kept
+
+
+async def test_jobs_queued_while_a_batch_runs_go_in_the_next_one(transactional_db) -> None:  # type: ignore[no-untyped-def]
+    order: list[str] = []
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow() -> None:
+        loop.call_soon_threadsafe(started.set)
+        order.append("slow")
+
+    write_behind(slow)
+    await started.wait()
+    write_behind(lambda: order.append("later"))
+    await write_behind_flush()
+    assert order == ["slow", "later"]
