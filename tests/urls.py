@@ -89,12 +89,33 @@ async def stream_view(request: HttpRequest, key: str) -> StreamingHttpResponse:
     return sse_run_response(request, key, named=True)
 
 
+# What `endless_stream_view`'s iterators did: "started", then "stopped" once the client has gone.
+ENDLESS_STREAM_EVENTS: list[str] = []
+
+
+def endless_stream_view(request: HttpRequest) -> StreamingHttpResponse:
+    """A sync view whose streamed body never ends by itself (the way a run's SSE waits for events)."""
+    import asyncio
+
+    async def ticks():  # type: ignore[no-untyped-def]
+        ENDLESS_STREAM_EVENTS.append("started")
+        try:
+            while True:
+                yield b"data: tick\n\n"
+                await asyncio.sleep(0.05)
+        finally:
+            ENDLESS_STREAM_EVENTS.append("stopped")
+
+    return StreamingHttpResponse(ticks(), content_type="text/event-stream")
+
+
 test_routes = [
     path("raise/<str:kind>", RaiseApi.as_view()),
     path("echo", EchoApi.as_view()),
     path("items", ItemsApi.as_view()),
     path("limited", LimitedApi.as_view()),
     path("stream/<str:key>", stream_view),
+    path("endless", endless_stream_view),
     path("pid", lambda request: JsonResponse({"pid": os.getpid()})),
 ]
 

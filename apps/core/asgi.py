@@ -10,6 +10,7 @@ request_finished in that same thread, so no idle thread holds one between reques
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import threading
@@ -110,13 +111,29 @@ class PooledThreadASGIHandler(ASGIHandler):
         set_script_prefix(get_script_prefix(scope))
         try:
             response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
-            try:
+            if not response.streaming:
                 await self.send_response(response, send)
-            finally:
-                if response.streaming:  # its content was produced while sending: closed after it
-                    await sync_to_async(response.close, thread_sensitive=True)()
+                return
+            try:
+                await self._stream(response, receive, send)
+            finally:  # its content was produced while sending: closed after it
+                await sync_to_async(response.close, thread_sensitive=True)()
         finally:
             body_file.close()
+
+    async def _stream(self, response: HttpResponseBase, receive: Any, send: Any) -> None:
+        """Send a streamed response until it ends or the client goes away (which stops its iterator), as Django does."""
+        listener = asyncio.create_task(self.listen_for_disconnect(receive))
+        sender = asyncio.create_task(self.send_response(response, send))
+        try:
+            await asyncio.wait({listener, sender}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (listener, sender):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(listener, sender, return_exceptions=True)
+        if sender.done() and not sender.cancelled() and sender.exception() is not None:
+            raise sender.exception()  # type: ignore[misc]  # a failure while streaming, as Django re-raises it
 
     def _respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
         """In the request's thread: request_started, the sync middleware chain and the view."""

@@ -124,6 +124,27 @@ async def test_a_session_changed_by_an_async_view_is_still_saved(transactional_d
     assert session.get_decoded() == {"seen": "yes"}
 
 
+async def test_a_sync_view_s_stream_stops_when_the_client_goes_away(settings) -> None:  # type: ignore[no-untyped-def]
+    """A streamed answer of a sync view runs until the client disconnects, then its iterator is stopped (nothing leaks)."""
+    import asyncio
+
+    from tests import urls
+
+    settings.ROOT_URLCONF = "tests.urls"
+    urls.ENDLESS_STREAM_EVENTS.clear()
+    scope = {"type": "http", "method": "GET", "path": "/api/v1/_test/endless", "query_string": b"",
+             "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 1), "server": ("localhost", 80),
+             "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
+    communicator = ApplicationCommunicator(PooledThreadASGIHandler(), scope)
+    await communicator.send_input({"type": "http.request", "body": b""})
+    assert (await communicator.receive_output(10))["status"] == 200
+    assert (await communicator.receive_output(10))["body"] == b"data: tick\n\n"
+    await communicator.send_input({"type": "http.disconnect"})
+    await communicator.wait(10)  # the application returns once the stream is stopped
+    await asyncio.sleep(0)
+    assert urls.ENDLESS_STREAM_EVENTS == ["started", "stopped"]
+
+
 def test_the_loaded_application_is_frozen_out_of_garbage_collection() -> None:
     """The web process's ASGI application freezes what it loaded, so full collections do not walk it (bench `chat`)."""
     import gc
