@@ -17,7 +17,6 @@ import json
 import logging
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ from apps.accounts.limits import hourly_quota_add
 from apps.billing.metering import acall_hold, call_settle, hold_settle
 from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
+from apps.core.loops import LoopLocal
 from apps.core.registry import platform_tools
 from apps.core.runs import cancel_key, run_watch, worker_id
 from apps.core.streams import apublish, local_producer
@@ -145,15 +145,7 @@ class _ReplySaver:
             live.saved_parts, live.saved_at = parts, now
 
 
-_savers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ReplySaver] = weakref.WeakKeyDictionary()
-
-
-def _saver() -> _ReplySaver:
-    loop = asyncio.get_running_loop()
-    saver = _savers.get(loop)
-    if saver is None:
-        saver = _savers[loop] = _ReplySaver()
-    return saver
+_savers: LoopLocal[_ReplySaver] = LoopLocal(_ReplySaver)
 
 
 @db_sync_to_async
@@ -324,7 +316,7 @@ async def _reply_generate(start: ChatStart, key: str) -> None:
             await apublish(key, event.as_dict())
         return None
 
-    saver = _saver()
+    saver = _savers.get()
     saver.add(start.reply.id, text, reasoning)  # saved as it grows, and its lease renewed, by the process's saver
     consumer = asyncio.ensure_future(consume())
     watcher = asyncio.ensure_future(run_watch(cancel_key(CANCEL_KIND, start.reply.id), consumer))

@@ -27,12 +27,12 @@ import logging
 import os
 import socket
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
 
+from .loops import LoopLocal
 from .redis_client import redis_async, redis_sync
 
 logger = logging.getLogger("nexus.runs")
@@ -141,15 +141,7 @@ class _FlagWatcher:
             await asyncio.sleep(settings.RUN_CANCEL_POLL_SECONDS)
 
 
-_watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _FlagWatcher] = weakref.WeakKeyDictionary()
-
-
-def _flag_watcher() -> _FlagWatcher:
-    loop = asyncio.get_running_loop()
-    watcher = _watchers.get(loop)
-    if watcher is None:
-        watcher = _watchers[loop] = _FlagWatcher()
-    return watcher
+_watchers: LoopLocal[_FlagWatcher] = LoopLocal(_FlagWatcher)
 
 
 async def run_watch(key: str, target: asyncio.Future[Any], *, beat: Callable[[], Awaitable[bool]] | None = None,
@@ -160,7 +152,7 @@ async def run_watch(key: str, target: asyncio.Future[Any], *, beat: Callable[[],
     longer this process's (re-queued elsewhere, reaped): the run then stops with `lost`. A Redis
     hiccup never stops a run; the flag is read again on the next tick.
     """
-    watcher = _flag_watcher()
+    watcher = _watchers.get()
     flag = watcher.watch(key)
     last_beat = time.monotonic()
     try:

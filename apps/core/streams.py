@@ -19,7 +19,6 @@ import json
 import logging
 import time
 import uuid
-import weakref
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ import redis
 from django.conf import settings
 
 from .errors import ServiceUnavailable, outage_of
+from .loops import LoopLocal
 from .redis_client import redis_async, redis_script, redis_sync
 
 logger = logging.getLogger("nexus.streams")
@@ -162,7 +162,7 @@ async def apublish(key: str, data: dict[str, Any], *, final: bool = False) -> in
     n = int(await redis_script(redis_async(), _PUBLISH_LUA)(keys=[key, _counter_key(key)],
                                                           args=[settings.STREAM_MAXLEN, raw, "1" if final else "0", settings.STREAM_TTL_SECONDS]))
     if key in _local_producers:
-        reader = _readers.get(asyncio.get_running_loop())
+        reader = _readers.peek()
         follower = reader.followers.get(key) if reader is not None else None
         if follower is not None and n > follower.last_id:
             follower.last_id = n
@@ -314,14 +314,13 @@ class _Reader:
         follower.close()
 
 
-_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Reader] = weakref.WeakKeyDictionary()
+_readers: LoopLocal[_Reader] = LoopLocal(_Reader)
 
 
 def _reader() -> _Reader:
-    loop = asyncio.get_running_loop()
-    reader = _readers.get(loop)
-    if reader is None or (reader.task is not None and reader.task.done()):
-        reader = _readers[loop] = _Reader()
+    reader = _readers.get()
+    if reader.task is not None and reader.task.done():
+        reader = _readers.replace()
     return reader
 
 
@@ -347,7 +346,7 @@ async def _join(key: str, queue: asyncio.Queue[StreamEvent | None]) -> _Follower
 def _leave(follower: _Follower, queue: asyncio.Queue[StreamEvent | None]) -> None:
     follower.queues.discard(queue)
     if not follower.queues:
-        reader = _readers.get(asyncio.get_running_loop())
+        reader = _readers.peek()
         if reader is not None and reader.followers.get(follower.key) is follower:
             del reader.followers[follower.key]  # the next XREAD leaves it out
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
 
 from .db import db_sync_to_async
+from .loops import LoopLocal
 
 logger = logging.getLogger("nexus.writebehind")
 
@@ -71,20 +71,16 @@ class _Writer:
             await _arun_batch(batch)
 
 
-_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer] = weakref.WeakKeyDictionary()
+_writers: LoopLocal[_Writer] = LoopLocal(_Writer)
 
 
 def write_behind(job: Job) -> None:
     """Queue `job` (sync, database work) to run behind the current answer; see the module docstring."""
-    loop = asyncio.get_running_loop()
-    writer = _writers.get(loop)
-    if writer is None:
-        writer = _writers[loop] = _Writer()
-    writer.add(job)
+    _writers.get().add(job)
 
 
 async def write_behind_flush() -> None:
     """Wait until every job queued on this loop has run."""
-    writer = _writers.get(asyncio.get_running_loop())
+    writer = _writers.peek()
     while writer is not None and writer.task is not None and not writer.task.done():
         await asyncio.shield(writer.task)
