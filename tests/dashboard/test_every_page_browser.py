@@ -57,3 +57,40 @@ def test_every_navigation_page_renders_offline_without_console_errors_and_passes
     assert not errors, "console errors:\n" + "\n".join(errors)
     assert not missing, f"pages asked for missing files: {missing}"
     assert not blocked, f"pages tried to reach the network: {blocked}"
+
+
+def test_error_pages_are_styled_accessible_and_say_what_happened(browser_page: Any) -> None:
+    from apps.accounts.models import Role, UserRole
+
+    page = browser_page.page
+    user = UserFactory(email="chat-only@example.com")
+    UserRole.objects.filter(user=user).delete()
+    UserRole.objects.create(user=user, role=Role.objects.create(name="chat-only", tools=["chat"]))
+    browser_page.login(user.email)
+
+    response = browser_page.goto("/no-such-page/")
+    assert response is not None and response.status == 404
+    assert page.locator("main h1").inner_text() == "Page not found"
+    browser_page.check_page("error-404")
+
+    # a page of a tool the roles do not grant: 403 with the reason, and the menu does not offer it
+    response = browser_page.goto("/architect/")
+    assert response is not None and response.status == 403
+    assert page.locator("main h1").inner_text() == "Not allowed"
+    assert "assistant-architect" in page.locator("main").inner_text()
+    assert page.locator("#site-nav a[href='/architect/']").count() == 0
+    browser_page.check_page("error-403")
+
+
+def test_admin_pages_a_staff_member_reaches(browser_page: Any) -> None:
+    from tests.factories import AdminUserFactory
+
+    page = browser_page.page
+    AdminUserFactory(email="staff@example.com", is_staff=True, is_superuser=True)
+    browser_page.login("staff@example.com")
+    for path, name in (("/admin/", "admin-index"), ("/admin/accounts/user/", "admin-users"), ("/admin/llm/", "admin-llm"),
+                       ("/admin/llm/llmmodel/add/", "admin-llm-model-add")):
+        response = browser_page.goto(path)
+        assert response is not None and response.status == 200, f"{path} answered {response and response.status}"
+        assert page.locator("#content h1").count() == 1
+        browser_page.check_page(name)
