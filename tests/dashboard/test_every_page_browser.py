@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from apps.core.registry import navigation_entries
+from tests.browser import DESKTOP, PHONE
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -36,6 +37,7 @@ def test_every_navigation_page_renders_offline_without_console_errors_and_passes
     browser_page.login("every-page@example.com")
 
     inaccessible: list[str] = []
+    overflowing: list[str] = []
     entries = [entry for entry in navigation_entries() if entry.tool != "admin"]
     assert {"Architect", "Agents", "Forge", "Workflows", "Voice", "Knowledge", "Retrieval debugger", "Compare", "Billing",
             "Shared links"} <= {entry.label for entry in entries}
@@ -48,12 +50,20 @@ def test_every_navigation_page_renders_offline_without_console_errors_and_passes
         assert response is not None and response.status == 200, f"{path} answered {response and response.status}"
         page.wait_for_load_state("networkidle")
         assert page.locator("main h1").count() == 1, f"{path} has no single main heading"
+        page.set_viewport_size(PHONE)  # nothing runs off the side of a phone: no sideways scroll of the page
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        if width[0] > width[1]:
+            culprits = page.evaluate("""() => [...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1)
+                .slice(0, 6).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : ''))""")
+            overflowing.append(f"{path}: {width[0]} px wide at {width[1]} px ({', '.join(culprits)})")
+        page.set_viewport_size(DESKTOP)
         if entry.url_name not in AXE_ELSEWHERE:
             try:  # every page's findings in one report
                 browser_page.check_page("page-" + entry.url_name.replace(":", "-"))
             except AssertionError as failure:
                 inaccessible.append(str(failure).split("\nassert ")[0])
     assert not inaccessible, "\n".join(inaccessible)
+    assert not overflowing, overflowing
     assert not errors, "console errors:\n" + "\n".join(errors)
     assert not missing, f"pages asked for missing files: {missing}"
     assert not blocked, f"pages tried to reach the network: {blocked}"
@@ -94,3 +104,14 @@ def test_admin_pages_a_staff_member_reaches(browser_page: Any) -> None:
         assert response is not None and response.status == 200, f"{path} answered {response and response.status}"
         assert page.locator("#content h1").count() == 1
         browser_page.check_page(name)
+
+
+def test_signed_out_pages_pass_axe(browser_page: Any) -> None:
+    page = browser_page.page
+    blocked = browser_page.offline()
+    for path, heading, name in (("/signup/", "Create your Nexus account", "signup"), ("/password-reset/", "Reset your password", "password-reset")):
+        response = browser_page.goto(path)
+        assert response is not None and response.status == 200
+        assert heading.lower() in page.locator("main h1").inner_text().lower()
+        browser_page.check_page(name)
+    assert not blocked, blocked
