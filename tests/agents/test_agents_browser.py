@@ -85,6 +85,7 @@ def test_marketplace_and_task_console(fake_agent: Any, agents_worker: WorkerProc
     page.click("#send-rating")
     page.wait_for_function("document.getElementById('rate-result').textContent.includes('rated 4/5')")
     browser_page.check_page("agents-task-console-completed")
+    browser_page.assert_fits_phone()
 
     task = Task.objects.get(requester=user)
     assert task.status == "completed" and task.rating.rating == 4
@@ -92,6 +93,7 @@ def test_marketplace_and_task_console(fake_agent: Any, agents_worker: WorkerProc
     page.wait_for_selector("#trust-chart[data-points]")
     assert int(page.locator("#trust-chart").get_attribute("data-points") or 0) >= 3  # registered, completed, rated
     browser_page.check_page("agents-agent-page")
+    browser_page.assert_fits_phone()
 
 
 @pytest.fixture

@@ -76,9 +76,11 @@ def test_build_run_and_watch_a_chain(fake_models: Any, celery_worker: Any, brows
     assert page.locator(".prompt-card[data-status=completed]").count() == 2
     page.wait_for_function("document.getElementById('run-summary').textContent.includes('credits')")
     browser_page.check_page("architect-run-complete")
+    browser_page.assert_fits_phone()
 
     execution = Execution.objects.get(owner=user)
     assert execution.status == "completed" and execution.inputs == {"topic": "lighthouses"}
     page.click("text=Back to tools")
     page.wait_for_selector(f"#execution-list tr[data-id='{execution.pk}'] >> text=completed")
     browser_page.check_page("architect-tools")
+    browser_page.assert_fits_phone()

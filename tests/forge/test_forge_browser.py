@@ -44,6 +44,7 @@ def test_new_build_live_progress_result_and_sandboxed_app(forge_model: Any, cele
     log = page.inner_text("#build-log")
     assert "[analyzing]" in log and "Completed in" in log
     browser_page.check_page("forge-result")
+    browser_page.assert_fits_phone()
     build = Build.objects.get(owner=user)
     assert build.status == "completed"
 

@@ -80,6 +80,7 @@ def test_share_a_reply_open_it_signed_out_and_revoke(fake_models: Any, browser_p
     page.wait_for_url(re.compile(r"/shared/$"))
     assert page.locator("#shared-links tbody tr").count() == 2
     browser_page.check_page("sharing-list")
+    browser_page.assert_fits_phone()
     page.click(f"#shared-links tr[data-id='{artifact.id}'] .btn-revoke")
     page.wait_for_url(re.compile(r"/shared/$"))
     assert page.locator("#shared-links tbody tr").count() == 1

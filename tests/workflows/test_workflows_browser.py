@@ -77,6 +77,7 @@ def test_two_editors_share_the_graph_live_and_a_run_lights_up(fake_models: Any, 
             expect(first.locator("#run-status")).to_have_text("completed", timeout=60_000)
             expect(first.locator(".wf-step[data-step='start']")).to_have_class(re.compile("status-completed"))
             checks.check_page("workflows-editor-run")
+            checks.assert_fits_phone()
             second.close()
             expect(first.locator("#presence")).to_have_text("alice@example.com")
         finally:
