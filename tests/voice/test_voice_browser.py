@@ -55,7 +55,9 @@ def test_push_to_talk_streams_the_microphone_and_plays_the_reply(voice_models: F
             expect(page.locator(".voice-assistant .voice-text")).to_have_text("Hello there. Nice to hear you.")
             expect(page.locator("#voice-status")).to_contain_text("That turn cost")
             expect(page.locator("#voice-audio")).to_have_attribute("data-received", "2")  # one clip per sentence
-            BrowserSession(page=page, base_url=base, server=daphne_server).check_page("voice-page")
+            checks = BrowserSession(page=page, base_url=base, server=daphne_server)
+            checks.check_page("voice-page")
+            checks.assert_fits_phone()
             heard = user_line.inner_text()
         finally:
             browser.close()
