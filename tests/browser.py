@@ -141,6 +141,17 @@ class BrowserSession:
         self.page.set_viewport_size(original)
         self.screenshots(name)
 
+    def assert_fits_phone(self) -> None:
+        """Fail when the current page scrolls sideways at 390 px (something runs off a phone's screen), naming what does."""
+        original = self.page.viewport_size or DESKTOP
+        self.page.set_viewport_size(PHONE)
+        wide = self.page.evaluate("""() => document.documentElement.scrollWidth > innerWidth
+            ? [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1).slice(0, 6)
+                .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (typeof e.className === 'string' && e.className ? '.' + e.className.trim().split(/\\s+/).join('.') : ''))
+            : []""")
+        self.page.set_viewport_size(original)
+        assert not wide, f"{self.page.url} is wider than 390 px: {wide}"
+
     def offline(self) -> list[str]:
         """Abort every request that does not go to the loopback server; returns the (live) list of aborted URLs."""
         blocked: list[str] = []

@@ -9,11 +9,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.caller import request_user
 from apps.core.errors import ApplicationError
+from apps.core.registry import ledger_link
 
 from . import payments, selectors
 
@@ -50,29 +50,6 @@ def usage_chart(series: dict[str, Any]) -> dict[str, Any]:
             "empty": not bars}
 
 
-# Ledger references written by the metering seam and the agents ("<origin>:<id>[:<step>]") and the page that
-# shows what they name. Resolved by URL name only: billing sits below those apps and imports none of them.
-REFERENCE_PAGES = {
-    "architect": ("architect:run", "execution_id"),
-    "forge": ("forge:build", "build_id"),
-    "agent-task": ("agents:task", "task_id"),
-    "agent_task": ("agents:task", "task_id"),
-}
-
-
-def reference_url(reference: str) -> str | None:
-    """The page of the execution, build or task a ledger reference names, or None."""
-    origin, _, rest = reference.partition(":")
-    target = REFERENCE_PAGES.get(origin)
-    if target is None or not rest:
-        return None
-    url_name, kwarg = target
-    try:
-        return reverse(url_name, kwargs={kwarg: rest.split(":", 1)[0]})
-    except NoReverseMatch:
-        return None
-
-
 @login_required
 def billing_page(request: HttpRequest) -> HttpResponse:
     """Balance, daily usage by model, the ledger, and the ways to buy credits or manage a subscription."""
@@ -87,7 +64,8 @@ def billing_page(request: HttpRequest) -> HttpResponse:
         plan["price"] = f"{plan['price_cents'] / 100:.2f}".removesuffix(".00")
     checkout_state = request.GET.get("checkout")
     for transaction in page:
-        transaction.reference_url = reference_url(transaction.reference)  # type: ignore[attr-defined]
+        # the page of what the reference names, from the app that wrote it (billing imports none of them)
+        transaction.reference_url = ledger_link(transaction.reference)  # type: ignore[attr-defined]
     return render(request, "billing/billing.html", {
         "balance": balance, "series": series, "chart": usage_chart(series), "period": period, "periods": list(selectors.USAGE_PERIODS),
         "transactions": page, "plans": plans, "checkout_state": checkout_state,

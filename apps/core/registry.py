@@ -2,14 +2,14 @@
 
 An app subclasses `NexusAppConfig` and sets any of: `api_urls` (a URL module mounted under /api/v1/),
 `page_urls` (a URL module mounted at the root), `navigation`, `tools`, `scopes`, `queues`,
-`beat` and `platform_tools` (dotted paths of the platform tools a model or a client can call, see
-`apps.tools.registry`). The URL root, the dashboard navigation, the roles' tools and API-key scopes, and Celery's
-queues and beat schedule are read from here, so adding an app is one folder and one line in
-INSTALLED_APPS. The lists follow INSTALLED_APPS; `position` orders entries the UI shows.
+`beat`, `platform_tools` (dotted paths of the platform tools a model or a client can call, see
+`apps.tools.registry`) and `ledger_links` (the page a credit ledger reference of the app's origin names).
+The URL root, the dashboard navigation, the roles' tools and API-key scopes, and Celery's queues and beat
+schedule are read from here, so adding an app is one folder and one line in INSTALLED_APPS. The lists follow INSTALLED_APPS; `position` orders entries the UI shows.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -20,7 +20,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 __all__ = [
-    "NavEntry", "NexusAppConfig", "Scope", "Tool", "api_url_modules", "beat_schedule", "navigation_entries",
+    "NavEntry", "NexusAppConfig", "Scope", "Tool", "api_url_modules", "beat_schedule", "ledger_link", "navigation_entries",
     "page_url_modules", "platform_tool_paths", "platform_tools", "queue_names", "scope_names", "tool_names", "tool_scopes",
 ]
 
@@ -75,6 +75,10 @@ class NexusAppConfig(AppConfig):
     # Platform tools (subclasses of apps.tools.registry.PlatformTool) as dotted paths: read by name, so an
     # app below `tools` in the layers (chat) finds them without importing upwards.
     platform_tools: tuple[str, ...] = ()
+    # Credit ledger references ("<origin>:<ref>", written through the metering seam) the app can show: origin ->
+    # dotted path of a function `(ref: str) -> str | None` giving the page of what the ref names. Billing reads
+    # them by name, so it links a charge to a conversation or an execution without importing the app above it.
+    ledger_links: dict[str, str] = {}
 
     # Apps import this class into their apps.py; Django takes the one AppConfig there marked default,
     # so the base is not one and every subclass is (unless it says otherwise).
@@ -181,6 +185,29 @@ def platform_tools() -> dict[str, Any]:
     return found
 
 
+@cache
+def _ledger_resolvers() -> dict[str, Callable[[str], str | None]]:
+    from django.utils.module_loading import import_string
+
+    found: dict[str, Callable[[str], str | None]] = {}
+    owners: dict[str, str] = {}
+    for config in _nexus_apps():
+        for origin, path in config.ledger_links.items():
+            if origin in found:
+                raise ImproperlyConfigured(f"The ledger origin {origin!r} is declared by both {owners[origin]!r} and {config.label!r}.")
+            found[origin], owners[origin] = import_string(path), config.label
+    return found
+
+
+def ledger_link(reference: str) -> str | None:
+    """The page a credit ledger reference ("<origin>:<ref>") names, from its origin's app; None when none shows it."""
+    origin, _, ref = reference.partition(":")
+    resolve = _ledger_resolvers().get(origin)
+    if resolve is None or not ref:
+        return None
+    return resolve(ref)
+
+
 def beat_schedule() -> dict[str, dict[str, Any]]:
     """Every app's Celery beat entries by name."""
     schedule: dict[str, dict[str, Any]] = {}
@@ -194,7 +221,7 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
 
 def clear_cache() -> None:
     """Forget what was read from the apps (INSTALLED_APPS changed, e.g. in a test)."""
-    for cached in (navigation_entries, _tools, _scopes, queue_names, platform_tool_paths, platform_tools):
+    for cached in (navigation_entries, _tools, _scopes, queue_names, platform_tool_paths, platform_tools, _ledger_resolvers):
         cached.cache_clear()
 
 

@@ -62,7 +62,7 @@ def test_marketplace_and_task_console(fake_agent: Any, agents_worker: WorkerProc
     card = page.locator(".ag-card").first
     assert "Summarizer" in card.inner_text() and "trust" in card.locator(".trust-badge").inner_text()
     assert "online" in card.inner_text()
-    browser_page.screenshot("agents-marketplace")
+    browser_page.check_page("agents-marketplace")
 
     card.locator("h3 a").click()
     page.wait_for_url(re.compile(r"/agents/[0-9a-f-]+/$"))
@@ -84,14 +84,16 @@ def test_marketplace_and_task_console(fake_agent: Any, agents_worker: WorkerProc
     page.select_option("#rate-value", "4")
     page.click("#send-rating")
     page.wait_for_function("document.getElementById('rate-result').textContent.includes('rated 4/5')")
-    browser_page.screenshot("agents-task-console-completed")
+    browser_page.check_page("agents-task-console-completed")
+    browser_page.assert_fits_phone()
 
     task = Task.objects.get(requester=user)
     assert task.status == "completed" and task.rating.rating == 4
     page.click(f"text={summarizer.name}")
     page.wait_for_selector("#trust-chart[data-points]")
     assert int(page.locator("#trust-chart").get_attribute("data-points") or 0) >= 3  # registered, completed, rated
-    browser_page.screenshot("agents-agent-page")
+    browser_page.check_page("agents-agent-page")
+    browser_page.assert_fits_phone()
 
 
 @pytest.fixture
@@ -107,6 +109,7 @@ def test_register_and_edit_an_agent(committed_db: None, fake_agent: Any, loopbac
     browser_page.goto("/agents/")
     page.click("#register-agent")
     page.wait_for_url(re.compile(r"/agents/new/$"))
+    browser_page.check_page("agents-register-form")
     page.fill("#a-name", "Poet")
     page.fill("#a-description", "Writes short poems.")
     page.fill("#a-endpoint", "http://10.0.0.1/a2a")
@@ -126,7 +129,7 @@ def test_register_and_edit_an_agent(committed_db: None, fake_agent: Any, loopbac
     page.click("#save-agent")
     page.wait_for_url(re.compile(r"/agents/[0-9a-f-]+/$"))
     assert page.locator("h1").inner_text() == "Poet laureate"
-    browser_page.screenshot("agents-registered")
+    browser_page.check_page("agents-registered")
     from apps.agents.models import Agent
 
     agent = Agent.objects.get(owner=user)

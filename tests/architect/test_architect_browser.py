@@ -30,6 +30,7 @@ def test_build_run_and_watch_a_chain(fake_models: Any, celery_worker: Any, brows
     page.wait_for_url(re.compile(r"/architect/$"))
     page.click("#new-tool")
     page.wait_for_selector("#builder[data-ready='1']")
+    browser_page.check_page("architect-builder")
     page.fill("#tool-name", "Two steps")
     first = page.locator(".prompt-row").nth(0)
     first.locator(".p-model").select_option("fake-openai")
@@ -63,7 +64,7 @@ def test_build_run_and_watch_a_chain(fake_models: Any, celery_worker: Any, brows
     page.wait_for_url(re.compile(r"/architect/tools/[0-9a-f-]+/run/$"))
     page.wait_for_selector("#run-form[data-ready='1']")
     page.fill("#input-topic", "lighthouses")
-    browser_page.screenshot("architect-run-form")
+    browser_page.check_page("architect-run-form")
     page.click("#run-tool")
     page.wait_for_url(re.compile(r"/architect/executions/[0-9a-f-]+/$"))
     page.wait_for_selector(".prompt-card[data-status=running] .prompt-output:not(:empty)")
@@ -74,10 +75,12 @@ def test_build_run_and_watch_a_chain(fake_models: Any, celery_worker: Any, brows
     assert outputs[1].split() == [f"w{i}" for i in range(40)]
     assert page.locator(".prompt-card[data-status=completed]").count() == 2
     page.wait_for_function("document.getElementById('run-summary').textContent.includes('credits')")
-    browser_page.screenshot("architect-run-complete")
+    browser_page.check_page("architect-run-complete")
+    browser_page.assert_fits_phone()
 
     execution = Execution.objects.get(owner=user)
     assert execution.status == "completed" and execution.inputs == {"topic": "lighthouses"}
     page.click("text=Back to tools")
     page.wait_for_selector(f"#execution-list tr[data-id='{execution.pk}'] >> text=completed")
-    browser_page.screenshot("architect-tools")
+    browser_page.check_page("architect-tools")
+    browser_page.assert_fits_phone()

@@ -47,3 +47,4 @@ def test_payment_controls_explain_they_are_off_and_references_link_to_what_they_
     assert references.get_by_role("link", name=f"agent-task:{task}").get_attribute("href") == f"/agents/tasks/{task}/"
     assert references.filter(has_text="something else").locator("a").count() == 0
     browser_page.check_page("billing-unconfigured")
+    browser_page.assert_fits_phone()

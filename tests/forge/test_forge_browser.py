@@ -29,7 +29,7 @@ def test_new_build_live_progress_result_and_sandboxed_app(forge_model: Any, cele
     page.wait_for_url(re.compile(r"/forge/$"))
     page.fill("#prompt", "A to-do list with two sample tasks #slow=0.02")
     page.select_option("#styling", "dark")
-    browser_page.screenshot("forge-new-build")
+    browser_page.check_page("forge-new-build")
     page.click("#start-build")
     page.wait_for_url(re.compile(r"/forge/builds/[0-9a-f-]+/$"))
     page.wait_for_selector("#phases li.done", timeout=60_000)
@@ -43,13 +43,15 @@ def test_new_build_live_progress_result_and_sandboxed_app(forge_model: Any, cele
     assert page.locator("#file-view .tok-kw").count() > 0  # highlighted
     log = page.inner_text("#build-log")
     assert "[analyzing]" in log and "Completed in" in log
-    browser_page.screenshot("forge-result")
+    browser_page.check_page("forge-result")
+    browser_page.assert_fits_phone()
     build = Build.objects.get(owner=user)
     assert build.status == "completed"
 
     # The build list shows it.
     browser_page.goto("/forge/?search=todo")
     assert "Todo Lite" in page.inner_text("#build-list")
+    browser_page.check_page("forge-builds")
 
     # The deployed app runs, but in an opaque origin: no platform cookies, no API as the visitor.
     cookies = {c["name"] for c in page.context.cookies()}

@@ -111,6 +111,7 @@ def test_knowledge_pages_in_a_browser(browser_page: Any, tmp_path: Path) -> None
         assert "encrypted" in body  # the PDF, failed in ingestion with its reason
         assert Document.objects.filter(status="ready").count() == 2
         browser_page.check_page("knowledge-repository")
+        browser_page.assert_fits_phone()
 
         page.click("nav >> text=Retrieval debugger")
         page.fill("#id_q", "how is electricity made from sunlight")
@@ -119,5 +120,6 @@ def test_knowledge_pages_in_a_browser(browser_page: Any, tmp_path: Path) -> None
         first_row = page.inner_text("[data-testid=debug-results] tbody tr:first-child")
         assert "solar.pdf" in first_row and "page 1" in first_row
         browser_page.check_page("knowledge-debugger")
+        browser_page.assert_fits_phone()
     finally:
         stop_process(worker.process)

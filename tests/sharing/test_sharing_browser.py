@@ -8,7 +8,7 @@ import pytest
 
 from apps.sharing import services
 from apps.sharing.models import Artifact
-from tests.browser import SCREENSHOTS
+from tests.browser import BrowserSession
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -60,8 +60,7 @@ def test_share_a_reply_open_it_signed_out_and_revoke(fake_models: Any, browser_p
         visitor.wait_for_selector("#shared-markdown:not([hidden])")
         assert visitor.inner_text("#shared-markdown").split() == [f"w{i}" for i in range(8)]
         assert "sharer@example.com" not in visitor.content()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        visitor.screenshot(path=str(SCREENSHOTS / "sharing-public-page.png"), full_page=True)
+        BrowserSession(page=visitor, base_url=browser_page.base_url, server=browser_page.server).check_page("sharing-public-page")
     finally:
         anonymous.close()
 
@@ -74,13 +73,14 @@ def test_share_a_reply_open_it_signed_out_and_revoke(fake_models: Any, browser_p
     assert frame.locator("#cookie").inner_text() == "blocked:SecurityError"
     assert frame.locator("#api").inner_text() in ("blocked:TypeError", "status:401", "status:403")
     assert page.evaluate("document.cookie.includes('csrftoken')")  # the page itself still has its cookies
-    browser_page.screenshot("sharing-html-sandboxed")
+    browser_page.check_page("sharing-html-sandboxed")
 
     # The list of links: both are there; revoke the reply's, and its link is gone.
     browser_page.nav("Shared links")
     page.wait_for_url(re.compile(r"/shared/$"))
     assert page.locator("#shared-links tbody tr").count() == 2
-    browser_page.screenshot("sharing-list")
+    browser_page.check_page("sharing-list")
+    browser_page.assert_fits_phone()
     page.click(f"#shared-links tr[data-id='{artifact.id}'] .btn-revoke")
     page.wait_for_url(re.compile(r"/shared/$"))
     assert page.locator("#shared-links tbody tr").count() == 1

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from apps.chat.models import Message
 from apps.voice.models import VoiceSession
-from tests.browser import CHROMIUM_ARGS, SCREENSHOTS, require_chromium
+from tests.browser import CHROMIUM_ARGS, BrowserSession, require_chromium
 from tests.factories import UserFactory
 from tests.fakes.llm_server import TRANSCRIPT_WORDS
 from tests.llm.conftest import FakeModels
@@ -55,8 +55,9 @@ def test_push_to_talk_streams_the_microphone_and_plays_the_reply(voice_models: F
             expect(page.locator(".voice-assistant .voice-text")).to_have_text("Hello there. Nice to hear you.")
             expect(page.locator("#voice-status")).to_contain_text("That turn cost")
             expect(page.locator("#voice-audio")).to_have_attribute("data-received", "2")  # one clip per sentence
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "voice-page.png"), full_page=True)
+            checks = BrowserSession(page=page, base_url=base, server=daphne_server)
+            checks.check_page("voice-page")
+            checks.assert_fits_phone()
             heard = user_line.inner_text()
         finally:
             browser.close()

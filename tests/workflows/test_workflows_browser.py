@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from apps.accounts.models import WorkspaceMember
 from apps.workflows.models import Workflow
-from tests.browser import CHROMIUM_ARGS, require_chromium
+from tests.browser import CHROMIUM_ARGS, BrowserSession, require_chromium
 from tests.factories import UserFactory, WorkspaceFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.worker]
@@ -44,6 +44,8 @@ def test_two_editors_share_the_graph_live_and_a_run_lights_up(fake_models: Any, 
             _login(first, base, alice.email)
             first.click("nav >> text=Workflows")
             first.wait_for_url(re.compile(r"/workflows/$"))
+            checks = BrowserSession(page=first, base_url=base, server=daphne_server)
+            checks.check_page("workflows-list")
             first.fill("#new-name", "Shared flow")
             first.click("#create-workflow")
             first.wait_for_url(re.compile(r"/workflows/[0-9a-f-]+/$"))
@@ -74,6 +76,8 @@ def test_two_editors_share_the_graph_live_and_a_run_lights_up(fake_models: Any, 
             first.click("#run-workflow")
             expect(first.locator("#run-status")).to_have_text("completed", timeout=60_000)
             expect(first.locator(".wf-step[data-step='start']")).to_have_class(re.compile("status-completed"))
+            checks.check_page("workflows-editor-run")
+            checks.assert_fits_phone()
             second.close()
             expect(first.locator("#presence")).to_have_text("alice@example.com")
         finally:

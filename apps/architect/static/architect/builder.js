@@ -11,6 +11,17 @@
   const el = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstChild; };
   const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
 
+  let controlCount = 0;
+  // Each label names the control that follows it (screen readers announce it; a click on it focuses the control).
+  function linkLabels(row) {
+    row.querySelectorAll("label").forEach((label) => {
+      const control = label.nextElementSibling;
+      if (label.querySelector("input") || !control || !["INPUT", "SELECT", "TEXTAREA"].includes(control.tagName)) return;
+      control.id = control.id || `arch-control-${++controlCount}`;
+      label.htmlFor = control.id;
+    });
+  }
+
   function addField(f = {}) {
     const i = fieldsBox.children.length;
     const row = el(`<div class="arch-row field-row">
@@ -22,6 +33,7 @@
         <div><label>Options (select)</label><input class="f-options" value="${esc((f.options || []).join(", "))}" placeholder="a, b, c"></div>
         <div><label><input type="checkbox" class="f-required" ${f.required === false ? "" : "checked"}> Required</label></div>
       </div></div>`);
+    linkLabels(row);
     row.querySelector(".remove").onclick = () => { row.remove(); };
     fieldsBox.appendChild(row);
     return i;
@@ -39,6 +51,7 @@
       <label>System prompt</label><textarea class="p-system" rows="2">${esc(p.system_prompt)}</textarea><div class="field-error"></div>
       <label>Content</label><textarea class="p-content" rows="4">${esc(p.content)}</textarea><div class="field-error"></div>
     </div>`);
+    linkLabels(row);
     const select = row.querySelector(".p-model");
     for (const m of models) select.appendChild(new Option(m.name, m.name));
     if (p.model_name) select.value = p.model_name;

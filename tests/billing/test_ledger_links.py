@@ -1,0 +1,75 @@
+"""Every kind of ledger reference on the billing page links to what it names, through the owning app's `ledger_links`."""
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+
+from apps.billing import services
+from apps.chat.models import Message
+from apps.chat.services import conversation_create
+from apps.core.registry import NexusAppConfig, clear_cache, ledger_link
+from apps.workflows.models import Run
+from apps.workflows.services import workflow_create
+
+pytestmark = pytest.mark.django_db
+
+
+def _links(client: Client) -> dict[str, str | None]:
+    """The ledger's references on the billing page, each with its link (None when shown as plain text)."""
+    html = client.get("/billing/").content.decode()
+    cells = re.findall(r'<td class="muted" data-testid="reference">(.*?)</td>', html, re.S)
+    found: dict[str, str | None] = {}
+    for cell in cells:
+        link = re.match(r'<a href="([^"]+)">([^<]+)</a>', cell)
+        if link:
+            found[link.group(2)] = link.group(1).replace("&amp;", "&")
+        else:
+            found[cell.split(" · ")[0].strip()] = None
+    return found
+
+
+def test_every_reference_kind_links_to_its_object(user: Any) -> None:
+    conversation = conversation_create(user=user, title="Trip")
+    reply = Message.objects.create(conversation=conversation, role="assistant", content="Go north.")
+    workflow, _secret = workflow_create(user=user, name="Flow", steps=[{"name": "a", "kind": "condition", "config": {"expression": "true"}}])
+    run = Run.objects.create(workflow=workflow, user=user, version=workflow.version, steps=workflow.steps, input={})
+    execution, build, task = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    references = {
+        f"chat:{reply.pk}": f"/chat/?c={conversation.pk}",
+        f"chat:{reply.pk}.r1": f"/chat/?c={conversation.pk}",  # a tool round of the same reply
+        f"architect:{execution}:p1": f"/architect/executions/{execution}/",
+        f"forge:{build}:plan": f"/forge/builds/{build}/",
+        f"agent-task:{task}": f"/agents/tasks/{task}/",
+        f"workflows:{run.pk}:0:1": f"/workflows/{workflow.pk}/",
+        f"chat:{uuid.uuid4()}": None,  # a reply whose conversation was deleted
+        "chat:not-an-id": None,
+        f"gateway:{uuid.uuid4().hex}": None,  # an API call: nothing to open
+        "something else": None,
+    }
+    for index, reference in enumerate(references):
+        services.credit_charge(account_or_user=user, amount=Decimal("1"), reference=reference, idempotency_key=f"k{index}")
+    client = Client()
+    client.force_login(user)
+    assert _links(client) == {**references, "account opened": None}  # the opening grant names nothing
+
+
+def test_two_apps_cannot_claim_one_origin() -> None:
+    from django.apps import apps
+
+    forge = apps.get_app_config("forge")
+    assert isinstance(forge, NexusAppConfig)
+    original = forge.ledger_links
+    try:
+        forge.ledger_links = {**original, "chat": "apps.forge.ledger.build_url"}
+        clear_cache()
+        with pytest.raises(ImproperlyConfigured, match="'chat' is declared by both"):
+            ledger_link("chat:x")
+    finally:
+        forge.ledger_links = original
+        clear_cache()
