@@ -20,6 +20,7 @@ from typing import Any
 from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core import signals
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.http import HttpResponseBase
@@ -106,7 +107,7 @@ class PooledThreadASGIHandler(ASGIHandler):
             return
         try:
             body_file = await self.read_body(receive)
-        except Exception:  # RequestAborted: the client left before its body arrived
+        except RequestAborted:  # the client left before its body arrived
             return
         set_script_prefix(get_script_prefix(scope))
         try:
