@@ -164,7 +164,8 @@ async def _one(session: aiohttp.ClientSession, url: str, body: dict[str, Any], *
     return time.perf_counter() - started, first, size, status
 
 
-async def _sequential(url: str, headers: dict[str, str], model: str, *, stream: bool, count: int) -> dict[str, Any]:
+async def _sequential(url: str, headers: dict[str, str], model: str, *, stream: bool, count: int,
+                      warm: list[float] | None = None, server_pid: int | None = None) -> dict[str, Any]:
     latencies: list[float] = []
     ttfts: list[float] = []
     sizes: list[int] = []
@@ -172,6 +173,8 @@ async def _sequential(url: str, headers: dict[str, str], model: str, *, stream: 
     async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=1)) as session:
         for _ in range(WARMUP):
             await _one(session, url, _body(model, stream=stream), stream=stream)
+        if warm is not None and server_pid:
+            warm.append(_cpu_seconds(server_pid))  # the server's CPU once warm: the counted calls only
         for _ in range(count):
             latency, first, size, status = await _one(session, url, _body(model, stream=stream), stream=stream)
             latencies.append(latency)
@@ -236,10 +239,13 @@ def _cpu_seconds(pid: int) -> float:
 def _measure(url: str, headers: dict[str, str], model: str, *, server_pid: int | None = None) -> dict[str, Any]:
     """Every load against one target; with `server_pid`, that process's CPU per sequential request too."""
     before = _cpu_seconds(server_pid) if server_pid else 0.0
-    sequential = asyncio.run(_sequential(url, headers, model, stream=False, count=SEQUENTIAL))
+    warm: list[float] = []
+    sequential = asyncio.run(_sequential(url, headers, model, stream=False, count=SEQUENTIAL, warm=warm, server_pid=server_pid))
     if server_pid:
+        after = _cpu_seconds(server_pid)
         # Warm-up requests included: (WARMUP + SEQUENTIAL) requests in the interval.
-        sequential["server_cpu_ms_per_request"] = round((_cpu_seconds(server_pid) - before) / (WARMUP + SEQUENTIAL) * 1000, 2)
+        sequential["server_cpu_ms_per_request"] = round((after - before) / (WARMUP + SEQUENTIAL) * 1000, 2)
+        sequential["server_cpu_ms_per_request_warm"] = round((after - warm[0]) / SEQUENTIAL * 1000, 2)
     return {
         "sequential": sequential,
         "sequential_stream": asyncio.run(_sequential(url, headers, model, stream=True, count=SEQUENTIAL_STREAMS)),
