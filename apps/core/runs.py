@@ -144,6 +144,14 @@ class _FlagWatcher:
 _watchers: LoopLocal[_FlagWatcher] = LoopLocal(_FlagWatcher)
 
 
+async def _flag_set(key: str) -> bool:
+    """One direct read of a cancel flag (False when Redis does not answer in time)."""
+    try:
+        return bool(await asyncio.wait_for(redis_async().exists(key), timeout=FLAG_READ_TIMEOUT_SECONDS))
+    except Exception:
+        return False
+
+
 async def run_watch(key: str, target: asyncio.Future[Any], *, beat: Callable[[], Awaitable[bool]] | None = None,
                     beat_every: float = 0.0, check: Callable[[], str | None] | None = None) -> str | None:
     """Cancel `target` when the run is asked to stop, loses its lease, or `check` says so; returns why (or None).
@@ -161,19 +169,21 @@ async def run_watch(key: str, target: asyncio.Future[Any], *, beat: Callable[[],
                 run_cancel(target, CANCELLED)
                 return CANCELLED
             reason = check() if check is not None else None
-            if reason:
-                run_cancel(target, reason)
-                return reason
-            if beat is not None and time.monotonic() - last_beat >= beat_every:
+            if beat is not None and not reason and time.monotonic() - last_beat >= beat_every:
                 last_beat = time.monotonic()
                 try:
                     alive = await beat()
                 except Exception:  # a database hiccup: the lease is renewed on the next beat
                     logger.warning("Could not renew the lease behind %s", key)
                     alive = True
-                if not alive:
-                    run_cancel(target, LOST)
-                    return LOST
+                reason = None if alive else LOST
+            if reason:
+                # A stop asked for just now is the reason (the shared read may not have seen it yet):
+                # cancelling a run also ends its lease, and must not read as a lost run.
+                if flag.done() or await _flag_set(key):
+                    reason = CANCELLED
+                run_cancel(target, reason)
+                return reason
             # Woken by the end of the run or by its flag; with nothing else to do, no timer at all.
             timeout = settings.RUN_CANCEL_POLL_SECONDS if (beat is not None or check is not None) else None
             await asyncio.wait({target, flag}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)

@@ -82,7 +82,11 @@ async def test_a_sync_view_is_served_in_one_thread_hop(settings, transactional_d
     assert await _get(app, "/api/v1/no-such-route") == 404  # the 404 page is rendered in the same single hop
     assert len(submitted) == 2
     # request_finished ran in the request's thread: no connection is left open there for good.
-    assert all(connection.connection is None for connection in connections.all(initialized_only=True))
+    executor = app.threads.acquire()  # the pooled thread both requests ran in
+    try:
+        assert executor.submit(lambda: all(c.connection is None for c in connections.all(initialized_only=True))).result(10)
+    finally:
+        app.threads.release(executor)
 
 
 async def test_an_async_view_runs_django_s_middleware_on_the_loop(settings, transactional_db) -> None:  # type: ignore[no-untyped-def]
