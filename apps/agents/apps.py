@@ -11,7 +11,7 @@ class AgentsConfig(NexusAppConfig):
     navigation = (NavEntry("Agents", "agents:marketplace", tool="agents", position=45),)
     tools = (Tool("agents", scope="agents", position=60),)
     scopes = (Scope("agents", position=50),)
-    ledger_links = {"agent-task": "apps.agents.ledger.task_url", "agent_task": "apps.agents.ledger.task_url"}  # holds, charges, earnings
+    ledger_links = {"agent-task": "apps.agents.ledger.task_urls", "agent_task": "apps.agents.ledger.task_urls"}  # holds, charges, earnings
     beat = {
         "agents-sweep-offline": {"task": "apps.agents.tasks.agents_sweep_offline", "schedule": 60.0, "options": {"queue": "agents"}},
         "agents-reap-tasks": {"task": "apps.agents.tasks.task_reap_stale", "schedule": 15.0, "options": {"queue": "agents"}},

@@ -1,15 +1,13 @@
 """The page a credit ledger reference of the architect names (declared as `ledger_links` on its AppConfig)."""
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
 
 from django.urls import reverse
 
+from apps.core.registry import ledger_ids
 
-def execution_url(ref: str) -> str | None:
+
+def execution_urls(refs: Sequence[str]) -> dict[str, str]:
     """`<execution id>:<prompt id>` -> the execution's run page."""
-    try:
-        execution_id = uuid.UUID(ref.split(":", 1)[0])
-    except ValueError:
-        return None
-    return reverse("architect:run", kwargs={"execution_id": execution_id})
+    return {ref: reverse("architect:run", kwargs={"execution_id": execution_id}) for ref, execution_id in ledger_ids(refs).items()}

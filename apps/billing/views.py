@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.caller import request_user
 from apps.core.errors import ApplicationError
-from apps.core.registry import ledger_link
+from apps.core.registry import ledger_links_for
 
 from . import payments, selectors
 
@@ -63,9 +63,11 @@ def billing_page(request: HttpRequest) -> HttpResponse:
     for plan in (*plans["tiers"], *plans["packages"]):
         plan["price"] = f"{plan['price_cents'] / 100:.2f}".removesuffix(".00")
     checkout_state = request.GET.get("checkout")
+    # the page of what each reference names, from the app that wrote it (billing imports none of them);
+    # one lookup per origin for the whole page, not one per row
+    links = ledger_links_for(transaction.reference for transaction in page)
     for transaction in page:
-        # the page of what the reference names, from the app that wrote it (billing imports none of them)
-        transaction.reference_url = ledger_link(transaction.reference)  # type: ignore[attr-defined]
+        transaction.reference_url = links[transaction.reference]  # type: ignore[attr-defined]
     return render(request, "billing/billing.html", {
         "balance": balance, "series": series, "chart": usage_chart(series), "period": period, "periods": list(selectors.USAGE_PERIODS),
         "transactions": page, "plans": plans, "checkout_state": checkout_state,

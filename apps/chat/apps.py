@@ -14,5 +14,5 @@ class ChatConfig(NexusAppConfig):
     )
     tools = (Tool("chat", scope="chat", position=10), Tool("compare", scope="chat", position=20))
     scopes = (Scope("chat", position=10),)
-    ledger_links = {"chat": "apps.chat.ledger.conversation_url"}  # a reply's charge links to its conversation
+    ledger_links = {"chat": "apps.chat.ledger.conversation_urls"}  # a reply's charge links to its conversation
     beat = {"chat-reap-orphans": {"task": "apps.chat.tasks.chat_reap_orphans", "schedule": 30.0}}

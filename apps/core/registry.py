@@ -3,13 +3,15 @@
 An app subclasses `NexusAppConfig` and sets any of: `api_urls` (a URL module mounted under /api/v1/),
 `page_urls` (a URL module mounted at the root), `navigation`, `tools`, `scopes`, `queues`,
 `beat`, `platform_tools` (dotted paths of the platform tools a model or a client can call, see
-`apps.tools.registry`) and `ledger_links` (the page a credit ledger reference of the app's origin names).
+`apps.tools.registry`) and `ledger_links` (the pages credit ledger references of the app's origin name).
 The URL root, the dashboard navigation, the roles' tools and API-key scopes, and Celery's queues and beat
 schedule are read from here, so adding an app is one folder and one line in INSTALLED_APPS. The lists follow INSTALLED_APPS; `position` orders entries the UI shows.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -20,9 +22,15 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 __all__ = [
-    "NavEntry", "NexusAppConfig", "Scope", "Tool", "api_url_modules", "beat_schedule", "ledger_link", "navigation_entries",
+    "LedgerResolver", "NavEntry", "NexusAppConfig", "Scope", "Tool", "api_url_modules", "beat_schedule", "ledger_ids", "ledger_link",
+    "ledger_links_for", "navigation_entries",
     "page_url_modules", "platform_tool_paths", "platform_tools", "queue_names", "scope_names", "tool_names", "tool_scopes",
 ]
+
+
+# A batch of refs of one ledger origin (the part after "<origin>:") -> the page each names; a ref left out
+# (or mapped to None) names nothing a page shows.
+LedgerResolver = Callable[[Sequence[str]], Mapping[str, str | None]]
 
 
 @dataclass(frozen=True)
@@ -76,8 +84,9 @@ class NexusAppConfig(AppConfig):
     # app below `tools` in the layers (chat) finds them without importing upwards.
     platform_tools: tuple[str, ...] = ()
     # Credit ledger references ("<origin>:<ref>", written through the metering seam) the app can show: origin ->
-    # dotted path of a function `(ref: str) -> str | None` giving the page of what the ref names. Billing reads
-    # them by name, so it links a charge to a conversation or an execution without importing the app above it.
+    # dotted path of a `LedgerResolver`, which takes a page's refs of that origin at once (one query for the
+    # lot, not one per row) and gives the page of what each names. Billing reads them by name, so it links a
+    # charge to a conversation or an execution without importing the app above it.
     ledger_links: dict[str, str] = {}
 
     # Apps import this class into their apps.py; Django takes the one AppConfig there marked default,
@@ -186,26 +195,51 @@ def platform_tools() -> dict[str, Any]:
 
 
 @cache
-def _ledger_resolvers() -> dict[str, Callable[[str], str | None]]:
+def _ledger_resolvers() -> dict[str, LedgerResolver]:
     from django.utils.module_loading import import_string
 
-    found: dict[str, Callable[[str], str | None]] = {}
+    paths: dict[str, str] = {}
     owners: dict[str, str] = {}
-    for config in _nexus_apps():
+    for config in _nexus_apps():  # every declaration checked before any is imported
         for origin, path in config.ledger_links.items():
-            if origin in found:
+            if origin in paths:
                 raise ImproperlyConfigured(f"The ledger origin {origin!r} is declared by both {owners[origin]!r} and {config.label!r}.")
-            found[origin], owners[origin] = import_string(path), config.label
+            paths[origin], owners[origin] = path, config.label
+    return {origin: import_string(path) for origin, path in paths.items()}
+
+
+def ledger_ids(refs: Iterable[str], *, ends: str = ":") -> dict[str, uuid.UUID]:
+    """Each ref whose leading part (up to the first character of `ends`) is a UUID, with that UUID; the rest left out."""
+    split = re.compile(f"[{re.escape(ends)}]")
+    found: dict[str, uuid.UUID] = {}
+    for ref in refs:
+        try:
+            found[ref] = uuid.UUID(split.split(ref, maxsplit=1)[0])
+        except ValueError:
+            continue
     return found
 
 
+def ledger_links_for(references: Iterable[str]) -> dict[str, str | None]:
+    """The page each credit ledger reference ("<origin>:<ref>") names, or None: one resolver call per origin for the lot."""
+    resolvers = _ledger_resolvers()
+    links: dict[str, str | None] = {}
+    refs_by_origin: dict[str, dict[str, None]] = {}  # an ordered set per origin
+    for reference in references:
+        links[reference] = None
+        origin, _, ref = reference.partition(":")
+        if ref and origin in resolvers:
+            refs_by_origin.setdefault(origin, {})[ref] = None
+    for origin, refs in refs_by_origin.items():
+        urls = resolvers[origin](list(refs))
+        for ref in refs:
+            links[f"{origin}:{ref}"] = urls.get(ref)
+    return links
+
+
 def ledger_link(reference: str) -> str | None:
-    """The page a credit ledger reference ("<origin>:<ref>") names, from its origin's app; None when none shows it."""
-    origin, _, ref = reference.partition(":")
-    resolve = _ledger_resolvers().get(origin)
-    if resolve is None or not ref:
-        return None
-    return resolve(ref)
+    """The page one credit ledger reference ("<origin>:<ref>") names, or None; for many, `ledger_links_for`."""
+    return ledger_links_for([reference])[reference]
 
 
 def beat_schedule() -> dict[str, dict[str, Any]]:

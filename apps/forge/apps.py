@@ -11,7 +11,7 @@ class ForgeConfig(NexusAppConfig):
     navigation = (NavEntry("Forge", "forge:home", tool="forge", position=45),)
     tools = (Tool("forge", scope="forge", position=50),)
     scopes = (Scope("forge", position=40),)
-    ledger_links = {"forge": "apps.forge.ledger.build_url"}  # charges link to the build
+    ledger_links = {"forge": "apps.forge.ledger.build_urls"}  # charges link to the build
     queues = ("builds",)
     beat = {
         "forge-reap-stale-builds": {

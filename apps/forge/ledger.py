@@ -1,15 +1,13 @@
 """The page a credit ledger reference of the forge names (declared as `ledger_links` on its AppConfig)."""
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
 
 from django.urls import reverse
 
+from apps.core.registry import ledger_ids
 
-def build_url(ref: str) -> str | None:
+
+def build_urls(refs: Sequence[str]) -> dict[str, str]:
     """`<build id>:<step>` -> the build's page."""
-    try:
-        build_id = uuid.UUID(ref.split(":", 1)[0])
-    except ValueError:
-        return None
-    return reverse("forge:build", kwargs={"build_id": build_id})
+    return {ref: reverse("forge:build", kwargs={"build_id": build_id}) for ref, build_id in ledger_ids(refs).items()}

@@ -11,7 +11,7 @@ class WorkflowsConfig(NexusAppConfig):
     navigation = (NavEntry("Workflows", "workflows:home", tool="workflows", position=55),)
     tools = (Tool("workflows", scope="workflows", position=70),)
     scopes = (Scope("workflows", position=60),)
-    ledger_links = {"workflows": "apps.workflows.ledger.workflow_url"}  # a step's charge links to its workflow
+    ledger_links = {"workflows": "apps.workflows.ledger.workflow_urls"}  # a step's charge links to its workflow
     queues = ("workflows",)
     beat = {
         "workflows-reap-stale-steps": {

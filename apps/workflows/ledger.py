@@ -1,20 +1,20 @@
 """The page a credit ledger reference of workflows names (declared as `ledger_links` on its AppConfig)."""
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
 
 from django.urls import reverse
+
+from apps.core.registry import ledger_ids
 
 from .models import Run
 
 
-def workflow_url(ref: str) -> str | None:
-    """`<run id>:<step index>:<attempt>` -> the editor of the run's workflow (it shows the runs)."""
-    try:
-        run_id = uuid.UUID(ref.split(":", 1)[0])
-    except ValueError:
-        return None
-    workflow_id = Run.objects.filter(pk=run_id).values_list("workflow_id", flat=True).first()
-    if workflow_id is None:
-        return None
-    return reverse("workflows:editor", kwargs={"workflow_id": workflow_id})
+def workflow_urls(refs: Sequence[str]) -> dict[str, str]:
+    """`<run id>:<step index>:<attempt>` -> the editor of the run's workflow (it shows the runs); one query."""
+    run_ids = ledger_ids(refs)
+    if not run_ids:
+        return {}
+    workflows = dict(Run.objects.filter(pk__in=set(run_ids.values())).values_list("pk", "workflow_id"))
+    return {ref: reverse("workflows:editor", kwargs={"workflow_id": workflows[run_id]})
+            for ref, run_id in run_ids.items() if run_id in workflows}

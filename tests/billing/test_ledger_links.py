@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from apps.billing import services
 from apps.chat.models import Message
@@ -57,6 +59,38 @@ def test_every_reference_kind_links_to_its_object(user: Any) -> None:
     client = Client()
     client.force_login(user)
     assert _links(client) == {**references, "account opened": None}  # the opening grant names nothing
+
+
+def test_billing_page_queries_do_not_grow_with_linked_rows(user: Any) -> None:
+    """A page full of chat and workflow charges reads each kind's objects in one query, not one per row."""
+    workflow, _secret = workflow_create(user=user, name="Flow", steps=[{"name": "a", "kind": "condition", "config": {"expression": "true"}}])
+    expected: dict[str, str] = {}
+
+    def charge_rows(count: int) -> None:
+        for _ in range(count):
+            conversation = conversation_create(user=user, title="Trip")
+            reply = Message.objects.create(conversation=conversation, role="assistant", content="Go north.")
+            run = Run.objects.create(workflow=workflow, user=user, version=workflow.version, steps=workflow.steps, input={})
+            for reference, url in ((f"chat:{reply.pk}", f"/chat/?c={conversation.pk}"), (f"workflows:{run.pk}:0:1", f"/workflows/{workflow.pk}/")):
+                services.credit_charge(account_or_user=user, amount=Decimal("1"), reference=reference, idempotency_key=reference)
+                expected[reference] = url
+
+    def page_queries() -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            links = _links(client)
+        assert links == {**expected, "account opened": None}  # every row is on the page, linked
+        return [query["sql"] for query in captured.captured_queries]
+
+    client = Client()
+    client.force_login(user)
+    charge_rows(1)
+    _links(client)  # warm: the first request reads what later ones find cached
+    few = page_queries()  # 2 linked rows
+    charge_rows(8)
+    many = page_queries()  # 18 linked rows (19 with the opening grant, one page of 20)
+    assert len(many) == len(few)
+    assert sum('FROM "chat_message"' in sql for sql in many) == 1  # one query for every chat row of the page
+    assert sum('FROM "workflows_run"' in sql for sql in many) == 1
 
 
 def test_two_apps_cannot_claim_one_origin() -> None:
