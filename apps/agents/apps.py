@@ -1,4 +1,4 @@
-from apps.core.registry import NavEntry, NexusAppConfig, Scope, Tool
+from apps.core.registry import NavEntry, NexusAppConfig, Scope, Tool, ledger_route
 
 
 class AgentsConfig(NexusAppConfig):
@@ -11,7 +11,10 @@ class AgentsConfig(NexusAppConfig):
     navigation = (NavEntry("Agents", "agents:marketplace", tool="agents", position=45),)
     tools = (Tool("agents", scope="agents", position=60),)
     scopes = (Scope("agents", position=50),)
-    ledger_links = {"agent-task": "apps.agents.ledger.task_urls", "agent_task": "apps.agents.ledger.task_urls"}  # holds, charges, earnings
+    ledger_links = {  # holds, charges, earnings
+        "agent-task": ledger_route("agents:task", "task_id"),
+        "agent_task": ledger_route("agents:task", "task_id"),
+    }
     beat = {
         "agents-sweep-offline": {"task": "apps.agents.tasks.agents_sweep_offline", "schedule": 60.0, "options": {"queue": "agents"}},
         "agents-reap-tasks": {"task": "apps.agents.tasks.task_reap_stale", "schedule": 15.0, "options": {"queue": "agents"}},

@@ -1,4 +1,4 @@
-from apps.core.registry import NavEntry, NexusAppConfig, Scope, Tool
+from apps.core.registry import NavEntry, NexusAppConfig, Scope, Tool, ledger_route
 
 
 class ArchitectConfig(NexusAppConfig):
@@ -11,7 +11,7 @@ class ArchitectConfig(NexusAppConfig):
     navigation = (NavEntry("Architect", "architect:tools", tool="assistant-architect", position=40),)
     tools = (Tool("assistant-architect", scope="architect", position=30),)
     scopes = (Scope("architect", position=30),)
-    ledger_links = {"architect": "apps.architect.ledger.execution_urls"}  # charges link to the execution
+    ledger_links = {"architect": ledger_route("architect:run", "execution_id")}  # charges link to the execution
     beat = {
         "architect-reap-stale-executions": {
             "task": "apps.architect.tasks.execution_reap_stale",

@@ -20,10 +20,11 @@ from django.apps import AppConfig, apps
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.urls import reverse
 
 __all__ = [
     "LedgerResolver", "NavEntry", "NexusAppConfig", "Scope", "Tool", "api_url_modules", "beat_schedule", "ledger_ids", "ledger_link",
-    "ledger_links_for", "navigation_entries",
+    "ledger_links_for", "ledger_route", "navigation_entries",
     "page_url_modules", "platform_tool_paths", "platform_tools", "queue_names", "scope_names", "tool_names", "tool_scopes",
 ]
 
@@ -84,10 +85,11 @@ class NexusAppConfig(AppConfig):
     # app below `tools` in the layers (chat) finds them without importing upwards.
     platform_tools: tuple[str, ...] = ()
     # Credit ledger references ("<origin>:<ref>", written through the metering seam) the app can show: origin ->
-    # dotted path of a `LedgerResolver`, which takes a page's refs of that origin at once (one query for the
-    # lot, not one per row) and gives the page of what each names. Billing reads them by name, so it links a
-    # charge to a conversation or an execution without importing the app above it.
-    ledger_links: dict[str, str] = {}
+    # a `LedgerResolver`, which takes a page's refs of that origin at once (one query for the lot, not one per
+    # row) and gives the page of what each names: `ledger_route(...)` when the ref's leading id is in the URL,
+    # else the dotted path of the app's own (read by name, so apps.py imports no models). Billing reads them
+    # here, so it links a charge to a conversation or an execution without importing the app above it.
+    ledger_links: dict[str, str | LedgerResolver] = {}
 
     # Apps import this class into their apps.py; Django takes the one AppConfig there marked default,
     # so the base is not one and every subclass is (unless it says otherwise).
@@ -198,14 +200,14 @@ def platform_tools() -> dict[str, Any]:
 def _ledger_resolvers() -> dict[str, LedgerResolver]:
     from django.utils.module_loading import import_string
 
-    paths: dict[str, str] = {}
+    paths: dict[str, str | LedgerResolver] = {}
     owners: dict[str, str] = {}
     for config in _nexus_apps():  # every declaration checked before any is imported
         for origin, path in config.ledger_links.items():
             if origin in paths:
                 raise ImproperlyConfigured(f"The ledger origin {origin!r} is declared by both {owners[origin]!r} and {config.label!r}.")
             paths[origin], owners[origin] = path, config.label
-    return {origin: import_string(path) for origin, path in paths.items()}
+    return {origin: import_string(path) if isinstance(path, str) else path for origin, path in paths.items()}
 
 
 def ledger_ids(refs: Iterable[str], *, ends: str = ":") -> dict[str, uuid.UUID]:
@@ -218,6 +220,15 @@ def ledger_ids(refs: Iterable[str], *, ends: str = ":") -> dict[str, uuid.UUID]:
         except ValueError:
             continue
     return found
+
+
+def ledger_route(name: str, kwarg: str) -> LedgerResolver:
+    """A resolver linking each ref that starts with an id (`<uuid>[:...]`) to the route `name`, the id as `kwarg`; no query."""
+
+    def resolve(refs: Sequence[str]) -> dict[str, str | None]:
+        return {ref: reverse(name, kwargs={kwarg: object_id}) for ref, object_id in ledger_ids(refs).items()}
+
+    return resolve
 
 
 def ledger_links_for(references: Iterable[str]) -> dict[str, str | None]:

@@ -1,4 +1,4 @@
-from apps.core.registry import NavEntry, NexusAppConfig, Scope, Tool
+from apps.core.registry import NavEntry, NexusAppConfig, Scope, Tool, ledger_route
 
 
 class ForgeConfig(NexusAppConfig):
@@ -11,7 +11,7 @@ class ForgeConfig(NexusAppConfig):
     navigation = (NavEntry("Forge", "forge:home", tool="forge", position=45),)
     tools = (Tool("forge", scope="forge", position=50),)
     scopes = (Scope("forge", position=40),)
-    ledger_links = {"forge": "apps.forge.ledger.build_urls"}  # charges link to the build
+    ledger_links = {"forge": ledger_route("forge:build", "build_id")}  # charges link to the build
     queues = ("builds",)
     beat = {
         "forge-reap-stale-builds": {

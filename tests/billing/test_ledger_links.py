@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.billing import services
 from apps.chat.models import Message
 from apps.chat.services import conversation_create
-from apps.core.registry import NexusAppConfig, clear_cache, ledger_link
+from apps.core.registry import NexusAppConfig, clear_cache, ledger_link, ledger_route
 from apps.workflows.models import Run
 from apps.workflows.services import workflow_create
 
@@ -93,6 +93,17 @@ def test_billing_page_queries_do_not_grow_with_linked_rows(user: Any) -> None:
     assert sum('FROM "workflows_run"' in sql for sql in many) == 1
 
 
+def test_ledger_route_links_each_ref_that_starts_with_an_id() -> None:
+    """The resolver the agents, the architect and the forge declare: the ref's leading id in the route, nothing else linked."""
+    build, other = uuid.uuid4(), uuid.uuid4()
+    build_urls = ledger_route("forge:build", "build_id")
+    assert build_urls([f"{build}:plan", f"{other}", "not-an-id", "", f"{build}.r1"]) == {
+        f"{build}:plan": f"/forge/builds/{build}/",
+        f"{other}": f"/forge/builds/{other}/",
+    }
+    assert build_urls([]) == {}
+
+
 def test_two_apps_cannot_claim_one_origin() -> None:
     from django.apps import apps
 
@@ -100,7 +111,7 @@ def test_two_apps_cannot_claim_one_origin() -> None:
     assert isinstance(forge, NexusAppConfig)
     original = forge.ledger_links
     try:
-        forge.ledger_links = {**original, "chat": "apps.forge.ledger.build_url"}
+        forge.ledger_links = {**original, "chat": original["forge"]}
         clear_cache()
         with pytest.raises(ImproperlyConfigured, match="'chat' is declared by both"):
             ledger_link("chat:x")
