@@ -80,10 +80,6 @@ def _counts(limits: list[Limit]) -> list[dict[str, int]]:
             for count, (allowed, window) in zip(counts, shapes, strict=True)]
 
 
-def _count(*, group: str, key: str, rate: str) -> dict[str, int]:
-    return _counts([Limit(group, key, rate)])[0]
-
-
 def _http_request(request: HttpRequest | Request) -> HttpRequest:
     return request._request if isinstance(request, Request) else request
 
@@ -91,19 +87,12 @@ def _http_request(request: HttpRequest | Request) -> HttpRequest:
 def ratelimit_count(*, group: str, key: str, rate: str) -> RateLimitState | None:
     """Count one action for `key` in `group` against `rate` ("20/h") outside a request; raise RateLimited past it.
 
-    For limits on what a service does (mails sent by a tool, say) rather than on HTTP requests;
-    Redis being unreachable fails open, as in `ratelimit_hit`.
+    For limits on what a service does (mails sent by a tool, say) rather than on HTTP requests: the
+    same one-round-trip count as `ratelimit_hits`, with no request to record on. Redis being
+    unreachable fails open (None), as in `ratelimit_hit`.
     """
-    try:
-        usage = _count(group=group, key=key, rate=rate)
-    except Exception:  # the cache is down: act, but say so in the logs
-        logger.warning("Rate limit store unavailable; not limiting %s", group)
-        return None
-    limit = int(usage["limit"])
-    time_left = max(1, int(usage["time_left"]))
-    if usage["should_limit"]:
-        raise RateLimited(f"Rate limit of {rate} exceeded; retry in {time_left} s.", retry_after=time_left)
-    return RateLimitState(limit=limit, remaining=max(0, limit - int(usage["count"])), reset=int(time.time()) + time_left)
+    states = _limits_counted([Limit(group, key, rate)], record_on=None)
+    return states[0] if states else None
 
 
 def ratelimit_hit(request: HttpRequest | Request, *, group: str, key: str, rate: str, record: bool = True) -> RateLimitState | None:
@@ -123,12 +112,19 @@ def ratelimit_hits(request: HttpRequest | Request, limits: list[Limit], *, recor
     Every limit is counted, also when another refuses (one by one, a refusal left the limits after it
     uncounted). Empty when Redis is unreachable.
     """
+    return _limits_counted(limits, record_on=_http_request(request) if record else None)
+
+
+def _limits_counted(limits: list[Limit], *, record_on: HttpRequest | None) -> list[RateLimitState]:
+    """Count one against each limit (one Redis call); keep the tightest state on `record_on`; raise past the first refusal.
+
+    Empty when Redis is unreachable: limits protect the platform, they must not take it down.
+    """
     if not limits:
         return []
-    http_request = _http_request(request)
     try:
         usages = _counts(limits)
-    except Exception:  # the cache is down: serve, but say so in the logs
+    except Exception:  # the cache is down: serve (or act), but say so in the logs
         logger.warning("Rate limit store unavailable; not limiting %s", ", ".join(limit.group for limit in limits))
         return []
     states: list[RateLimitState] = []
@@ -139,10 +135,10 @@ def ratelimit_hits(request: HttpRequest | Request, limits: list[Limit], *, recor
         time_left = max(1, int(usage["time_left"]))
         state = RateLimitState(limit=allowed, remaining=max(0, allowed - int(usage["count"])), reset=now + time_left)
         states.append(state)
-        if record:
-            current: RateLimitState | None = getattr(http_request, "ratelimit_state", None)
+        if record_on is not None:
+            current: RateLimitState | None = getattr(record_on, "ratelimit_state", None)
             if current is None or state.remaining < current.remaining:
-                http_request.ratelimit_state = state  # type: ignore[attr-defined]  # our own attribute, read by the headers middleware
+                record_on.ratelimit_state = state  # type: ignore[attr-defined]  # our own attribute, read by the headers middleware
         if usage["should_limit"] and refused is None:
             refused = (limit, time_left)
     if refused is not None:
