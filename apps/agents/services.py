@@ -36,6 +36,7 @@ from apps.billing.services import credit_charge, credit_grant, credit_hold, cred
 from apps.core.errors import Forbidden, ValidationError
 from apps.core.outbound import OutboundUrlRefused, outbound_client, outbound_url_check
 from apps.core.queues import enqueue
+from apps.core.reaping import stuck_reap
 from apps.core.runs import cancel_request, worker_id
 from apps.core.streams import last_event_id, publish
 
@@ -554,24 +555,23 @@ def task_reap_stale(*, now: Any = None) -> dict[str, int]:
         if task_finish(task_id=task_id, status=TaskStatus.TIMED_OUT, error={"code": "INPUT_TIMEOUT",
                        "message": "No reply came while the task waited for input."}, only_if={"status": TaskStatus.INPUT_REQUIRED}):
             counts["timed_out"] += 1
+    def forward(row: Any) -> None:
+        enqueue("apps.agents.tasks.task_forward", str(row.pk), on_commit=False)
+
+    def give_up(row: Any) -> bool:
+        return task_finish(task_id=row.pk, status=TaskStatus.FAILED, error={"code": "WORKER_LOST",
+                           "message": "The worker forwarding this task stopped, and it was retried already."},
+                           only_if={"status": TaskStatus.WORKING, "heartbeat_at__lt": stale_before})
+
     # Submitted but never claimed for a while: the message went down with a killed worker that had prefetched it.
-    lost = Task.objects.filter(status=TaskStatus.SUBMITTED, updated_at__lt=stale_before)
-    for task_id in lost.values_list("pk", flat=True):
-        if Task.objects.filter(pk=task_id, status=TaskStatus.SUBMITTED).update(updated_at=now):
-            enqueue("apps.agents.tasks.task_forward", str(task_id), on_commit=False)
-            counts["requeued"] += 1
-    stale = Task.objects.filter(status=TaskStatus.WORKING, heartbeat_at__lt=stale_before)
-    for task_id, attempts in stale.values_list("pk", "attempts"):
-        if attempts < settings.AGENTS_TASK_MAX_ATTEMPTS:
-            # Back to submitted only if still stale: the worker may have come back.
-            if Task.objects.filter(pk=task_id, status=TaskStatus.WORKING, heartbeat_at__lt=stale_before).update(
-                    status=TaskStatus.SUBMITTED, worker="", updated_at=now):
-                enqueue("apps.agents.tasks.task_forward", str(task_id), on_commit=False)
-                counts["requeued"] += 1
-        elif task_finish(task_id=task_id, status=TaskStatus.FAILED, error={"code": "WORKER_LOST",
-                         "message": "The worker forwarding this task stopped, and it was retried already."},
-                         only_if={"status": TaskStatus.WORKING, "heartbeat_at__lt": stale_before}):
-            counts["failed"] += 1
+    lost = stuck_reap(Task.objects.filter(status=TaskStatus.SUBMITTED, updated_at__lt=stale_before),
+                      put_back={"updated_at": now}, requeue=forward)
+    # Working with a stale heartbeat: its worker died. Back to submitted, or failed after the last attempt.
+    stale = stuck_reap(Task.objects.filter(status=TaskStatus.WORKING, heartbeat_at__lt=stale_before),
+                       put_back={"status": TaskStatus.SUBMITTED, "worker": "", "updated_at": now}, requeue=forward,
+                       max_attempts=settings.AGENTS_TASK_MAX_ATTEMPTS, give_up=give_up)
+    counts["requeued"] += lost.requeued + stale.requeued
+    counts["failed"] += stale.failed
     return counts
 
 
