@@ -1,4 +1,4 @@
-"""The one guard for calls to user-supplied URLs (agent endpoints and cards; later workflow HTTP steps, fetch_url).
+"""The one guard for calls to user-supplied URLs (agent endpoints and cards, workflow HTTP steps, fetch_url).
 
 A URL is checked twice: when it is saved (`outbound_url_check`, a 400 naming the field) and when it is
 called. At call time the HTTP clients of this module (`outbound_async_client`, `outbound_client`)
