@@ -34,7 +34,7 @@ from apps.billing.models import CreditReservation
 from apps.billing.selectors import balance_for
 from apps.billing.services import credit_charge, credit_grant, credit_hold, credit_release
 from apps.core.errors import Forbidden, ValidationError
-from apps.core.outbound import OutboundUrlRefused, outbound_client, outbound_url_check
+from apps.core.outbound import OutboundUrlRefused, outbound_fetch, outbound_url_check
 from apps.core.queues import enqueue
 from apps.core.reaping import stuck_reap
 from apps.core.runs import cancel_request, worker_id
@@ -263,14 +263,15 @@ def agent_card_fetch(*, card_url: str) -> dict[str, Any]:
     """Read an A2A agent card from a URL (through the outbound-URL guard) as registry fields."""
     outbound_url_check(card_url, field="card_url")
     try:
-        with outbound_client(field="card_url", timeout=10.0, follow_redirects=True, max_redirects=3) as client:
-            response = client.get(card_url, headers={"Accept": "application/json"})
+        # truncate: a longer card is refused below, after reading no more than the cap
+        response = async_to_sync(outbound_fetch)("GET", card_url, field="card_url", headers={"Accept": "application/json"},
+                                                 timeout=10.0, max_bytes=CARD_MAX_BYTES, max_redirects=3, truncate=True)
     except OutboundUrlRefused:
         raise
     except Exception as exc:
         raise ValidationError("The agent card could not be fetched.", details={"card_url": [str(exc)[:300]]}) from exc
-    if response.status_code != 200 or len(response.content) > CARD_MAX_BYTES:
-        raise ValidationError("The agent card could not be fetched.", details={"card_url": [f"HTTP {response.status_code}."]})
+    if response.status != 200 or response.truncated:
+        raise ValidationError("The agent card could not be fetched.", details={"card_url": [f"HTTP {response.status}."]})
     try:
         return a2a_client.card_parse(response.content)
     except a2a_client.AgentCallFailed as exc:
