@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -184,15 +184,42 @@ def start_worker(tmp_dir: Path, *, queues: str = "default,llm,ingest,builds,agen
 
 
 @pytest.fixture
-def celery_worker(transactional_db, tmp_path: Path, settings) -> Iterator[WorkerProcess]:  # type: ignore[no-untyped-def]
-    """A real Celery worker; tasks sent from the test go through Redis to it (no eager mode)."""
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+def broker(settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Tasks sent from the test go through Redis to real workers (no eager mode) until the test ends."""
     from config.celery_app import app
 
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.task_always_eager = False
-    worker = start_worker(tmp_path)
     try:
-        yield worker
+        yield
     finally:
         app.conf.task_always_eager = True
-        stop_process(worker.process)
+
+
+WorkerStart = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+def worker_start(transactional_db, broker: None, tmp_path: Path) -> Iterator[WorkerStart]:  # type: ignore[no-untyped-def]
+    """`worker_start(queues=..., concurrency=..., **env)` starts a real Celery worker; each one is stopped when the test ends.
+
+    Workers are other processes: they see committed data only (hence the transactional database).
+    """
+    started: list[WorkerProcess] = []
+
+    def start(*, queues: str = "default,llm,ingest,builds,agents", concurrency: int = 2, **extra_env: str) -> WorkerProcess:
+        worker = start_worker(tmp_path, queues=queues, concurrency=concurrency, **extra_env)
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            stop_process(worker.process)
+
+
+@pytest.fixture
+def celery_worker(worker_start: WorkerStart) -> WorkerProcess:
+    """A real Celery worker; tasks sent from the test go through Redis to it (no eager mode)."""
+    return worker_start()

@@ -34,8 +34,9 @@ from apps.billing.models import CreditReservation
 from apps.billing.selectors import balance_for
 from apps.billing.services import credit_charge, credit_grant, credit_hold, credit_release
 from apps.core.errors import Forbidden, ValidationError
-from apps.core.outbound import OutboundUrlRefused, outbound_client, outbound_url_check
+from apps.core.outbound import OutboundUrlRefused, outbound_fetch, outbound_url_check
 from apps.core.queues import enqueue
+from apps.core.reaping import stuck_reap
 from apps.core.runs import cancel_request, worker_id
 from apps.core.streams import last_event_id, publish
 
@@ -262,14 +263,15 @@ def agent_card_fetch(*, card_url: str) -> dict[str, Any]:
     """Read an A2A agent card from a URL (through the outbound-URL guard) as registry fields."""
     outbound_url_check(card_url, field="card_url")
     try:
-        with outbound_client(field="card_url", timeout=10.0, follow_redirects=True, max_redirects=3) as client:
-            response = client.get(card_url, headers={"Accept": "application/json"})
+        # truncate: a longer card is refused below, after reading no more than the cap
+        response = async_to_sync(outbound_fetch)("GET", card_url, field="card_url", headers={"Accept": "application/json"},
+                                                 timeout=10.0, max_bytes=CARD_MAX_BYTES, max_redirects=3, truncate=True)
     except OutboundUrlRefused:
         raise
     except Exception as exc:
         raise ValidationError("The agent card could not be fetched.", details={"card_url": [str(exc)[:300]]}) from exc
-    if response.status_code != 200 or len(response.content) > CARD_MAX_BYTES:
-        raise ValidationError("The agent card could not be fetched.", details={"card_url": [f"HTTP {response.status_code}."]})
+    if response.status != 200 or response.truncated:
+        raise ValidationError("The agent card could not be fetched.", details={"card_url": [f"HTTP {response.status}."]})
     try:
         return a2a_client.card_parse(response.content)
     except a2a_client.AgentCallFailed as exc:
@@ -554,24 +556,23 @@ def task_reap_stale(*, now: Any = None) -> dict[str, int]:
         if task_finish(task_id=task_id, status=TaskStatus.TIMED_OUT, error={"code": "INPUT_TIMEOUT",
                        "message": "No reply came while the task waited for input."}, only_if={"status": TaskStatus.INPUT_REQUIRED}):
             counts["timed_out"] += 1
+    def forward(row: Any) -> None:
+        enqueue("apps.agents.tasks.task_forward", str(row.pk), on_commit=False)
+
+    def give_up(row: Any) -> bool:
+        return task_finish(task_id=row.pk, status=TaskStatus.FAILED, error={"code": "WORKER_LOST",
+                           "message": "The worker forwarding this task stopped, and it was retried already."},
+                           only_if={"status": TaskStatus.WORKING, "heartbeat_at__lt": stale_before})
+
     # Submitted but never claimed for a while: the message went down with a killed worker that had prefetched it.
-    lost = Task.objects.filter(status=TaskStatus.SUBMITTED, updated_at__lt=stale_before)
-    for task_id in lost.values_list("pk", flat=True):
-        if Task.objects.filter(pk=task_id, status=TaskStatus.SUBMITTED).update(updated_at=now):
-            enqueue("apps.agents.tasks.task_forward", str(task_id), on_commit=False)
-            counts["requeued"] += 1
-    stale = Task.objects.filter(status=TaskStatus.WORKING, heartbeat_at__lt=stale_before)
-    for task_id, attempts in stale.values_list("pk", "attempts"):
-        if attempts < settings.AGENTS_TASK_MAX_ATTEMPTS:
-            # Back to submitted only if still stale: the worker may have come back.
-            if Task.objects.filter(pk=task_id, status=TaskStatus.WORKING, heartbeat_at__lt=stale_before).update(
-                    status=TaskStatus.SUBMITTED, worker="", updated_at=now):
-                enqueue("apps.agents.tasks.task_forward", str(task_id), on_commit=False)
-                counts["requeued"] += 1
-        elif task_finish(task_id=task_id, status=TaskStatus.FAILED, error={"code": "WORKER_LOST",
-                         "message": "The worker forwarding this task stopped, and it was retried already."},
-                         only_if={"status": TaskStatus.WORKING, "heartbeat_at__lt": stale_before}):
-            counts["failed"] += 1
+    lost = stuck_reap(Task.objects.filter(status=TaskStatus.SUBMITTED, updated_at__lt=stale_before),
+                      put_back={"updated_at": now}, requeue=forward)
+    # Working with a stale heartbeat: its worker died. Back to submitted, or failed after the last attempt.
+    stale = stuck_reap(Task.objects.filter(status=TaskStatus.WORKING, heartbeat_at__lt=stale_before),
+                       put_back={"status": TaskStatus.SUBMITTED, "worker": "", "updated_at": now}, requeue=forward,
+                       max_attempts=settings.AGENTS_TASK_MAX_ATTEMPTS, give_up=give_up)
+    counts["requeued"] += lost.requeued + stale.requeued
+    counts["failed"] += stale.failed
     return counts
 
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 from apps.billing.metering import call_hold, hold_find, hold_settle
 from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
+from apps.core.reaping import stuck_reap
 from apps.core.runs import cancel_clear, run_watch, shielded, worker_id
 from apps.core.streams import apublish, publish
 from apps.llm.client import achat_prepare, stream_prepared
@@ -352,22 +353,18 @@ def stale_reap(*, now: datetime | None = None) -> tuple[dict[str, int], list[Any
     # Queued but never claimed for a while: the message went down with a killed worker that had
     # prefetched it (the broker gives unacknowledged messages back only after its visibility
     # timeout, an hour). Queue it again; the claim makes a second delivery a no-op.
-    lost = Execution.objects.filter(status=ExecutionStatus.PENDING, created_at__lt=stale_before).filter(
-        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True))
-    for execution_id in lost.values_list("pk", flat=True):
-        if Execution.objects.filter(pk=execution_id, status=ExecutionStatus.PENDING).update(heartbeat_at=now):
-            requeue.append(execution_id)
-            counts["requeued"] += 1
-    stale = Execution.objects.filter(status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_before)
-    for execution_id, attempts in stale.values_list("pk", "attempts"):
-        if attempts < settings.ARCHITECT_MAX_ATTEMPTS:
-            # Back to pending only if still stale: the worker may have come back.
-            if Execution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_before).update(
-                    status=ExecutionStatus.PENDING, worker=""):
-                requeue.append(execution_id)
-                counts["requeued"] += 1
-        elif execution_fail(execution_id=execution_id, code="WORKER_LOST",
-                            message="The worker running this execution stopped, and it was retried already.",
-                            only_if={"status": ExecutionStatus.RUNNING, "heartbeat_at__lt": stale_before}):
-            counts["failed"] += 1
+    def give_up(row: Any) -> bool:
+        return execution_fail(execution_id=row.pk, code="WORKER_LOST",
+                              message="The worker running this execution stopped, and it was retried already.",
+                              only_if={"status": ExecutionStatus.RUNNING, "heartbeat_at__lt": stale_before})
+
+    lost = stuck_reap(Execution.objects.filter(status=ExecutionStatus.PENDING, created_at__lt=stale_before).filter(
+        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True)), put_back={"heartbeat_at": now},
+        requeue=lambda row: requeue.append(row.pk))
+    # Running with a stale heartbeat: its worker vanished. Back to pending, or failed after the last attempt.
+    stale = stuck_reap(Execution.objects.filter(status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_before),
+                       put_back={"status": ExecutionStatus.PENDING, "worker": ""}, requeue=lambda row: requeue.append(row.pk),
+                       max_attempts=settings.ARCHITECT_MAX_ATTEMPTS, give_up=give_up)
+    counts["requeued"] += lost.requeued + stale.requeued
+    counts["failed"] += stale.failed
     return counts, requeue

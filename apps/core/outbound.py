@@ -1,4 +1,4 @@
-"""The one guard for calls to user-supplied URLs (agent endpoints and cards; later workflow HTTP steps, fetch_url).
+"""The one guard for calls to user-supplied URLs (agent endpoints and cards, workflow HTTP steps, fetch_url).
 
 A URL is checked twice: when it is saved (`outbound_url_check`, a 400 naming the field) and when it is
 called. At call time the HTTP clients of this module (`outbound_async_client`, `outbound_client`)
@@ -268,6 +268,7 @@ class OutboundResponse:
     headers: dict[str, str]
     content: bytes
     url: str
+    truncated: bool = False  # the body went on past `max_bytes` (only with `truncate=True`)
 
     @property
     def content_type(self) -> str:
@@ -295,10 +296,11 @@ def _tls_context() -> ssl.SSLContext:
 
 async def outbound_fetch(method: str, url: str, *, field: str = "url", headers: dict[str, str] | None = None,
                          body: Any = None, timeout: float = 30.0, max_bytes: int = 1_048_576,
-                         max_redirects: int = 3) -> OutboundResponse:
+                         max_redirects: int = 3, truncate: bool = False) -> OutboundResponse:
     """One guarded request to a user-supplied URL; the body is read up to `max_bytes` (more: OutboundResponseTooLarge).
 
     `body` is sent as JSON unless it is a string (sent as is). Redirects are followed (each hop guarded).
+    With `truncate=True` a longer body is not an error: its first `max_bytes` come back, marked `truncated`.
     """
     content: bytes | None = None
     sent = dict(headers or {})
@@ -311,12 +313,17 @@ async def outbound_fetch(method: str, url: str, *, field: str = "url", headers: 
                                      verify=_tls_context()) as client:
         async with client.stream(method, url, headers=sent, content=content) as response:
             declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
+            if not truncate and declared and declared.isdigit() and int(declared) > max_bytes:
                 raise OutboundResponseTooLarge(f"{field}: the response is {declared} bytes; at most {max_bytes} are read.")
             received = bytearray()
+            truncated = False
             async for chunk in response.aiter_bytes():
                 received.extend(chunk)
                 if len(received) > max_bytes:
-                    raise OutboundResponseTooLarge(f"{field}: the response is larger than {max_bytes} bytes.")
+                    if not truncate:
+                        raise OutboundResponseTooLarge(f"{field}: the response is larger than {max_bytes} bytes.")
+                    del received[max_bytes:]
+                    truncated = True
+                    break
             return OutboundResponse(status=response.status_code, headers={k.lower(): v for k, v in response.headers.items()},
-                                    content=bytes(received), url=str(response.url))
+                                    content=bytes(received), url=str(response.url), truncated=truncated)

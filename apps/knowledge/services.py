@@ -23,6 +23,7 @@ from apps.accounts.policy import tier_policy
 from apps.accounts.selectors import workspace_for_sharing
 from apps.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from apps.core.queues import enqueue
+from apps.core.reaping import stuck_reap
 
 from . import embeddings, storage
 from .chunking import chunk_sections
@@ -481,37 +482,28 @@ def _store(*, document: Document, pieces: list[Any], vectors: list[list[float]],
 
 def documents_reap_stuck() -> int:
     """Requeue (or fail, past the attempt limit) documents whose worker stopped mid-way; returns how many."""
-    reaped = 0
     requeued: list[Any] = []
+
+    def ingest_again(row: Any) -> None:
+        _enqueue_ingest(row.pk)
+        requeued.append(row.pk)
+
+    def give_up(row: Any) -> bool:
+        return bool(stuck.filter(pk=row.pk).update(
+            status=DocumentStatus.FAILED, progress=0, updated_at=timezone.now(),
+            error=f"The worker processing this document stopped {row.attempts} times; giving up. Reprocess to try again."))
+
     stuck = Document.objects.filter(status=DocumentStatus.PROCESSING).filter(
         Q(heartbeat_at__lt=_stale_before()) | Q(heartbeat_at__isnull=True)
     )
-    for document_id in stuck.values_list("pk", flat=True):
-        with transaction.atomic():
-            document = Document.objects.select_for_update(skip_locked=True).filter(pk=document_id).first()
-            if document is None or document.status != DocumentStatus.PROCESSING or not _is_stale(document):
-                continue
-            if document.attempts >= int(settings.KNOWLEDGE_INGEST_MAX_ATTEMPTS):
-                document.status = DocumentStatus.FAILED
-                document.error = f"The worker processing this document stopped {document.attempts} times; giving up. Reprocess to try again."
-                document.progress = 0
-                document.save(update_fields=["status", "error", "progress", "updated_at"])
-            else:
-                document.status = DocumentStatus.PENDING
-                document.ingest_token = ""
-                document.save(update_fields=["status", "ingest_token", "updated_at"])
-                _enqueue_ingest(document.id)
-                requeued.append(document.id)
-            reaped += 1
+    processing = stuck_reap(stuck, put_back={"status": DocumentStatus.PENDING, "ingest_token": "", "updated_at": timezone.now()},
+                            requeue=ingest_again, max_attempts=int(settings.KNOWLEDGE_INGEST_MAX_ATTEMPTS), give_up=give_up)
     # Queued but never picked up for a while: the message went down with a killed worker that had
     # prefetched it (the broker returns unacknowledged messages only after its visibility timeout).
     # Queue it again; the claim makes a second delivery a no-op.
-    lost = Document.objects.filter(status=DocumentStatus.PENDING, updated_at__lt=_stale_before()).exclude(pk__in=requeued)
-    for document_id in lost.values_list("pk", flat=True):
-        if Document.objects.filter(pk=document_id, status=DocumentStatus.PENDING, updated_at__lt=_stale_before()).update(
-                updated_at=timezone.now()):
-            _enqueue_ingest(document_id)
-            reaped += 1
+    lost = stuck_reap(Document.objects.filter(status=DocumentStatus.PENDING, updated_at__lt=_stale_before()).exclude(pk__in=requeued),
+                      put_back={"updated_at": timezone.now()}, requeue=lambda row: _enqueue_ingest(row.pk))
+    reaped = processing.requeued + processing.failed + lost.requeued
     if reaped:
         logger.warning("Reaped %d document(s) stuck in processing or lost from the queue", reaped)
     return reaped

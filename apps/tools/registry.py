@@ -284,30 +284,21 @@ class FetchUrl(PlatformTool):
 
     def run(self, *, context: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
         import httpx
+        from asgiref.sync import async_to_sync
 
         from apps.core.errors import ServiceUnavailable
-        from apps.core.outbound import outbound_client, outbound_url_check
+        from apps.core.outbound import outbound_fetch, outbound_url_check
 
         url = arguments["url"]
-        outbound_url_check(url, field="url")  # a clear 400 before any connection; the client checks again per hop
-        limit = settings.TOOLS_FETCH_MAX_BYTES
-        body = bytearray()
-        truncated = False
+        outbound_url_check(url, field="url")  # a clear 400 before any connection; the fetch checks again per hop
         try:
-            with outbound_client(field="url", timeout=settings.TOOLS_FETCH_TIMEOUT_SECONDS, follow_redirects=True,
-                                 max_redirects=5) as client, client.stream("GET", url, headers={"Accept": "text/*, */*;q=0.5"}) as response:
-                for chunk in response.iter_bytes():
-                    body.extend(chunk)
-                    if len(body) > limit:
-                        del body[limit:]
-                        truncated = True
-                        break
-                status, content_type, final_url, encoding = (response.status_code, response.headers.get("content-type", ""),
-                                                             str(response.url), response.encoding or "utf-8")
+            page = async_to_sync(outbound_fetch)("GET", url, field="url", headers={"Accept": "text/*, */*;q=0.5"},
+                                                 timeout=settings.TOOLS_FETCH_TIMEOUT_SECONDS,
+                                                 max_bytes=settings.TOOLS_FETCH_MAX_BYTES, max_redirects=5, truncate=True)
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"Could not fetch the page: {type(exc).__name__}.") from exc
-        text = bytes(body).decode(encoding, errors="replace")
-        return {"url": final_url, "status": status, "content_type": content_type, "text": text, "truncated": truncated}
+        return {"url": page.url, "status": page.status, "content_type": page.headers.get("content-type", ""),
+                "text": page.text(), "truncated": page.truncated}
 
 
 class _IntegrationTool(PlatformTool):

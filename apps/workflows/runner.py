@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from apps.core.errors import ApplicationError
 from apps.core.queues import enqueue
+from apps.core.reaping import stuck_reap
 from apps.core.runs import CANCELLED, run_watch, worker_id
 from apps.core.streams import publish_many
 
@@ -389,14 +390,11 @@ def stale_reap(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     stale_before = now - timedelta(seconds=settings.WORKFLOWS_STALE_SECONDS)
     counts = {"requeued": 0, "advanced": 0}
-    for step_run in StepRun.objects.filter(status=StepStatus.RUNNING, heartbeat_at__lt=stale_before, run__status=RunStatus.RUNNING):
-        with transaction.atomic():
-            # Claimable again by whoever gets the task (the attempt and its credit hold stay the same).
-            updated = StepRun.objects.filter(pk=step_run.pk, status=StepStatus.RUNNING, heartbeat_at__lt=stale_before).update(
-                worker="", heartbeat_at=now)
-            if updated:
-                _step_queue(step_run.run_id, step_run.index, step_run.attempt)
-                counts["requeued"] += 1
+    # Claimable again by whoever gets the task (the attempt and its credit hold stay the same).
+    stale = stuck_reap(StepRun.objects.filter(status=StepStatus.RUNNING, heartbeat_at__lt=stale_before, run__status=RunStatus.RUNNING),
+                       put_back={"worker": "", "heartbeat_at": now}, fields=("run_id", "index", "attempt"),
+                       requeue=lambda row: _step_queue(row.run_id, row.index, row.attempt))
+    counts["requeued"] = stale.requeued
     idle = Run.objects.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING], created_at__lt=stale_before).exclude(
         step_runs__status=StepStatus.RUNNING)
     for run_id in idle.values_list("pk", flat=True):

@@ -3,15 +3,13 @@ the task console (input-required, reply, completed), rate it, and see the trust 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apps.agents import services
 from apps.agents.models import Task
-from tests.conftest import WorkerProcess, start_worker, stop_process
+from tests.conftest import WorkerProcess, WorkerStart
 from tests.factories import UserFactory
 from tests.llm.conftest import committed_db  # noqa: F401  (fixture)
 
@@ -21,16 +19,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.worker, pytest.
 
 
 @pytest.fixture
-def agents_worker(committed_db: None, settings: Any, tmp_path: Path) -> Iterator[WorkerProcess]:  # noqa: F811
+def agents_worker(committed_db: None, worker_start: WorkerStart) -> WorkerProcess:  # noqa: F811
     """A worker on the agents queue that may call the loopback fake agent."""
-    from config.celery_app import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.task_always_eager = False
-    worker = start_worker(tmp_path, queues="agents", concurrency=1, ALLOWED_PRIVATE_NETWORKS="127.0.0.0/8")
-    yield worker
-    app.conf.task_always_eager = True
-    stop_process(worker.process)
+    return worker_start(queues="agents", concurrency=1, ALLOWED_PRIVATE_NETWORKS="127.0.0.0/8")
 
 
 def _login(browser_page: Any, email: str) -> None:

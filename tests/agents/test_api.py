@@ -192,3 +192,34 @@ def test_a_key_without_the_agents_scope_is_403(fake_agent: Any) -> None:
     answer = client.get("/api/v1/agents", HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert answer.status_code == 403
     assert APIClient().get("/api/v1/agents").status_code == 401
+
+
+def test_an_agent_card_over_the_size_cap_is_refused(user: Any, settings: Any) -> None:
+    """The card is read through the outbound guard up to its cap (256 KB): a longer one is a 400 on card_url."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class _BigCard(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802  (the stdlib's name)
+            body = b'{"name": "' + b"x" * (300 * 1024) + b'"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    settings.ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8"]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BigCard)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        card_url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/agent-card.json"
+        answer = client_for(user).post("/api/v1/agents", {"card_url": card_url}, format="json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["error"]["code"] == "VALIDATION_ERROR" and answer.json()["error"]["details"]["card_url"] == ["HTTP 200."]
+    assert not Agent.objects.exists()

@@ -258,3 +258,19 @@ def test_the_stream_of_an_old_task_still_ends(people: dict[str, Any]) -> None:
     delete_stream(task_stream_key(task["id"]))
     events = read_sse(client_for(people["requester"]).get(f"/api/v1/tasks/{task['id']}/stream"))
     assert [(e["event"], e["data"]["status"]) for e in events] == [("status", "completed"), ("complete", "completed")]
+
+
+def test_the_reaper_forwards_a_submitted_task_nobody_claimed_once(people: dict[str, Any], settings: Any) -> None:
+    """A forwarding message lost with a killed worker: the reaper queues the task again, and only once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    agent = Agent.objects.get(pk=people["agent"]["id"])
+    task = services.task_submit(user=people["requester"], agent=agent, title="Job", description="Lost message", forward=False)
+    assert services.task_reap_stale() == {"requeued": 0, "failed": 0, "timed_out": 0}  # not overdue yet
+    Task.objects.filter(pk=task.pk).update(updated_at=timezone.now() - timedelta(seconds=settings.AGENTS_TASK_STALE_SECONDS + 1))
+    assert services.task_reap_stale() == {"requeued": 1, "failed": 0, "timed_out": 0}
+    assert _task(people, str(task.pk))["status"] == "completed"  # forwarded (eagerly here) and finished
+    assert services.task_reap_stale() == {"requeued": 0, "failed": 0, "timed_out": 0}
+    assert _ledger(people["requester"], str(task.pk)) == [("spent", Decimal("-5"))]

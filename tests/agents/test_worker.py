@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +12,7 @@ import pytest
 from apps.agents import services
 from apps.agents.models import Task
 from apps.billing.models import CreditReservation, CreditTransaction
-from tests.conftest import WorkerProcess, start_worker, stop_process
+from tests.conftest import WorkerProcess, WorkerStart, stop_process
 from tests.factories import UserFactory
 from tests.llm.conftest import committed_db  # noqa: F401  (fixture)
 
@@ -26,23 +24,10 @@ WORKER_ENV = {"ALLOWED_PRIVATE_NETWORKS": "127.0.0.0/8", "AGENTS_TASK_STALE_SECO
 
 
 @pytest.fixture
-def broker(settings: Any) -> Iterator[None]:
-    """Tasks go through Redis to real workers (no eager mode)."""
-    from config.celery_app import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.AGENTS_TASK_STALE_SECONDS = 2
-    app.conf.task_always_eager = False
-    yield
-    app.conf.task_always_eager = True
-
-
-@pytest.fixture
-def worker(broker: None, tmp_path: Path) -> Iterator[WorkerProcess]:
+def worker(worker_start: WorkerStart, settings: Any) -> WorkerProcess:
     """One worker consuming the agents queue."""
-    process = start_worker(tmp_path, queues="agents", concurrency=1, **WORKER_ENV)
-    yield process
-    stop_process(process.process)
+    settings.AGENTS_TASK_STALE_SECONDS = 2
+    return worker_start(queues="agents", concurrency=1, **WORKER_ENV)
 
 
 @pytest.fixture
@@ -107,24 +92,21 @@ def test_cancel_stops_a_hanging_agent_and_releases_the_hold(people: dict[str, An
 
 
 def test_a_worker_killed_mid_task_is_reaped_and_the_money_moves_once(people: dict[str, Any], worker: WorkerProcess,
-                                                                     tmp_path: Path) -> None:
+                                                                     worker_start: WorkerStart) -> None:
     task_id = _submit(people, "Long job #slow=3")
     _wait(task_id, "working", worker=worker)
     stop_process(worker.process, sig=signal.SIGKILL)
     time.sleep(2.5)  # past AGENTS_TASK_STALE_SECONDS: its lease is stale
     assert Task.objects.get(pk=task_id).status == "working"
-    second = start_worker(tmp_path, queues="agents", concurrency=1, **WORKER_ENV)
-    try:
-        counts = services.task_reap_stale()
-        assert counts["requeued"] == 1, counts
-        task = _wait(task_id, "completed", "failed", worker=second)
-        assert task.status == "completed", (task.error, second.log())
-        assert task.attempts == 2
-        # Reaping again, finishing again: nothing moves twice.
-        assert services.task_reap_stale() == {"requeued": 0, "failed": 0, "timed_out": 0}
-        assert services.task_finish(task_id=task_id, status="failed") is False
-        assert _ledger(task_id) == [("earned", Decimal("5")), ("spent", Decimal("-5"))]
-        assert CreditReservation.objects.filter(idempotency_key=f"agent-task-hold:{task_id}").count() == 1
-        assert "'completed'" in second.log()  # the second worker forwarded it again and finished it
-    finally:
-        stop_process(second.process)
+    second = worker_start(queues="agents", concurrency=1, **WORKER_ENV)
+    counts = services.task_reap_stale()
+    assert counts["requeued"] == 1, counts
+    task = _wait(task_id, "completed", "failed", worker=second)
+    assert task.status == "completed", (task.error, second.log())
+    assert task.attempts == 2
+    # Reaping again, finishing again: nothing moves twice.
+    assert services.task_reap_stale() == {"requeued": 0, "failed": 0, "timed_out": 0}
+    assert services.task_finish(task_id=task_id, status="failed") is False
+    assert _ledger(task_id) == [("earned", Decimal("5")), ("spent", Decimal("-5"))]
+    assert CreditReservation.objects.filter(idempotency_key=f"agent-task-hold:{task_id}").count() == 1
+    assert "'completed'" in second.log()  # the second worker forwarded it again and finished it

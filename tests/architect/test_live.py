@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +12,7 @@ from django.apps import apps as django_apps
 from apps.architect import services
 from apps.architect.models import Execution, PromptResult, Tool
 from apps.llm.models import UsageRecord
-from tests.conftest import start_worker, stop_process
+from tests.conftest import WorkerStart, stop_process
 
 from .conftest import Caller, SseReader, chain_body, make_caller
 
@@ -130,36 +129,25 @@ def test_cancel_stops_the_chain_within_seconds_and_closes_provider_streams(calle
     assert again.status_code == 409 and again.json()["error"]["code"] == "CONFLICT"
 
 
-def test_worker_killed_mid_chain_is_requeued_and_finishes_without_double_charge(fake_models: Any, fake_llm: Any, tmp_path: Path,
-                                                                                settings: Any) -> None:
+def test_worker_killed_mid_chain_is_requeued_and_finishes_without_double_charge(fake_models: Any, fake_llm: Any,
+                                                                                worker_start: WorkerStart, settings: Any) -> None:
     """SIGKILL the worker while position 2 streams; the reaper re-queues; a new worker skips what completed."""
-    from config.celery_app import app
-
     env = {"ARCHITECT_HEARTBEAT_SECONDS": "0.3", "ARCHITECT_STALE_SECONDS": "2"}
     settings.ARCHITECT_STALE_SECONDS = 2
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.task_always_eager = False
     caller = make_caller()
     tool_body = chain_body(third="{{greet}} {{farewell}} #words=60 #slow=0.05")
-    first = start_worker(tmp_path, **env)
-    second = None
-    try:
-        tool = services.tool_create(user=caller.user, **{k: tool_body[k] for k in ("name", "status", "input_fields", "prompts")})
-        execution = services.execution_start(user=caller.user, tool=Tool.objects.get(pk=tool.pk), inputs={"topic": "dogs"})
-        _wait(lambda: PromptResult.objects.filter(execution=execution, name="joined", status="running").exists()
-              and len([e for e in fake_llm.log if "#words=60" in str(e.body)]) == 1)
-        time.sleep(0.5)  # some chunks of the last prompt are out
-        stop_process(first.process, sig=signal.SIGKILL)
-        assert Execution.objects.get(pk=execution.pk).status == "running"  # stuck, until the reaper sees it
-        second = start_worker(tmp_path, **env)
-        time.sleep(2.5)  # the dead worker's heartbeat goes stale
-        assert services.execution_reap_stale()["requeued"] == 1
-        final = _wait(lambda: Execution.objects.filter(pk=execution.pk, status__in=["completed", "failed"]).first(), timeout=60)
-    finally:
-        app.conf.task_always_eager = True
-        stop_process(first.process, sig=signal.SIGKILL)
-        if second is not None:
-            stop_process(second.process)
+    first = worker_start(**env)
+    tool = services.tool_create(user=caller.user, **{k: tool_body[k] for k in ("name", "status", "input_fields", "prompts")})
+    execution = services.execution_start(user=caller.user, tool=Tool.objects.get(pk=tool.pk), inputs={"topic": "dogs"})
+    _wait(lambda: PromptResult.objects.filter(execution=execution, name="joined", status="running").exists()
+          and len([e for e in fake_llm.log if "#words=60" in str(e.body)]) == 1)
+    time.sleep(0.5)  # some chunks of the last prompt are out
+    stop_process(first.process, sig=signal.SIGKILL)
+    assert Execution.objects.get(pk=execution.pk).status == "running"  # stuck, until the reaper sees it
+    worker_start(**env)
+    time.sleep(2.5)  # the dead worker's heartbeat goes stale
+    assert services.execution_reap_stale()["requeued"] == 1
+    final = _wait(lambda: Execution.objects.filter(pk=execution.pk, status__in=["completed", "failed"]).first(), timeout=60)
     assert final.status == "completed", final.error
     assert final.attempts == 2
     results = {r.name: r for r in PromptResult.objects.filter(execution=final)}

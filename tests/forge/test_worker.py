@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from apps.core.streams import read_events
 from apps.forge import services
 from apps.forge.models import Build, BuildFile
 from apps.forge.selectors import build_stream_key
-from tests.conftest import start_worker, stop_process
+from tests.conftest import WorkerStart, stop_process
 
 from .conftest import client_for, script_app
 
@@ -83,25 +82,17 @@ def test_cancel_before_a_worker_takes_it_ends_it_at_once(forge_caller: Any, forg
     assert build_run(build_id=build.pk) == "skipped"
 
 
-def test_a_worker_killed_mid_build_ends_it_failed_and_retryable(forge_caller: Any, forge_model: Any, tmp_path: Path,
+def test_a_worker_killed_mid_build_ends_it_failed_and_retryable(forge_caller: Any, forge_model: Any, worker_start: WorkerStart,
                                                                  settings: Any) -> None:
-    from config.celery_app import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.task_always_eager = False
     script_app(forge_model)
-    worker = start_worker(tmp_path, FORGE_HEARTBEAT_SECONDS="0.3")
-    try:
-        build_id = _start(forge_caller.user, "A to-do list #hang")
-        _wait(lambda: Build.objects.filter(pk=build_id, status="analyzing").exists() and forge_model.log)
-        stop_process(worker.process, sig=signal.SIGKILL)
-        assert Build.objects.get(pk=build_id).status == "analyzing"  # stuck, until the reaper sees it
-        settings.FORGE_STALE_SECONDS = 1
-        time.sleep(1.5)  # the dead worker's heartbeat goes stale
-        assert services.build_reap_stale()["failed"] == 1
-    finally:
-        app.conf.task_always_eager = True
-        stop_process(worker.process, sig=signal.SIGKILL)
+    worker = worker_start(FORGE_HEARTBEAT_SECONDS="0.3")
+    build_id = _start(forge_caller.user, "A to-do list #hang")
+    _wait(lambda: Build.objects.filter(pk=build_id, status="analyzing").exists() and forge_model.log)
+    stop_process(worker.process, sig=signal.SIGKILL)
+    assert Build.objects.get(pk=build_id).status == "analyzing"  # stuck, until the reaper sees it
+    settings.FORGE_STALE_SECONDS = 1
+    time.sleep(1.5)  # the dead worker's heartbeat goes stale
+    assert services.build_reap_stale()["failed"] == 1
     build = Build.objects.get(pk=build_id)
     assert build.status == "failed" and build.finished_at is not None
     assert build.error["error_code"] == "WORKER_LOST" and build.error["retry_possible"] is True and build.error["phase"] == "analyzing"

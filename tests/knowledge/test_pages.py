@@ -10,7 +10,7 @@ from django.test import Client
 
 from apps.knowledge import services
 from apps.knowledge.models import Document, Repository
-from tests.conftest import start_worker, stop_process
+from tests.conftest import WorkerStart
 from tests.factories import UserFactory
 from tests.knowledge import files
 
@@ -65,61 +65,58 @@ def test_anonymous_visitors_are_sent_to_login(client: Client, db: Any) -> None:
 @pytest.mark.browser
 @pytest.mark.live
 @pytest.mark.worker
-def test_knowledge_pages_in_a_browser(browser_page: Any, tmp_path: Path) -> None:
+def test_knowledge_pages_in_a_browser(browser_page: Any, worker_start: WorkerStart) -> None:
     from apps.accounts.seeds import seed
 
     page = browser_page.page
     seed()  # the database may have been flushed by an earlier live test
     user = UserFactory(email="reader@example.com")
-    worker = start_worker(tmp_path, queues="ingest", concurrency=2)
-    try:
-        browser_page.goto("/login/")
-        page.fill("#id_username", user.email)
-        page.fill("#id_password", "correct-horse-battery")
-        page.click("button[type=submit]")
-        page.wait_for_url(browser_page.base_url + "/")
+    worker_start(queues="ingest", concurrency=2)
+    browser_page.goto("/login/")
+    page.fill("#id_username", user.email)
+    page.fill("#id_password", "correct-horse-battery")
+    page.click("button[type=submit]")
+    page.wait_for_url(browser_page.base_url + "/")
 
-        page.click("nav >> text=Knowledge")
-        page.wait_for_url(re.compile(r"/knowledge/$"))
-        page.fill("#id_name", "Energy notes")
-        page.click("button:has-text('Create repository')")
-        page.wait_for_url(re.compile(r"/knowledge/[0-9a-f-]+/$"))
+    page.click("nav >> text=Knowledge")
+    page.wait_for_url(re.compile(r"/knowledge/$"))
+    page.fill("#id_name", "Energy notes")
+    page.click("button:has-text('Create repository')")
+    page.wait_for_url(re.compile(r"/knowledge/[0-9a-f-]+/$"))
 
-        # Choose files through the picker ...
-        page.set_input_files(
-            "#file-input",
-            files=[
-                {"name": "solar.pdf", "mimeType": "application/pdf", "buffer": files.make_pdf(["Solar panels convert sunlight into electricity."])},
-                {"name": "photo.gif", "mimeType": "image/gif", "buffer": files.GIF_BYTES},
-                {"name": "locked.pdf", "mimeType": "application/pdf", "buffer": files.make_encrypted_pdf("secret")},
-            ],
-        )
-        # ... and drop one onto the drop zone.
-        page.evaluate(
-            """() => {
-                const dt = new DataTransfer();
-                dt.items.add(new File(["Wind turbines turn moving air into power."], "wind.md", {type: "text/markdown"}));
-                document.getElementById("dropzone").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
-            }"""
-        )
-        page.wait_for_function(
-            "() => document.querySelectorAll('#documents .badge-ready').length === 2 && document.querySelectorAll('#documents .badge-failed').length === 2",
-            timeout=120_000,
-        )
-        body = page.inner_text("#documents")
-        assert "not supported" in body or "not a supported" in body  # the GIF, refused before storage
-        assert "encrypted" in body  # the PDF, failed in ingestion with its reason
-        assert Document.objects.filter(status="ready").count() == 2
-        browser_page.check_page("knowledge-repository")
-        browser_page.assert_fits_phone()
+    # Choose files through the picker ...
+    page.set_input_files(
+        "#file-input",
+        files=[
+            {"name": "solar.pdf", "mimeType": "application/pdf", "buffer": files.make_pdf(["Solar panels convert sunlight into electricity."])},
+            {"name": "photo.gif", "mimeType": "image/gif", "buffer": files.GIF_BYTES},
+            {"name": "locked.pdf", "mimeType": "application/pdf", "buffer": files.make_encrypted_pdf("secret")},
+        ],
+    )
+    # ... and drop one onto the drop zone.
+    page.evaluate(
+        """() => {
+            const dt = new DataTransfer();
+            dt.items.add(new File(["Wind turbines turn moving air into power."], "wind.md", {type: "text/markdown"}));
+            document.getElementById("dropzone").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }"""
+    )
+    page.wait_for_function(
+        "() => document.querySelectorAll('#documents .badge-ready').length === 2 && document.querySelectorAll('#documents .badge-failed').length === 2",
+        timeout=120_000,
+    )
+    body = page.inner_text("#documents")
+    assert "not supported" in body or "not a supported" in body  # the GIF, refused before storage
+    assert "encrypted" in body  # the PDF, failed in ingestion with its reason
+    assert Document.objects.filter(status="ready").count() == 2
+    browser_page.check_page("knowledge-repository")
+    browser_page.assert_fits_phone()
 
-        page.click("nav >> text=Retrieval debugger")
-        page.fill("#id_q", "how is electricity made from sunlight")
-        page.click("button:has-text('Search')")
-        page.wait_for_selector("[data-testid=debug-results]")
-        first_row = page.inner_text("[data-testid=debug-results] tbody tr:first-child")
-        assert "solar.pdf" in first_row and "page 1" in first_row
-        browser_page.check_page("knowledge-debugger")
-        browser_page.assert_fits_phone()
-    finally:
-        stop_process(worker.process)
+    page.click("nav >> text=Retrieval debugger")
+    page.fill("#id_q", "how is electricity made from sunlight")
+    page.click("button:has-text('Search')")
+    page.wait_for_selector("[data-testid=debug-results]")
+    first_row = page.inner_text("[data-testid=debug-results] tbody tr:first-child")
+    assert "solar.pdf" in first_row and "page 1" in first_row
+    browser_page.check_page("knowledge-debugger")
+    browser_page.assert_fits_phone()

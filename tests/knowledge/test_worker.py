@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from rest_framework.test import APIClient
 
 from apps.knowledge import services
 from apps.knowledge.models import Chunk, Document
-from tests.conftest import start_worker, stop_process
+from tests.conftest import WorkerStart, stop_process
 from tests.factories import UserFactory
 from tests.knowledge import files
 
@@ -76,42 +75,34 @@ def test_every_file_type_through_a_real_worker(celery_worker: Any) -> None:
     assert celery_worker.process.poll() is None
 
 
-def test_a_worker_killed_mid_document_is_reaped_and_the_document_finishes(transactional_db: Any, tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    from config.celery_app import app
-
-    app.conf.task_always_eager = False
+def test_a_worker_killed_mid_document_is_reaped_and_the_document_finishes(worker_start: WorkerStart, settings) -> None:  # type: ignore[no-untyped-def]
     user = _committed_user()
     repository = services.repository_create(user=user, name="killed")
     text = " ".join(f"Paragraph {i} talks about topic {i % 97} in some detail." for i in range(4_000)).encode()
-    worker = start_worker(tmp_path, queues="ingest", concurrency=1)
-    try:
-        client = APIClient()
-        client.force_authenticate(user)
-        response = client.post(
-            f"/api/v1/knowledge/{repository.id}/documents", {"file": SimpleUploadedFile("long.txt", text)}, format="multipart"
-        )
-        document_id = response.json()["document_id"]
-        _wait_for([document_id], {"processing", "ready", "failed"}, worker=worker)
-        stop_process(worker.process, sig=signal.SIGKILL)
-        document = Document.objects.get(pk=document_id)
-        assert document.status == "processing", "the document finished before the worker could be killed"
+    worker = worker_start(queues="ingest", concurrency=1)
+    client = APIClient()
+    client.force_authenticate(user)
+    response = client.post(
+        f"/api/v1/knowledge/{repository.id}/documents", {"file": SimpleUploadedFile("long.txt", text)}, format="multipart"
+    )
+    document_id = response.json()["document_id"]
+    _wait_for([document_id], {"processing", "ready", "failed"}, worker=worker)
+    stop_process(worker.process, sig=signal.SIGKILL)
+    document = Document.objects.get(pk=document_id)
+    assert document.status == "processing", "the document finished before the worker could be killed"
 
-        # Nothing moves it while its heartbeat is fresh ...
-        assert services.documents_reap_stuck() == 0
-        # ... and once it is stale, the beat reaper puts it back on the queue for another worker.
-        settings.KNOWLEDGE_INGEST_STALE_SECONDS = 0
-        assert services.documents_reap_stuck() == 1
-        assert Document.objects.get(pk=document_id).status == "pending"
-        worker = start_worker(tmp_path, queues="ingest", concurrency=1)
-        document = _wait_for([document_id], {"ready", "failed"}, worker=worker)[document_id]
-        assert document.status == "ready", document.error
-        assert document.attempts == 2
-        positions = list(Chunk.objects.filter(document_id=document_id).values_list("position", flat=True))
-        assert len(positions) == len(set(positions)) == document.chunk_count
-    finally:
-        stop_process(worker.process)
-        app.conf.task_always_eager = True
+    # Nothing moves it while its heartbeat is fresh ...
+    assert services.documents_reap_stuck() == 0
+    # ... and once it is stale, the beat reaper puts it back on the queue for another worker.
+    settings.KNOWLEDGE_INGEST_STALE_SECONDS = 0
+    assert services.documents_reap_stuck() == 1
+    assert Document.objects.get(pk=document_id).status == "pending"
+    worker = worker_start(queues="ingest", concurrency=1)
+    document = _wait_for([document_id], {"ready", "failed"}, worker=worker)[document_id]
+    assert document.status == "ready", document.error
+    assert document.attempts == 2
+    positions = list(Chunk.objects.filter(document_id=document_id).values_list("position", flat=True))
+    assert len(positions) == len(set(positions)) == document.chunk_count
 
 
 def test_the_reaper_gives_up_after_the_attempt_limit(user: Any, repository: Any, settings) -> None:  # type: ignore[no-untyped-def]

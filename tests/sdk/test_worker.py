@@ -59,36 +59,31 @@ def test_an_uploaded_text_is_ingested_and_found_by_search(caller: Caller, daphne
         assert client.documents.reprocess(uploaded.document_id).status in {"pending", "processing", "ready"}
 
 
-def test_a_workflow_run_followed_to_its_end_and_a_signed_webhook(caller: Caller, daphne_server: Any, tmp_path: Any) -> None:
+def test_a_workflow_run_followed_to_its_end_and_a_signed_webhook(caller: Caller, daphne_server: Any, worker_start: Any) -> None:
     """Define, execute and follow a run over SSE; then trigger it by a webhook signed with the SDK's helper."""
     from nexus_sdk.sections.workflows import Workflows
 
-    from tests.conftest import start_worker, stop_process
-
-    worker = start_worker(tmp_path, queues="default,workflows")
-    try:
-        with NexusClient(daphne_server.url, caller.key) as client:
-            steps = [
-                {"name": "gate", "kind": "condition", "config": {"expression": "input.n > 1"}, "depends_on": []},
-                {"name": "after", "kind": "condition", "config": {"expression": "true"}, "depends_on": [0]},
-            ]
-            workflow = client.workflows.create(name="Gate", steps=steps)
-            secret = workflow.trigger_secret
-            run = client.workflows.execute(workflow.id, input={"n": 2})
-            events = list(client.runs.events(run.id))  # the stream ends with the run's final event
-            assert events[-1].type == "run:completed", (events[-3:], worker.log())
-            finished = client.runs.get(run.id)
-            assert finished.status == "completed", (finished, worker.log())
-            assert [r.id for r in client.workflows.runs(workflow.id)] == [run.id]
-            # A webhook signed with the trigger secret starts a second run.
-            header, body = Workflows.signature(secret, {"n": 5})
-            # (Webhooks are called by other systems: plain HTTP with the SDK's signing helper.)
-            triggered = httpx.post(f"{daphne_server.url}/api/v1/hooks/{workflow.id}", content=body,
-                                   headers={"X-Nexus-Signature": header, "Content-Type": "application/json"})
-            assert triggered.status_code in {200, 202}, triggered.text
-            assert len(list(client.workflows.runs(workflow.id))) == 2
-    finally:
-        stop_process(worker.process)
+    worker = worker_start(queues="default,workflows")
+    with NexusClient(daphne_server.url, caller.key) as client:
+        steps = [
+            {"name": "gate", "kind": "condition", "config": {"expression": "input.n > 1"}, "depends_on": []},
+            {"name": "after", "kind": "condition", "config": {"expression": "true"}, "depends_on": [0]},
+        ]
+        workflow = client.workflows.create(name="Gate", steps=steps)
+        secret = workflow.trigger_secret
+        run = client.workflows.execute(workflow.id, input={"n": 2})
+        events = list(client.runs.events(run.id))  # the stream ends with the run's final event
+        assert events[-1].type == "run:completed", (events[-3:], worker.log())
+        finished = client.runs.get(run.id)
+        assert finished.status == "completed", (finished, worker.log())
+        assert [r.id for r in client.workflows.runs(workflow.id)] == [run.id]
+        # A webhook signed with the trigger secret starts a second run.
+        header, body = Workflows.signature(secret, {"n": 5})
+        # (Webhooks are called by other systems: plain HTTP with the SDK's signing helper.)
+        triggered = httpx.post(f"{daphne_server.url}/api/v1/hooks/{workflow.id}", content=body,
+                               headers={"X-Nexus-Signature": header, "Content-Type": "application/json"})
+        assert triggered.status_code in {200, 202}, triggered.text
+        assert len(list(client.workflows.runs(workflow.id))) == 2
 
 
 def test_a_chain_executed_and_streamed_to_its_end(caller: Caller, daphne_server: Any, celery_worker: Any) -> None:

@@ -40,6 +40,12 @@ class _Page(BaseHTTPRequestHandler):
     big = b"x" * (1024 * 1024 + 5000)
 
     def do_GET(self) -> None:  # noqa: N802  (the stdlib's name)
+        if self.path == "/to-private":
+            self.send_response(302)
+            self.send_header("Location", "http://10.0.0.1/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = self.big if self.path == "/big" else b"<html><body>Opening hours: 9 to 5.</body></html>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -53,7 +59,7 @@ class _Page(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def web_page() -> Iterator[str]:
-    """A loopback web server: `/` a small page, `/big` a page over 1 MB."""
+    """A loopback web server: `/` a small page, `/big` a page over 1 MB, `/to-private` a redirect to 10.0.0.1."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

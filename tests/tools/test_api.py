@@ -154,3 +154,28 @@ def test_fetch_url_answers_the_text_at_most_1_mb(settings, web_page: str) -> Non
     assert page["content_type"].startswith("text/html")
     big = _call(client, "fetch_url", {"url": web_page + "/big"}).json()["result"]
     assert len(big["text"]) == 1024 * 1024 and big["truncated"] is True
+
+
+def test_fetch_url_refuses_a_redirect_to_a_private_address(settings, web_page: str) -> None:  # type: ignore[no-untyped-def]
+    settings.ALLOWED_PRIVATE_NETWORKS = ["127.0.0.1/32"]  # the first hop is allowed, the one it redirects to is not
+    answer = _call(_client(UserFactory()), "fetch_url", {"url": web_page + "/to-private"})
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["error"]["code"] == "VALIDATION_ERROR" and "url" in answer.json()["error"]["details"]
+
+
+def test_fetch_url_runs_from_a_worker_thread_of_an_event_loop(settings, web_page: str) -> None:  # type: ignore[no-untyped-def]
+    """Chat runs its tools on an executor thread of the reply's event loop: the fetch works there too."""
+    import asyncio
+
+    from apps.core.db import db_sync_to_async
+    from apps.tools.registry import FetchUrl, ToolContext
+
+    settings.ALLOWED_PRIVATE_NETWORKS = ["127.0.0.1/32"]
+    context = ToolContext(user=UserFactory())
+
+    def fetch() -> dict[str, Any]:
+        # `run` itself: that thread's database connection cannot see this test's uncommitted user.
+        return FetchUrl().run(context=context, arguments={"url": web_page + "/"})
+
+    page = asyncio.run(db_sync_to_async(fetch)())
+    assert "Opening hours: 9 to 5." in page["text"] and page["status"] == 200 and page["truncated"] is False

@@ -1,13 +1,12 @@
 """Workflows fixtures: in-process clients, step lists, and the fake provider's models (from the llm tests)."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
-from tests.conftest import start_worker, stop_process
+from tests.conftest import WorkerProcess, WorkerStart
 from tests.llm.conftest import (  # noqa: F401  (fixtures re-exported for the workflows tests)
     FakeModels,
     committed_db,
@@ -41,15 +40,6 @@ def create(client: APIClient, steps: list[dict[str, Any]], **extra: Any) -> Any:
 
 
 @pytest.fixture
-def flow_worker(fake_models: Any, tmp_path: Path, settings: Any) -> Any:  # noqa: F811  (the fixture imported above)
+def flow_worker(fake_models: Any, worker_start: WorkerStart) -> WorkerProcess:  # noqa: F811  (the fixture imported above)
     """A real worker on the `default` and `workflows` queues; tasks go through Redis (no eager mode)."""
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    from config.celery_app import app
-
-    app.conf.task_always_eager = False
-    worker = start_worker(tmp_path, queues="default,workflows")
-    try:
-        yield worker
-    finally:
-        app.conf.task_always_eager = True
-        stop_process(worker.process)
+    return worker_start(queues="default,workflows")

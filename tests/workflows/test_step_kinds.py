@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from apps.workflows.models import Run
 from tests.agents.conftest import agent_body, fake_agent, fake_agent_server  # noqa: F401  (fixtures)
 from tests.architect.conftest import chain_body
 from tests.chat.conftest import make_caller
-from tests.conftest import WorkerProcess, start_worker, stop_process
+from tests.conftest import WorkerProcess, WorkerStart
 from tests.llm.conftest import committed_db  # noqa: F401  (fixture)
 
 from .conftest import client_for, create
@@ -76,26 +75,11 @@ def site() -> Iterator[str]:
         server.shutdown()
 
 
-def _worker(tmp_path: Path, settings: Any, **env: str) -> Any:
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    from config.celery_app import app
-
-    app.conf.task_always_eager = False
-    return start_worker(tmp_path, queues="default,workflows", **env)
-
-
 @pytest.fixture
-def open_worker(fake_models: Any, tmp_path: Path, settings: Any) -> Iterator[WorkerProcess]:
+def open_worker(fake_models: Any, worker_start: WorkerStart, settings: Any) -> WorkerProcess:
     """A workflows worker that may call loopback (ALLOWED_PRIVATE_NETWORKS), as the test's sites live there."""
     settings.ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8"]
-    worker = _worker(tmp_path, settings, ALLOWED_PRIVATE_NETWORKS="127.0.0.0/8", WORKFLOWS_HTTP_MAX_BYTES="1048576")
-    try:
-        yield worker
-    finally:
-        from config.celery_app import app
-
-        app.conf.task_always_eager = True
-        stop_process(worker.process)
+    return worker_start(queues="default,workflows", ALLOWED_PRIVATE_NETWORKS="127.0.0.0/8", WORKFLOWS_HTTP_MAX_BYTES="1048576")
 
 
 def test_http_steps_call_through_the_guard_parse_json_cap_the_size_and_retry_server_errors(site: str, open_worker: WorkerProcess) -> None:

@@ -5,7 +5,6 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from apps.workflows import runner
 from apps.workflows.models import Run, StepRun
 from apps.workflows.selectors import run_stream_key
 from tests.chat.conftest import make_caller
-from tests.conftest import WorkerProcess, start_worker, stop_process
+from tests.conftest import WorkerProcess, WorkerStart
 
 from .conftest import client_for, condition, create, llm
 
@@ -183,37 +182,26 @@ def _blocking_reply(gate: threading.Event, text: str) -> Any:
     return reply
 
 
-def test_a_worker_killed_mid_step_loses_nothing_and_charges_once(fake_llm: Any, fake_models: Any, tmp_path: Path,
+def test_a_worker_killed_mid_step_loses_nothing_and_charges_once(fake_llm: Any, fake_models: Any, worker_start: WorkerStart,
                                                                  settings: Any) -> None:
-    settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.WORKFLOWS_STALE_SECONDS = 1.0
-    from config.celery_app import app
-
-    app.conf.task_always_eager = False
     gate = threading.Event()
     fake_llm.script("[wf:slow]", _blocking_reply(gate, "slow done"))
     fake_llm.script("[wf:next]", "next done")
     caller = make_caller()
     client = client_for(caller.user)
     workflow = create(client, [llm("slow", "[wf:slow]", MODEL), llm("next", "[wf:next] {{steps.slow.output}}", MODEL, [0])]).json()
-    first = start_worker(tmp_path, queues="default,workflows", WORKFLOWS_STALE_SECONDS="1", WORKFLOWS_HEARTBEAT_SECONDS="0.2")
-    second = None
-    try:
-        run_id = _execute(client, workflow["id"])
-        _wait(lambda: any("[wf:slow]" in str(entry.body) for entry in fake_llm.log))
-        _wait(lambda: StepRun.objects.filter(run_id=run_id, index=0, worker__gt="").exists())
-        os.killpg(first.process.pid, signal.SIGKILL)  # the worker and its pool children, mid-call
-        first.process.wait(10)
-        gate.set()
-        second = start_worker(tmp_path, queues="default,workflows", WORKFLOWS_STALE_SECONDS="1", WORKFLOWS_HEARTBEAT_SECONDS="0.2")
-        # the beat's reaper, run here: the step's heartbeat stopped, so the same attempt is queued again
-        _wait(lambda: runner.stale_reap()["requeued"] >= 1, timeout=30)
-        run = _ended(run_id, second)
-    finally:
-        app.conf.task_always_eager = True
-        stop_process(first.process)
-        if second is not None:
-            stop_process(second.process)
+    first = worker_start(queues="default,workflows", WORKFLOWS_STALE_SECONDS="1", WORKFLOWS_HEARTBEAT_SECONDS="0.2")
+    run_id = _execute(client, workflow["id"])
+    _wait(lambda: any("[wf:slow]" in str(entry.body) for entry in fake_llm.log))
+    _wait(lambda: StepRun.objects.filter(run_id=run_id, index=0, worker__gt="").exists())
+    os.killpg(first.process.pid, signal.SIGKILL)  # the worker and its pool children, mid-call
+    first.process.wait(10)
+    gate.set()
+    second = worker_start(queues="default,workflows", WORKFLOWS_STALE_SECONDS="1", WORKFLOWS_HEARTBEAT_SECONDS="0.2")
+    # the beat's reaper, run here: the step's heartbeat stopped, so the same attempt is queued again
+    _wait(lambda: runner.stale_reap()["requeued"] >= 1, timeout=30)
+    run = _ended(run_id, second)
     assert run.status == "completed", run.error
     steps = _steps(run_id)
     assert [a.status for a in steps["slow"]] == ["completed"] and steps["slow"][0].attempt == 1
