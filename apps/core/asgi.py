@@ -6,18 +6,21 @@ per request and joins it at the end, a thread started and stopped per request (a
 the CPU of a keyed read in a profile). `PooledThreadASGIHandler` keeps the rule (a request's sync
 code runs in one thread, which no other request uses meanwhile) but takes that thread from a pool
 of idle ones and gives it back. The connection a request opened is closed by Django's
-request_finished in that same thread, so no idle thread holds one between requests.
+request_finished in that same thread, so no idle thread holds one between requests. A streamed
+answer (a chat reply's SSE) gives its thread back as soon as the view returns: the stream is sent
+from the event loop, and open streams hold no thread.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
 import sys
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,6 +37,8 @@ from django.dispatch import Signal, receiver
 from django.http import FileResponse, HttpRequest, HttpResponseBase
 from django.test.signals import setting_changed
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix, set_urlconf
+
+from .db import release_db_connections
 
 __all__ = ["PooledThreadASGIHandler", "RequestThreads", "flush_on_server_stop", "gc_settle"]
 
@@ -130,23 +135,30 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        executor = self.threads.acquire()
         task = asyncio.current_task()
         if task is not None:
             _in_flight.add(task)
         try:
-            async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
+            await self.handle(scope, receive, send)
         finally:
             _in_flight.discard(task)  # type: ignore[arg-type]  # None is never in it
-            # handle() returns after the response was sent and request_finished ran: nothing of
-            # this request runs in the thread any more, so the next request may have it.
+
+    @contextlib.asynccontextmanager
+    async def request_thread(self) -> AsyncIterator[None]:
+        """The thread the enclosed thread-sensitive calls run in, the request's alone until the block ends."""
+        executor = self.threads.acquire()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                yield
+        finally:
+            # Nothing of this request runs in the thread any more: the next request may have it.
             self.threads.release(executor)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Serve a sync view's request in one thread hop; an async view's on the loop."""
         if not self._sync_view(scope):
-            await self._handle_async_view(scope, receive, send)
+            async with self.request_thread():
+                await self._handle_async_view(scope, receive, send)
             return
         try:
             body_file = await self.read_body(receive)
@@ -154,14 +166,17 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
             return
         set_script_prefix(get_script_prefix(scope))
         try:
-            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            async with self.request_thread():
+                response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
             if not response.streaming:
                 await self.send_response(response, send)
                 return
+            # A streamed response (a chat reply's SSE) is sent from the loop, for minutes maybe: its
+            # thread went back to the pool with the view's return, not one thread per open stream.
             try:
                 await self._stream(response, receive, send)
             finally:  # its content was produced while sending: closed after it
-                await sync_to_async(response.close, thread_sensitive=True)()
+                await self._close_response(response)
         finally:
             body_file.close()
 
@@ -185,7 +200,7 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
             body_file.close()
             assert error_response is not None
             await self.send_response(error_response, send)
-            await _close_response(error_response)
+            await self._close_response(error_response)
             return
 
         async def process_request() -> HttpResponseBase:
@@ -230,8 +245,20 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
         except asyncio.CancelledError:
             await _send_signal(request_finished, self.__class__)
         else:
-            await _close_response(response)
+            await self._close_response(response)
         body_file.close()
+
+    async def _close_response(self, response: HttpResponseBase) -> None:
+        """Close a response (request_finished): on the loop while only Django's own receivers listen."""
+        # Django adds the request's own close (its body's buffer) to the response's closers; anything
+        # else (a file being served) is closed in a thread, as Django does.
+        closers = getattr(response, "_resource_closers", ())
+        others = any(not isinstance(getattr(closer, "__self__", None), HttpRequest) for closer in closers)
+        if others or _loop_safe(request_finished, getattr(response, "_handler_class", None)) is None:
+            async with self.request_thread():
+                await sync_to_async(response.close, thread_sensitive=True)()
+            return
+        response.close()
 
     async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
         """As Django's (its response is marked with this handler)."""
@@ -267,6 +294,8 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
         response._handler_class = self.__class__  # type: ignore[attr-defined]  # as Django's handlers mark it
         if not response.streaming:
             response.close()  # the body is complete: request_finished runs here, in this thread
+        else:
+            release_db_connections()  # the thread goes back to the pool before the stream ends
         return response
 
     def _sync_view(self, scope: dict[str, Any]) -> bool:
@@ -298,18 +327,6 @@ async def _send_signal(signal: Signal, sender: type, **named: Any) -> None:
         return
     for receiver_ in receivers:
         receiver_(signal=signal, sender=sender, **named)
-
-
-async def _close_response(response: HttpResponseBase) -> None:
-    """Close a response (request_finished): on the loop when only loop-safe receivers listen."""
-    # Django adds the request's own close (its body's buffer) to the response's closers; anything
-    # else (a file being served) is closed in a thread, as Django does.
-    closers = getattr(response, "_resource_closers", ())
-    others = any(not isinstance(getattr(closer, "__self__", None), HttpRequest) for closer in closers)
-    if others or _loop_safe(request_finished, getattr(response, "_handler_class", None)) is None:
-        await sync_to_async(response.close)()
-        return
-    response.close()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -195,6 +195,41 @@ async def test_a_sync_view_s_stream_stops_when_the_client_goes_away(settings) ->
     assert urls.ENDLESS_STREAM_EVENTS == ["started", "stopped"]
 
 
+async def test_open_streams_of_a_sync_view_hold_no_thread(settings, transactional_db) -> None:  # type: ignore[no-untyped-def]
+    """Twenty SSE answers of a sync view open at once: the view's thread went back to the pool as each began.
+
+    Each open chat reply used to keep its request's thread until the reply ended: 500 open replies
+    were 500 threads.
+    """
+    from django.db import connections
+
+    from tests import urls
+
+    settings.ROOT_URLCONF = "tests.urls"
+    urls.ENDLESS_STREAM_EVENTS.clear()
+    app = PooledThreadASGIHandler()
+    scope = {"type": "http", "method": "GET", "path": "/api/v1/_test/endless", "query_string": b"",
+             "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 1), "server": ("localhost", 80),
+             "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
+    streams = []
+    for _ in range(20):
+        communicator = ApplicationCommunicator(app, scope)
+        await communicator.send_input({"type": "http.request", "body": b""})
+        assert (await communicator.receive_output(10))["status"] == 200
+        assert (await communicator.receive_output(10))["body"] == b"data: tick\n\n"
+        streams.append(communicator)
+    assert app.threads.created == 1  # one pooled thread served every view; none is held by a stream
+    executor = app.threads.acquire()
+    try:  # and that thread holds no database connection while the streams go on
+        assert executor.submit(lambda: all(c.connection is None for c in connections.all(initialized_only=True))).result(10)
+    finally:
+        app.threads.release(executor)
+    for communicator in streams:
+        await communicator.send_input({"type": "http.disconnect"})
+        await communicator.wait(10)
+    assert urls.ENDLESS_STREAM_EVENTS.count("stopped") == 20
+
+
 def test_the_loaded_application_is_frozen_out_of_garbage_collection() -> None:
     """The web process's ASGI application freezes what it loaded, so full collections do not walk it (bench `chat`)."""
     import gc
