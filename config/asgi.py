@@ -12,15 +12,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 # in front can cache /static/.
 django.setup(set_prefix=False)
 
-from apps.core.asgi import PooledThreadASGIHandler, gc_settle  # noqa: E402
+from apps.core.asgi import PooledThreadASGIHandler, flush_on_server_stop, gc_settle  # noqa: E402
 
 django_asgi_app = ASGIStaticFilesHandler(PooledThreadASGIHandler())
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from apps.billing.metering import settlements_flush  # noqa: E402
 from apps.core.consumers import TokenAuthMiddleware  # noqa: E402
 from apps.core.websocket_origin import allowed_hosts_origin_validator  # noqa: E402
+from apps.llm.client import usage_flush  # noqa: E402
 from apps.llm.providers import preload_adapters  # noqa: E402
 
 websocket_urlpatterns = import_module(settings.WEBSOCKET_URLCONF).websocket_urlpatterns
@@ -35,4 +37,6 @@ application = ProtocolTypeRouter(
         "websocket": allowed_hosts_origin_validator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )
+# Usage records and settlements of the calls cut when daphne is stopped are written before it exits.
+flush_on_server_stop(usage_flush, settlements_flush)
 gc_settle()  # last: everything loaded above is frozen out of the collector's work

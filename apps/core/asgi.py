@@ -6,27 +6,46 @@ per request and joins it at the end, a thread started and stopped per request (a
 the CPU of a keyed read in a profile). `PooledThreadASGIHandler` keeps the rule (a request's sync
 code runs in one thread, which no other request uses meanwhile) but takes that thread from a pool
 of idle ones and gives it back. The connection a request opened is closed by Django's
-request_finished in that same thread, so no idle thread holds one between requests.
+request_finished in that same thread, so no idle thread holds one between requests. A streamed
+answer (a chat reply's SSE) gives its thread back as soon as the view returns: the stream is sent
+from the event loop, and open streams hold no thread.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
+import logging
+import sys
 import threading
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core import signals
+from django.core.cache import close_caches
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.core.handlers.base import BaseHandler
-from django.http import HttpResponseBase
-from django.urls import Resolver404, get_resolver, set_script_prefix
+from django.core.handlers.base import BaseHandler, reset_urlconf
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, reset_queries
+from django.dispatch import Signal, receiver
+from django.http import FileResponse, HttpRequest, HttpResponseBase
+from django.test.signals import setting_changed
+from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix, set_urlconf
 
-__all__ = ["PooledThreadASGIHandler", "RequestThreads", "gc_settle"]
+from .db import release_db_connections
+
+__all__ = ["PooledThreadASGIHandler", "RequestThreads", "flush_on_server_stop", "gc_settle"]
+
+logger = logging.getLogger("nexus.asgi")
+
+# The tasks serving HTTP requests right now (what a stopping server cancels and waits for).
+_in_flight: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
 
 class RequestThreads:
@@ -55,7 +74,32 @@ class RequestThreads:
         executor.shutdown(wait=False)
 
 
-class PooledThreadASGIHandler(ASGIHandler):
+class CachedResolveMixin:
+    """Resolve a request's path once per process (per urlconf), not once per request.
+
+    Django walks the URL patterns for every request, and each app's `include()` it passes over adds
+    to the list of patterns tried: about a twentieth of a gateway call's CPU. The resolved match
+    of a path is the same for every request to it, so it is kept (a bounded LRU); each request gets
+    its own copy, as middleware may change a match's kwargs.
+    """
+
+    def resolve_request(self, request: HttpRequest) -> ResolverMatch:
+        """As `BaseHandler.resolve_request`, from the cache."""
+        urlconf = getattr(request, "urlconf", None)
+        if urlconf is not None:
+            set_urlconf(urlconf)
+        cached = _resolve(urlconf or settings.ROOT_URLCONF, request.path_info)
+        match = ResolverMatch.__new__(ResolverMatch)  # ResolverMatch refuses copy.copy (it refuses pickling)
+        match.__dict__.update(cached.__dict__, kwargs=dict(cached.kwargs))
+        request.resolver_match = match
+        return match
+
+
+class _SyncHandler(CachedResolveMixin, BaseHandler):
+    """The sync middleware chain of `PooledThreadASGIHandler`."""
+
+
+class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
     """Django's ASGIHandler, with each request's sync thread taken from `RequestThreads`.
 
     A request for a sync view (DRF's views, the pages) runs in ONE thread hop: the request_started
@@ -70,7 +114,7 @@ class PooledThreadASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
         self.threads = RequestThreads(keep=settings.ASGI_REQUEST_THREADS)
-        self.sync_handler = BaseHandler()
+        self.sync_handler = _SyncHandler()
         self.sync_handler.load_middleware(is_async=False)
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -91,19 +135,30 @@ class PooledThreadASGIHandler(ASGIHandler):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        task = asyncio.current_task()
+        if task is not None:
+            _in_flight.add(task)
+        try:
+            await self.handle(scope, receive, send)
+        finally:
+            _in_flight.discard(task)  # type: ignore[arg-type]  # None is never in it
+
+    @contextlib.asynccontextmanager
+    async def request_thread(self) -> AsyncIterator[None]:
+        """The thread the enclosed thread-sensitive calls run in, the request's alone until the block ends."""
         executor = self.threads.acquire()
         try:
             async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
+                yield
         finally:
-            # handle() returns after the response was sent and request_finished ran: nothing of
-            # this request runs in the thread any more, so the next request may have it.
+            # Nothing of this request runs in the thread any more: the next request may have it.
             self.threads.release(executor)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Serve a sync view's request in one thread hop; anything else as Django does."""
+        """Serve a sync view's request in one thread hop; an async view's on the loop."""
         if not self._sync_view(scope):
-            await super().handle(scope, receive, send)
+            async with self.request_thread():
+                await self._handle_async_view(scope, receive, send)
             return
         try:
             body_file = await self.read_body(receive)
@@ -111,16 +166,107 @@ class PooledThreadASGIHandler(ASGIHandler):
             return
         set_script_prefix(get_script_prefix(scope))
         try:
-            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            async with self.request_thread():
+                response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
             if not response.streaming:
                 await self.send_response(response, send)
                 return
+            # A streamed response (a chat reply's SSE) is sent from the loop, for minutes maybe: its
+            # thread went back to the pool with the view's return, not one thread per open stream.
             try:
                 await self._stream(response, receive, send)
             finally:  # its content was produced while sending: closed after it
-                await sync_to_async(response.close, thread_sensitive=True)()
+                await self._close_response(response)
         finally:
             body_file.close()
+
+    async def _handle_async_view(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Django's `ASGIHandler.handle`, with the request signals sent on the loop when that is safe.
+
+        Django sends request_started and request_finished through a thread hop each (their
+        receivers are sync). Its own receivers only reset per-thread state, and the event loop's
+        thread holds no database connection (an async view's queries run in threads that hand
+        theirs back), so while they are the only receivers they run on the loop: two hops fewer
+        per gateway call. Any other receiver brings Django's hops back.
+        """
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        await _send_signal(request_started, self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            assert error_response is not None
+            await self.send_response(error_response, send)
+            await self._close_response(error_response)
+            return
+
+        async def process_request() -> HttpResponseBase:
+            response = await self.run_get_response(request)
+            try:
+                await self.send_response(response, send)
+            except asyncio.CancelledError:  # the client left while it was sent
+                pass
+            return response
+
+        # As Django: a client that leaves while the view runs cancels the view.
+        processing = asyncio.create_task(process_request())
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self.listen_for_disconnect(receive)), processing]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # The server is stopping (daphne cancels its requests): stop the view too and wait for
+            # its cleanup (a gateway stream records and settles what it produced). Django's own
+            # handler left the view's task running until the loop stopped under it.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            body_file.close()
+            raise
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        try:
+            response = processing.result()
+        except asyncio.CancelledError:
+            await _send_signal(request_finished, self.__class__)
+        else:
+            await self._close_response(response)
+        body_file.close()
+
+    async def _close_response(self, response: HttpResponseBase) -> None:
+        """Close a response (request_finished): on the loop while only Django's own receivers listen."""
+        # Django adds the request's own close (its body's buffer) to the response's closers; anything
+        # else (a file being served) is closed in a thread, as Django does.
+        closers = getattr(response, "_resource_closers", ())
+        others = any(not isinstance(getattr(closer, "__self__", None), HttpRequest) for closer in closers)
+        if others or _loop_safe(request_finished, getattr(response, "_handler_class", None)) is None:
+            async with self.request_thread():
+                await sync_to_async(response.close, thread_sensitive=True)()
+            return
+        response.close()
+
+    async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
+        """As Django's (its response is marked with this handler)."""
+        response = await self.get_response_async(request)
+        response._handler_class = self.__class__  # type: ignore[attr-defined]  # as Django's handlers mark it
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size
+        return response
 
     async def _stream(self, response: HttpResponseBase, receive: Any, send: Any) -> None:
         """Send a streamed response until it ends or the client goes away (which stops its iterator), as Django does."""
@@ -148,6 +294,8 @@ class PooledThreadASGIHandler(ASGIHandler):
         response._handler_class = self.__class__  # type: ignore[attr-defined]  # as Django's handlers mark it
         if not response.streaming:
             response.close()  # the body is complete: request_finished runs here, in this thread
+        else:
+            release_db_connections()  # the thread goes back to the pool before the stream ends
         return response
 
     def _sync_view(self, scope: dict[str, Any]) -> bool:
@@ -159,6 +307,41 @@ class PooledThreadASGIHandler(ASGIHandler):
         return _resolves_to_sync(settings.ROOT_URLCONF, path)
 
 
+# Django's own receivers of the request signals: they reset per-thread state (queries logged in
+# DEBUG, stale database connections of the thread, cache connections, the thread's urlconf).
+_LOOP_SAFE_RECEIVERS = frozenset({reset_queries, close_old_connections, close_caches, reset_urlconf})
+
+
+def _loop_safe(signal: Signal, sender: type | None) -> list[Any] | None:
+    """The signal's receivers when all of them may run on the loop, else None."""
+    sync_receivers, async_receivers = signal._live_receivers(sender)  # Django's own listing (5.0+)
+    if async_receivers or any(getattr(r, "__func__", r) not in _LOOP_SAFE_RECEIVERS for r in sync_receivers):
+        return None
+    return list(sync_receivers)
+
+
+async def _send_signal(signal: Signal, sender: type, **named: Any) -> None:
+    receivers = _loop_safe(signal, sender)
+    if receivers is None:
+        await signal.asend(sender=sender, **named)
+        return
+    for receiver_ in receivers:
+        receiver_(signal=signal, sender=sender, **named)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve(urlconf: str, path: str) -> ResolverMatch:
+    # A path that resolves to nothing raises each time (exceptions are not cached).
+    return get_resolver(urlconf).resolve(path)
+
+
+@receiver(setting_changed)
+def _urlconf_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ROOT_URLCONF":  # tests that swap urlconfs
+        _resolve.cache_clear()
+        _resolves_to_sync.cache_clear()
+
+
 @functools.lru_cache(maxsize=4096)
 def _resolves_to_sync(urlconf: str, path: str) -> bool:
     # Cached per path: resolving twice per request (here, then in Django) was 4 % of a gateway call.
@@ -167,6 +350,35 @@ def _resolves_to_sync(urlconf: str, path: str) -> bool:
     except Resolver404:
         return True
     return not iscoroutinefunction(match.func)
+
+
+def flush_on_server_stop(*flushes: Callable[[], Awaitable[None]]) -> None:
+    """Have daphne await `flushes` (in order) when it stops, once the requests it cancels have cleaned up.
+
+    On SIGTERM or SIGINT daphne cancels the requests in flight and waits for them ("before" phase
+    of Twisted's shutdown) before the event loop stops. A cancelled gateway stream queues its
+    usage record and starts its settlement as it closes: the flushes (`config.asgi` names them)
+    wait for those writes, so a restart loses no charge of a call it cut.
+    """
+    if "twisted.internet.reactor" not in sys.modules:  # not under daphne (tests, workers, other servers)
+        return
+    from twisted.internet import defer, reactor
+
+    async def flush_all() -> None:
+        await asyncio.sleep(0)  # daphne's own trigger, called right after this one, cancels the requests
+        current = asyncio.current_task()
+        await asyncio.gather(*(task for task in list(_in_flight) if task is not current), return_exceptions=True)
+        for flush in flushes:
+            try:
+                await flush()
+            except Exception:
+                logger.exception("Flushing at shutdown failed")
+
+    def on_stop() -> defer.Deferred[None]:
+        return defer.Deferred.fromFuture(asyncio.ensure_future(flush_all()))
+
+    # "before", as daphne's: Twisted's "during" phase stops the event loop first.
+    reactor.addSystemEventTrigger("before", "shutdown", on_stop)  # type: ignore[arg-type]  # zope interface stubs count self
 
 
 def gc_settle() -> None:

@@ -92,10 +92,29 @@ async def _frames(events: AsyncIterator[Any], *, named: bool) -> AsyncIterator[b
                 pass
 
 
+class ClosingStreamingResponse(StreamingHttpResponse):
+    """A streaming response that closes its async iterator when sending stops, at once.
+
+    Django's stops iterating when the client leaves or the server stops, but leaves the iterator
+    itself to the garbage collector, so the stream's cleanup (closing the upstream call,
+    recording and settling what was produced) ran at some later moment, or never when the
+    process was stopping.
+    """
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for part in super().__aiter__():
+                yield part
+        finally:
+            aclose = getattr(self._iterator, "aclose", None)  # type: ignore[attr-defined]  # Django's own attribute
+            if aclose is not None:
+                await aclose()
+
+
 def sse_response(frames: AsyncIterator[bytes], *, status: int = 200, headers: dict[str, str] | None = None) -> StreamingHttpResponse:
     """A streaming response with the SSE headers API.md asks for (the view's DB connections are released)."""
     release_db_connections()
-    response = StreamingHttpResponse(frames, content_type="text/event-stream", status=status)
+    response = ClosingStreamingResponse(frames, content_type="text/event-stream", status=status)
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     for name, value in (headers or {}).items():

@@ -10,8 +10,10 @@ settlement share one commit; with 50 calls in flight, a commit carries the jobs 
 A job that fails rolls its batch back; the batch is then run again job by job, each in its own
 transaction, so one bad job loses only itself (and is logged). Jobs therefore write with ids
 chosen before they were queued (a usage record's id is in the answer already). `write_behind_flush()`
-waits for everything queued (tests; shutdown). A process that dies before a flush loses its queued
-jobs; the holds they would have settled expire by themselves (`credit_reservations_expire`).
+waits for everything queued (tests). When daphne stops (SIGTERM, SIGINT), it first cancels the
+requests in flight, whose cleanup queues their last records and settlements, and then waits for
+the writer and the settlements (`core.asgi.flush_on_server_stop`, set up in `config.asgi`). Only a process that is killed outright loses its queued jobs;
+the holds they would have settled expire by themselves (`credit_reservations_expire`).
 """
 from __future__ import annotations
 
@@ -84,3 +86,4 @@ async def write_behind_flush() -> None:
     writer = _writers.peek()
     while writer is not None and writer.task is not None and not writer.task.done():
         await asyncio.shield(writer.task)
+

@@ -108,3 +108,33 @@ def test_a_stopped_stream_is_charged_for_what_was_produced(models, llm_server, d
     assert -usage.amount == record.cost.quantize(Decimal("0.000001")) and usage.usage_record_id == record.pk
     reservation = CreditReservation.objects.get(account=account)
     assert reservation.status == "settled" and reservation.charged < reservation.amount  # the unused rest was released
+
+
+def test_a_stream_cut_by_a_server_stop_is_still_recorded_and_settled(models, llm_server, tmp_path):
+    """daphne stopped (SIGTERM) mid-answer: the cut call's usage record and settlement written behind it still land."""
+    from tests.conftest import start_daphne, stop_process
+
+    server = start_daphne(tmp_path)
+    user = UserFactory()
+    _key, raw = account_services.api_key_create(user=user, name="sdk", scopes=["chat"])
+    body = {"model": "fake-openai", "stream": True, "max_tokens": 500,
+            "messages": [{"role": "user", "content": "Tell me a long story #words=400 #slow=0.05"}]}
+    try:
+        with httpx.Client(timeout=20) as client, client.stream(
+                "POST", f"{server.url}/api/v1/openai/chat/completions", json=body, headers={"Authorization": f"Bearer {raw}"}) as response:
+            assert response.status_code == 200
+            received = 0
+            for line in response.iter_lines():
+                received += line.startswith("data: {")
+                if received >= 5:
+                    stop_process(server.process)  # a deploy restarts the web process mid-answer
+                    break
+    finally:
+        stop_process(server.process)
+    assert server.process.returncode is not None
+    record = UsageRecord.objects.get(user=user)  # written before the process ended: no polling
+    assert 0 < record.completion_tokens < 400
+    reservation = CreditReservation.objects.get(account__user=user)
+    assert reservation.status == "settled", server.log()
+    usage = CreditTransaction.objects.get(account__user=user, type="usage")
+    assert -usage.amount == record.cost.quantize(Decimal("0.000001")) and CreditAccount.objects.get(user=user).held == 0

@@ -26,6 +26,7 @@ async def _get(app: PooledThreadASGIHandler, path: str, headers: list[tuple[byte
     start = await communicator.receive_output(10)
     while (await communicator.receive_output(10)).get("more_body"):
         pass
+    await communicator.wait(10)  # the request's close (request_finished) has run
     return int(start["status"])
 
 
@@ -105,7 +106,52 @@ async def test_an_async_view_runs_django_s_middleware_on_the_loop(settings, tran
     _key, raw = await sync_to_async(api_key_create)(user=user, name="loop", scopes=["*"])
     app, submitted = _counting_app()
     assert await _get(app, "/api/v1/openai/models", [(b"authorization", f"Bearer {raw}".encode())]) == 200
-    assert len(submitted) <= 2  # only Django's request_started / request_finished receivers
+    # Not even request_started / request_finished: Django's own receivers run on the loop.
+    assert submitted == []
+
+
+async def test_a_request_signal_receiver_of_our_own_still_runs_in_the_request_thread(settings, transactional_db) -> None:  # type: ignore[no-untyped-def]
+    """Only Django's own receivers run on the loop; any other sync receiver gets Django's thread hop."""
+    import threading
+
+    from django.core.signals import request_finished, request_started
+
+    loop_thread = threading.get_ident()
+    seen: list[tuple[str, bool]] = []
+
+    def started(**kwargs):  # type: ignore[no-untyped-def]
+        seen.append(("started", threading.get_ident() == loop_thread))
+
+    def finished(**kwargs):  # type: ignore[no-untyped-def]
+        seen.append(("finished", threading.get_ident() == loop_thread))
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    try:
+        app, submitted = _counting_app()
+        assert await _get(app, "/api/v1/openai/models") == 401
+    finally:
+        request_started.disconnect(started)
+        request_finished.disconnect(finished)
+    assert seen == [("started", False), ("finished", False)]  # both off the event loop
+    assert len(submitted) == 2
+
+
+async def test_a_path_is_resolved_once_and_each_request_gets_its_own_match(settings, transactional_db) -> None:  # type: ignore[no-untyped-def]
+    from django.test import RequestFactory
+
+    from apps.core.asgi import _resolve
+
+    app = PooledThreadASGIHandler()
+    _resolve.cache_clear()
+    for _ in range(3):
+        assert await _get(app, "/api/v1/openai/models") == 401
+    info = _resolve.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
+    first = app.resolve_request(RequestFactory().get("/api/v1/workflows/7b0c0f8e-0000-4000-8000-000000000001"))
+    first.kwargs["changed"] = True  # a middleware may change the kwargs of its request's match
+    second = app.resolve_request(RequestFactory().get("/api/v1/workflows/7b0c0f8e-0000-4000-8000-000000000001"))
+    assert "changed" not in second.kwargs and second.url_name == first.url_name
 
 
 async def test_a_session_changed_by_an_async_view_is_still_saved(transactional_db) -> None:  # type: ignore[no-untyped-def]
@@ -147,6 +193,41 @@ async def test_a_sync_view_s_stream_stops_when_the_client_goes_away(settings) ->
     await communicator.wait(10)  # the application returns once the stream is stopped
     await asyncio.sleep(0)
     assert urls.ENDLESS_STREAM_EVENTS == ["started", "stopped"]
+
+
+async def test_open_streams_of_a_sync_view_hold_no_thread(settings, transactional_db) -> None:  # type: ignore[no-untyped-def]
+    """Twenty SSE answers of a sync view open at once: the view's thread went back to the pool as each began.
+
+    Each open chat reply used to keep its request's thread until the reply ended: 500 open replies
+    were 500 threads.
+    """
+    from django.db import connections
+
+    from tests import urls
+
+    settings.ROOT_URLCONF = "tests.urls"
+    urls.ENDLESS_STREAM_EVENTS.clear()
+    app = PooledThreadASGIHandler()
+    scope = {"type": "http", "method": "GET", "path": "/api/v1/_test/endless", "query_string": b"",
+             "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 1), "server": ("localhost", 80),
+             "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
+    streams = []
+    for _ in range(20):
+        communicator = ApplicationCommunicator(app, scope)
+        await communicator.send_input({"type": "http.request", "body": b""})
+        assert (await communicator.receive_output(10))["status"] == 200
+        assert (await communicator.receive_output(10))["body"] == b"data: tick\n\n"
+        streams.append(communicator)
+    assert app.threads.created == 1  # one pooled thread served every view; none is held by a stream
+    executor = app.threads.acquire()
+    try:  # and that thread holds no database connection while the streams go on
+        assert executor.submit(lambda: all(c.connection is None for c in connections.all(initialized_only=True))).result(10)
+    finally:
+        app.threads.release(executor)
+    for communicator in streams:
+        await communicator.send_input({"type": "http.disconnect"})
+        await communicator.wait(10)
+    assert urls.ENDLESS_STREAM_EVENTS.count("stopped") == 20
 
 
 def test_the_loaded_application_is_frozen_out_of_garbage_collection() -> None:

@@ -211,3 +211,45 @@ async def test_a_stream_produced_here_is_still_read_from_redis_by_other_processe
         for n in range(1, 6):
             await streams.apublish(key, {"n": n}, final=n == 5)
     assert await elsewhere == [1, 2, 3, 4, 5]
+
+
+async def test_events_published_at_once_by_many_producers_go_to_redis_in_one_call() -> None:
+    """300 producers (replies streaming in one process) publish at once: one or two Redis calls, each stream in order."""
+    from apps.core.redis_client import redis_async
+
+    client = redis_async()
+
+    async def script_calls() -> int:
+        stats = await client.info("commandstats")
+        return sum(int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval"))
+
+    keys = [_key() for _ in range(300)]
+
+    async def produce(key: str) -> list[int]:
+        return [await streams.apublish(key, {"n": n}, final=n == 2) for n in range(3)]
+
+    before = await script_calls()
+    numbers = await asyncio.gather(*(produce(key) for key in keys))
+    calls = await script_calls() - before
+    assert numbers == [[1, 2, 3]] * len(keys)
+    # Three rounds of 300 events, at most 256 per call: without batching this was 900 calls.
+    assert calls <= 3 * 2
+    for key in keys[:5]:
+        events = await asyncio.to_thread(streams.read_events, key)
+        assert [(e.id, e.data["n"], e.final) for e in events] == [(1, 0, False), (2, 1, False), (3, 2, True)]
+
+
+async def test_an_event_redis_refuses_fails_only_its_own_publisher() -> None:
+    """Published in one call with others, an event Redis refuses (its key is no stream) fails alone; the others land."""
+    import redis
+
+    from apps.core.redis_client import redis_async
+
+    broken, fine = _key(), _key()
+    await redis_async().set(broken, "not a stream")
+    results = await asyncio.gather(streams.apublish(broken, {"n": 1}), streams.apublish(fine, {"n": 1}), return_exceptions=True)
+    assert isinstance(results[0], redis.ResponseError) and "WRONGTYPE" in str(results[0])
+    assert results[1] == 1
+    assert [event.data for event in await asyncio.to_thread(streams.read_events, fine)] == [{"n": 1}]
+    assert await streams.apublish(fine, {"n": 2}) == 2  # the publisher goes on
+    assert not streams._publishers.get().pending
