@@ -31,11 +31,10 @@ from django.core.cache import close_caches
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler, reset_urlconf
-from django.core.signals import request_finished, request_started
+from django.core.signals import request_finished, request_started, setting_changed
 from django.db import close_old_connections, reset_queries
 from django.dispatch import Signal, receiver
 from django.http import FileResponse, HttpRequest, HttpResponseBase
-from django.test.signals import setting_changed
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix, set_urlconf
 
 from .db import release_db_connections

@@ -24,15 +24,6 @@ def agents_worker(committed_db: None, worker_start: WorkerStart) -> WorkerProces
     return worker_start(queues="agents", concurrency=1, ALLOWED_PRIVATE_NETWORKS="127.0.0.0/8")
 
 
-def _login(browser_page: Any, email: str) -> None:
-    page = browser_page.page
-    browser_page.goto("/login/")
-    page.fill("#id_username", email)
-    page.fill("#id_password", "correct-horse-battery")
-    page.click("button[type=submit]")
-    page.wait_for_url(browser_page.base_url + "/")
-
-
 def test_marketplace_and_task_console(fake_agent: Any, agents_worker: WorkerProcess, browser_page: Any) -> None:
     owner = UserFactory()
     summarizer = services.agent_create(user=owner, data=agent_body(fake_agent.url))
@@ -41,7 +32,7 @@ def test_marketplace_and_task_console(fake_agent: Any, agents_worker: WorkerProc
     services.agent_heartbeat(agent=summarizer)
     user = UserFactory(email="agents@example.com")
     page = browser_page.page
-    _login(browser_page, user.email)
+    browser_page.login(user.email)
 
     page.click("nav >> text=Agents")
     page.wait_for_url(re.compile(r"/agents/$"))
@@ -96,7 +87,7 @@ def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_register_and_edit_an_agent(committed_db: None, fake_agent: Any, loopback_allowed: None, browser_page: Any) -> None:  # noqa: F811
     user = UserFactory(email="builder@example.com")
     page = browser_page.page
-    _login(browser_page, user.email)
+    browser_page.login(user.email)
     browser_page.goto("/agents/")
     page.click("#register-agent")
     page.wait_for_url(re.compile(r"/agents/new/$"))

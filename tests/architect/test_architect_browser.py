@@ -12,19 +12,10 @@ from tests.factories import UserFactory
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.worker]
 
 
-def _login(browser_page: Any, email: str) -> None:
-    page = browser_page.page
-    browser_page.goto("/login/")
-    page.fill("#id_username", email)
-    page.fill("#id_password", "correct-horse-battery")
-    page.click("button[type=submit]")
-    page.wait_for_url(browser_page.base_url + "/")
-
-
 def test_build_run_and_watch_a_chain(fake_models: Any, celery_worker: Any, browser_page: Any) -> None:
     user = UserFactory(email="architect@example.com")
     page = browser_page.page
-    _login(browser_page, user.email)
+    browser_page.login(user.email)
 
     page.click("nav >> text=Architect")
     page.wait_for_url(re.compile(r"/architect/$"))

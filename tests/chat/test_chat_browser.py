@@ -12,19 +12,10 @@ from tests.factories import UserFactory
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 
-def _login(browser_page: Any, email: str) -> None:
-    page = browser_page.page
-    browser_page.goto("/login/")
-    page.fill("#id_username", email)
-    page.fill("#id_password", "correct-horse-battery")
-    page.click("button[type=submit]")
-    page.wait_for_url(browser_page.base_url + "/")
-
-
 def test_chat_streams_survives_a_reload_and_compare_works(fake_models: Any, browser_page: Any) -> None:
     user = UserFactory(email="chatter@example.com")
     page = browser_page.page
-    _login(browser_page, user.email)
+    browser_page.login(user.email)
 
     page.click("nav >> text=Chat")
     page.wait_for_url(re.compile(r"/chat/"))

@@ -19,11 +19,7 @@ def test_new_build_live_progress_result_and_sandboxed_app(forge_model: Any, cele
     script_app(forge_model)
     user = UserFactory(email="forge@example.com")
     page = browser_page.page
-    browser_page.goto("/login/")
-    page.fill("#id_username", user.email)
-    page.fill("#id_password", "correct-horse-battery")
-    page.click("button[type=submit]")
-    page.wait_for_url(browser_page.base_url + "/")
+    browser_page.login(user.email)
 
     page.click("nav >> text=Forge")
     page.wait_for_url(re.compile(r"/forge/$"))

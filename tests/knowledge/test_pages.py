@@ -72,11 +72,7 @@ def test_knowledge_pages_in_a_browser(browser_page: Any, worker_start: WorkerSta
     seed()  # the database may have been flushed by an earlier live test
     user = UserFactory(email="reader@example.com")
     worker_start(queues="ingest", concurrency=2)
-    browser_page.goto("/login/")
-    page.fill("#id_username", user.email)
-    page.fill("#id_password", "correct-horse-battery")
-    page.click("button[type=submit]")
-    page.wait_for_url(browser_page.base_url + "/")
+    browser_page.login(user.email)
 
     page.click("nav >> text=Knowledge")
     page.wait_for_url(re.compile(r"/knowledge/$"))

@@ -24,19 +24,10 @@ fetch("/api/v1/artifacts", {credentials: "include"})
 </script></body></html>"""
 
 
-def _login(browser_page: Any, email: str) -> None:
-    page = browser_page.page
-    browser_page.goto("/login/")
-    page.fill("#id_username", email)
-    page.fill("#id_password", "correct-horse-battery")
-    page.click("button[type=submit]")
-    page.wait_for_url(browser_page.base_url + "/")
-
-
 def test_share_a_reply_open_it_signed_out_and_revoke(fake_models: Any, browser_page: Any) -> None:
     user = UserFactory(email="sharer@example.com")
     page = browser_page.page
-    _login(browser_page, user.email)
+    browser_page.login(user.email)
 
     # Chat, then Share the reply: a link to copy appears under it.
     browser_page.goto("/chat/")

@@ -19,11 +19,7 @@ def test_tool_calls_are_folded_under_the_reply_and_survive_a_reload(fake_models:
     fake_llm.script_tool("vacation policy", ("search_knowledge", {"query": "paid vacation", "repository_ids": [str(repository.pk)]}))
     fake_llm.script("vacation policy", lambda texts: "You get 25 days of paid vacation [1]." if "25 days" in texts else "Nothing found.")
     page = browser_page.page
-    browser_page.goto("/login/")
-    page.fill("#id_username", user.email)
-    page.fill("#id_password", "correct-horse-battery")
-    page.click("button[type=submit]")
-    page.wait_for_url(browser_page.base_url + "/")
+    browser_page.login(user.email)
 
     browser_page.goto("/chat/")
     page.select_option("#model-select", "fake-openai")
