@@ -259,3 +259,27 @@ def test_sync_variant_for_workers(fake_models: FakeModels, fake_llm: Any) -> Non
     assert result.text == DEFAULT_REPLY
     assert UserFactory._meta.model.objects.count() >= 1
     assert UsageRecord.objects.get().origin == "chat"
+
+
+def test_provider_clients_are_built_once_per_loop_and_taken_in_turn() -> None:
+    """No SDK client (nor its TLS context and pool) is built per call: a few per loop and settings, reused in turn."""
+    from apps.llm.providers.base import CLIENTS_PER_PROVIDER, client_for_loop
+
+    built: list[object] = []
+
+    def factory() -> object:
+        built.append(object())
+        return built[-1]
+
+    async def calls(key: tuple[str, ...], n: int) -> list[object]:
+        return [client_for_loop(key, factory) for _ in range(n)]
+
+    async def both() -> tuple[list[object], list[object]]:
+        return await calls(("openai", "a"), 5 * CLIENTS_PER_PROVIDER), await calls(("openai", "b"), 2)
+
+    first, other = asyncio.run(both())
+    assert len(set(map(id, first))) == CLIENTS_PER_PROVIDER  # 40 calls, 8 clients, each used in turn
+    assert first[:CLIENTS_PER_PROVIDER] == first[CLIENTS_PER_PROVIDER:2 * CLIENTS_PER_PROVIDER]
+    assert not set(map(id, other)) & set(map(id, first))  # other settings, other clients
+    again = asyncio.run(calls(("openai", "a"), 1))  # another event loop never shares a loop's clients
+    assert id(again[0]) not in set(map(id, first))

@@ -210,11 +210,19 @@ async def complete_from_stream(events: AsyncIterator[LlmEvent]) -> Completion:
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 
 
+# SDK clients per loop and settings, taken in turn. httpx's pool walks all its connections each time
+# a request starts or ends; with 500 replies streaming from one provider that walk grew with the
+# square of the streams. Each client's pool holds a share of them.
+CLIENTS_PER_PROVIDER = 8
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
+
+
 def client_for_loop(key: tuple[Any, ...], factory: Callable[[], Any]) -> Any:
-    """One SDK client per event loop and settings, so connections are pooled but never shared across loops."""
+    """An SDK client of this event loop for these settings (one of CLIENTS_PER_PROVIDER, in turn), never shared across loops."""
     loop = asyncio.get_running_loop()
+    turn = _turns[loop] = (_turns.get(loop, 0) + 1) % CLIENTS_PER_PROVIDER
     per_loop = _clients.setdefault(loop, {})
-    client = per_loop.get(key)
+    client = per_loop.get((*key, turn))
     if client is None:
-        client = per_loop[key] = factory()
+        client = per_loop[(*key, turn)] = factory()
     return client
