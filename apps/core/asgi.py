@@ -186,7 +186,8 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
         receivers are sync). Its own receivers only reset per-thread state, and the event loop's
         thread holds no database connection (an async view's queries run in threads that hand
         theirs back), so while they are the only receivers they run on the loop: two hops fewer
-        per gateway call. Any other receiver brings Django's hops back.
+        per gateway call. Any other receiver brings Django's hops back. It follows Django 5.2's
+        `ASGIHandler.handle` step by step: a Django upgrade compares the two.
         """
         try:
             body_file = await self.read_body(receive)
