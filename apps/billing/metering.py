@@ -149,7 +149,7 @@ async def call_settle(*, reservation: CreditReservation | None, prepared: Any, f
     if not wait and usage is not None and getattr(usage, "cost", None) is not None:
         # The cost is known: one job behind the answer, sharing a hop and a commit with its usage record.
         write_behind(functools.partial(credit_settle, reservation=reservation, cost=usage.cost,
-                                       usage_record_id=getattr(finish, "usage_record_id", None)))
+                                       usage_record_id=getattr(finish, "usage_record_id", None)), locks=True)
         return
     task = asyncio.ensure_future(_settle(reservation=reservation, prepared=prepared, finish=finish))
     _pending.add(task)

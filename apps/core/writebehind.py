@@ -6,6 +6,9 @@ not wait for the ledger). Written one by one, each was a thread hand-off, a roun
 loop's writer instead; the writer takes everything queued so far and runs it in one hop to a
 thread, in one transaction, in the order it was queued. One call at a time, a call's record and
 settlement share one commit; with 50 calls in flight, a commit carries the jobs of many of them.
+Jobs that lock a shared row (`locks=True`: a settlement locks its credit account, which every new
+hold of that account also updates) run after the batch's other jobs, still in their own order, so
+the lock is held for those statements and the commit, not for the whole batch.
 
 A job that fails rolls its batch back; the batch is then run again job by job, each in its own
 transaction, so one bad job loses only itself (and is logged). Jobs therefore write with ids
@@ -59,26 +62,27 @@ class _Writer:
 
     def __init__(self) -> None:
         self.jobs: list[Job] = []
+        self.locking: list[Job] = []
         self.task: asyncio.Task[None] | None = None
 
-    def add(self, job: Job) -> None:
-        self.jobs.append(job)
+    def add(self, job: Job, *, locks: bool = False) -> None:
+        (self.locking if locks else self.jobs).append(job)
         if self.task is None or self.task.done():
             # A fresh context: the writer outlives the request that queued its first job.
             self.task = asyncio.get_running_loop().create_task(self._run(), name="write-behind", context=contextvars.Context())
 
     async def _run(self) -> None:
-        while self.jobs:
-            batch, self.jobs = self.jobs, []
+        while self.jobs or self.locking:
+            batch, self.jobs, self.locking = self.jobs + self.locking, [], []
             await _arun_batch(batch)
 
 
 _writers: LoopLocal[_Writer] = LoopLocal(_Writer)
 
 
-def write_behind(job: Job) -> None:
-    """Queue `job` (sync, database work) to run behind the current answer; see the module docstring."""
-    _writers.get().add(job)
+def write_behind(job: Job, *, locks: bool = False) -> None:
+    """Queue `job` (sync, database work) to run behind the current answer; `locks`: it locks a shared row (module docstring)."""
+    _writers.get().add(job, locks=locks)
 
 
 async def write_behind_flush() -> None:

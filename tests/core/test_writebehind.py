@@ -58,3 +58,22 @@ async def test_jobs_queued_while_a_batch_runs_go_in_the_next_one(transactional_d
     write_behind(lambda: order.append("later"))
     await write_behind_flush()
     assert order == ["slow", "later"]
+
+
+async def test_jobs_that_lock_a_shared_row_run_last_in_their_batch(transactional_db) -> None:  # type: ignore[no-untyped-def]
+    # A settlement locks its credit account until the batch commits; every new hold of that account
+    # waits for that lock, so it is taken after the batch's other inserts, not before them.
+    seen: list[tuple[str, int]] = []
+
+    def job(name: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT txid_current()")
+            seen.append((name, cursor.fetchone()[0]))
+
+    write_behind(lambda: job("settle-1"), locks=True)
+    write_behind(lambda: job("record-1"))
+    write_behind(lambda: job("settle-2"), locks=True)
+    write_behind(lambda: job("record-2"))
+    await write_behind_flush()
+    assert [name for name, _ in seen] == ["record-1", "record-2", "settle-1", "settle-2"]
+    assert len({txid for _, txid in seen}) == 1  # still one commit
