@@ -20,10 +20,13 @@ class TierRateThrottle(BaseThrottle):
     """
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        limit = api_limit(request)
-        if limit is not None:
-            ratelimit_hits(request, [limit])
+        ratelimit_hits(request, self.limits(request))
         return True
+
+    def limits(self, request: Request) -> list[Limit]:
+        """What this throttle counts, for callers that count several limits in one round trip (the gateway)."""
+        limit = api_limit(request)
+        return [limit] if limit is not None else []
 
 
 def api_limit(request: Request) -> Limit | None:

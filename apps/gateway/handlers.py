@@ -11,20 +11,20 @@ so nothing a caller sends (a base URL, a key, headers) ever reaches the upstream
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, Throttled
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from apps.accounts.limits import concurrency_slot, kind_limit
 from apps.accounts.permissions import HasTool
 from apps.accounts.policy import tier_policy
-from apps.accounts.throttling import api_limit
 from apps.billing.metering import call_hold, call_release, call_settle
 from apps.core.db import db_sync_to_async
 from apps.core.errors import (
@@ -38,7 +38,7 @@ from apps.core.errors import (
     outage_of,
 )
 from apps.core.parsers import json_loads_bounded
-from apps.core.ratelimit import ratelimit_hits
+from apps.core.ratelimit import Limit, ratelimit_hits
 from apps.core.sse import sse_response
 from apps.llm.client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
 from apps.llm.providers.base import Completion, LlmEvent
@@ -93,7 +93,9 @@ def error_response(exc: Exception) -> JsonResponse:
         return openai_error(status=exc.status_code, message=exc.message, code=exc.code, param=param, headers=headers)
     if isinstance(exc, APIException):
         status = 401 if exc.status_code in (401, 403) and "credentials" in str(exc.detail).lower() else exc.status_code
-        return openai_error(status=status, message=str(exc.detail) if not isinstance(exc.detail, (list, dict)) else "Request failed.")
+        wait = getattr(exc, "wait", None) if isinstance(exc, Throttled) else None
+        return openai_error(status=status, message=str(exc.detail) if not isinstance(exc.detail, (list, dict)) else "Request failed.",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))} if wait is not None else None)
     outage = outage_of(exc)
     if outage is not None:
         return openai_error(status=503, message=outage.message, code=outage.code, headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
@@ -103,8 +105,9 @@ def error_response(exc: Exception) -> JsonResponse:
 def _authorize(request: HttpRequest, *, kind: str | None = None) -> tuple[Any, Any, Request]:
     """The caller, their API key (or None), and the DRF request, after auth, tool, scope and rate checks.
 
-    The per-minute API limit (what the throttle of the other routes counts) and, with `kind`, that
-    kind's limit are counted together: one Redis round trip for the request's limits.
+    The throttles of `DEFAULT_THROTTLE_CLASSES` run as on every other route. Those that say what they
+    count (`limits(request)`, as the per-minute API limit does) are counted together with `kind`'s
+    limit: one Redis round trip for the request's limits.
     """
     # api_settings imports the configured dotted paths, so these are classes; the stubs type them as the strings.
     drf_request = Request(request, authenticators=[authenticator() for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES])  # type: ignore[operator]
@@ -112,8 +115,19 @@ def _authorize(request: HttpRequest, *, kind: str | None = None) -> tuple[Any, A
     if not getattr(user, "is_authenticated", False):
         raise Unauthorized("Pass an API key: `Authorization: Bearer nxk_...`.")
     _chat_permission.has_permission(drf_request, _route)
-    limits = [api_limit(drf_request)] + ([kind_limit(drf_request, kind=kind)] if kind else [])
-    ratelimit_hits(drf_request, [limit for limit in limits if limit is not None])
+    limits: list[Limit] = []
+    # Every throttle the other routes run (api_settings holds the classes themselves, see above).
+    for throttle in (throttle_class() for throttle_class in api_settings.DEFAULT_THROTTLE_CLASSES):  # type: ignore[operator]
+        counted = getattr(throttle, "limits", None)
+        if counted is not None:  # counted below, with the others, in the one round trip
+            limits.extend(counted(drf_request))
+        elif not throttle.allow_request(drf_request, _route):
+            raise Throttled(wait=throttle.wait())
+    if kind:
+        limit = kind_limit(drf_request, kind=kind)
+        if limit is not None:
+            limits.append(limit)
+    ratelimit_hits(drf_request, limits)
     return user, drf_request.auth, drf_request
 
 
