@@ -58,6 +58,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .aiohttp_thread import ThreadedAiohttpServer
+
 DEFAULT_REPLY = "Hello from the fake provider, speaking a real wire format."
 REASONING = "Let me think about this step by step."
 TRANSCRIPT_WORDS = ["amber", "bright", "copper", "delta", "echo", "forest", "golden", "harbor", "island", "jasper", "kettle",
@@ -236,8 +238,14 @@ class _ClientGone(Exception):
     pass
 
 
-class FakeLlmServer:
+class FakeLlmServer(ThreadedAiohttpServer):
     """The fake, in a background thread with its own event loop (or standalone with `serve`)."""
+
+    thread_name = "fake-llm"
+    backlog = 1024
+    # A client that goes away cancels its handler, which is how the fake notices (and records) a
+    # closed connection even while it is sleeping or hanging.
+    runner_options = {"handler_cancellation": True}
 
     def __init__(self, *, api_key: str = "test-key", host: str = "127.0.0.1", port: int = 0, models: list[str] | None = None) -> None:
         self.api_key = api_key
@@ -247,9 +255,6 @@ class FakeLlmServer:
         self.log: list[RequestLog] = []
         self._seen_429: set[str] = set()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
         self.keep_log = True
         self.scripts: list[tuple[str, Any]] = []
         self.transcripts: dict[str, str] = {}
@@ -277,47 +282,6 @@ class FakeLlmServer:
         app.router.add_post(r"/v1beta/models/{model}:{method}", self.gemini_generate)
         app.router.add_post(r"/v1/models/{model}:{method}", self.gemini_generate)  # google-genai 3 defaults to v1
         return app
-
-    async def _start(self) -> None:
-        # handler_cancellation: a client that goes away cancels its handler, which is how the
-        # fake notices (and records) a closed connection even while it is sleeping or hanging.
-        self._runner = web.AppRunner(self.app(), handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
-        await site.start()
-        sockets = site._server.sockets  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1]
-
-    def start(self) -> FakeLlmServer:
-        """Serve in a daemon thread; returns once listening."""
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            self._loop.run_until_complete(self._start())
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="fake-llm", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        """Stop the thread's server."""
-        if self._loop is None:
-            return
-        loop = self._loop
-
-        async def shutdown() -> None:
-            if self._runner is not None:
-                await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
 
     def clear(self) -> None:
         """Forget the request log and the scripted replies."""

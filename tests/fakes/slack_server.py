@@ -13,18 +13,21 @@ Run standalone: `python -m tests.fakes.slack_server --port 8298 --token xoxb-tes
 from __future__ import annotations
 
 import argparse
-import asyncio
 import threading
 import time
 from typing import Any
 
 from aiohttp import web
 
+from .aiohttp_thread import ThreadedAiohttpServer
+
 DEFAULT_CHANNELS = {"C0GENERAL01": "general", "C0RANDOM001": "random"}
 
 
-class FakeSlack:
+class FakeSlack(ThreadedAiohttpServer):
     """Slack workspace state (channels, accepted bot tokens, posted messages) plus its HTTP server."""
+
+    thread_name = "fake-slack"
 
     def __init__(self, *, tokens: tuple[str, ...] = ("xoxb-test-token",), channels: dict[str, str] | None = None,
                  host: str = "127.0.0.1", port: int = 0) -> None:
@@ -36,9 +39,6 @@ class FakeSlack:
         self.messages: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.rate_limited_for = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -50,46 +50,6 @@ class FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self.http_method)
         return app
-
-    def start(self) -> FakeSlack:
-        """Serve in a background thread; returns once listening."""
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            self._runner = web.AppRunner(self.app(), access_log=None)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, self.host, self.port)
-            self._loop.run_until_complete(site.start())
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="fake-slack", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Slack did not start")
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._loop is None or self._runner is None:
-            return
-
-        async def shutdown() -> None:
-            await self._runner.cleanup()  # type: ignore[union-attr]
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ wire format
     @staticmethod

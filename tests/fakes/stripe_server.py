@@ -36,6 +36,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .aiohttp_thread import ThreadedAiohttpServer
+
 PRICE_ID_TIERS = {"pro": "price_tier_pro", "enterprise": "price_tier_enterprise"}
 API_VERSION = "2026-10-28.endive"
 MONTH = 30 * 24 * 3600
@@ -79,8 +81,10 @@ def _error(status: int, message: str, *, type_: str = "invalid_request_error", c
     return web.json_response(body, status=status, headers={"Request-Id": new_id("req")})
 
 
-class FakeStripe:
+class FakeStripe(ThreadedAiohttpServer):
     """State and behaviour of the fake (customers, sessions, subscriptions, invoices, charges) plus its HTTP server."""
+
+    thread_name = "fake-stripe"
 
     def __init__(self, *, api_key: str = "sk_test_fake", webhook_secret: str = "whsec_fake", webhook_url: str = "",
                  host: str = "127.0.0.1", port: int = 0) -> None:
@@ -100,9 +104,6 @@ class FakeStripe:
         self.idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
         self.delivered: list[tuple[str, int]] = []
         self._clock = int(time.time())
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ server
     @property
@@ -124,40 +125,6 @@ class FakeStripe:
         app.router.add_get("/portal/{id}", self.page_portal)
         app.router.add_route("*", "/v1/{tail:.*}", self.http_unknown)
         return app
-
-    def start(self) -> FakeStripe:
-        """Serve in a background thread; returns once listening."""
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            self._runner = web.AppRunner(self.app(), access_log=None)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, self.host, self.port)
-            self._loop.run_until_complete(site.start())
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="fake-stripe", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Stripe did not start")
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._loop is None or self._runner is None:
-            return
-
-        async def shutdown() -> None:
-            await self._runner.cleanup()  # type: ignore[union-attr]
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
 
     def _authorized(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
