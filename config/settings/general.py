@@ -7,7 +7,7 @@ __all__ = [
     "ALLOWED_HOSTS", "ASGI_APPLICATION", "AUTH_PASSWORD_VALIDATORS", "AUTH_USER_MODEL", "DEBUG", "DJANGO_APPS",
     "INSTALLED_APPS", "LANGUAGE_CODE", "LOCAL_APPS", "LOGIN_REDIRECT_URL", "LOGIN_URL", "LOGOUT_REDIRECT_URL",
     "ASGI_REQUEST_THREADS", "GC_FREEZE_AT_START", "GC_THRESHOLD_YOUNG", "MIDDLEWARE", "ROOT_URLCONF", "SECRET_KEY",
-    "SITE_URL", "TEMPLATES", "THIRD_PARTY_APPS", "TIME_ZONE", "USE_I18N", "USE_TZ", "WSGI_APPLICATION",
+    "SITE_URL", "TEMPLATES", "THIRD_PARTY_APPS", "TIME_ZONE", "USE_I18N", "USE_TZ", "WRITE_BEHIND_LINGER_MS", "WSGI_APPLICATION",
 ]
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -106,6 +106,9 @@ ASGI_REQUEST_THREADS = env.int("ASGI_REQUEST_THREADS", default=64)
 # objects of the loaded app stalled every stream of a process for 200-400 ms (bench `chat`).
 GC_FREEZE_AT_START = env.bool("GC_FREEZE_AT_START", default=True)
 GC_THRESHOLD_YOUNG = env.int("GC_THRESHOLD_YOUNG", default=10_000)
+# How long the loop's write-behind writer (apps.core.writebehind) waits after a first job before it
+# writes, so that one hop and one commit carry the bookkeeping of the calls that end meanwhile.
+WRITE_BEHIND_LINGER_MS = env.int("WRITE_BEHIND_LINGER_MS", default=20)
 WSGI_APPLICATION = None
 
 TEMPLATES = [

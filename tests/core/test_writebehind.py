@@ -77,3 +77,21 @@ async def test_jobs_that_lock_a_shared_row_run_last_in_their_batch(transactional
     await write_behind_flush()
     assert [name for name, _ in seen] == ["record-1", "record-2", "settle-1", "settle-2"]
     assert len({txid for _, txid in seen}) == 1  # still one commit
+
+
+async def test_jobs_queued_within_the_linger_share_one_batch(transactional_db, settings) -> None:  # type: ignore[no-untyped-def]
+    # Calls made one after another end a few milliseconds apart: their bookkeeping shares a commit.
+    # (Both waits are timers of this one loop: the shorter one always fires first, whatever the load.)
+    settings.WRITE_BEHIND_LINGER_MS = 200
+    seen: list[int] = []
+
+    def job() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT txid_current()")
+            seen.append(cursor.fetchone()[0])
+
+    write_behind(job)
+    await asyncio.sleep(0.05)
+    write_behind(job)
+    await write_behind_flush()
+    assert len(seen) == 2 and seen[0] == seen[1]

@@ -3,15 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from django.test import Client, override_settings
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from apps.accounts import services as account_services
 from tests.factories import UserFactory
-
-pytestmark = pytest.mark.django_db(transaction=True)  # the view reads in its own thread
 
 REFUSED: list[str] = []
 
@@ -32,7 +29,7 @@ def _post(client: Client, raw: str) -> Any:
                        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
 
 
-def test_a_throttle_added_to_the_settings_refuses_gateway_calls_in_openai_shape() -> None:
+def test_a_throttle_added_to_the_settings_refuses_gateway_calls_in_openai_shape(committed_db: None) -> None:  # the view reads in its own thread
     user = UserFactory()
     _key, raw = account_services.api_key_create(user=user, name="sdk", scopes=["chat"])
     throttles = [*api_settings.user_settings.get("DEFAULT_THROTTLE_CLASSES", []), f"{__name__}.RefuseEveryone"]
