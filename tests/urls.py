@@ -109,6 +109,31 @@ def endless_stream_view(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(ticks(), content_type="text/event-stream")
 
 
+class GatedViews:
+    """Sync views that wait at a gate, counting how many run at once."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.gate = threading.Event()
+        self.running = 0
+        self.most = 0
+
+    def view(self, request: HttpRequest) -> JsonResponse:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            self.gate.wait(30)
+        finally:
+            with self.lock:
+                self.running -= 1
+        return JsonResponse({"ok": True})
+
+
+GATED = GatedViews()
+
 test_routes = [
     path("raise/<str:kind>", RaiseApi.as_view()),
     path("echo", EchoApi.as_view()),
@@ -116,6 +141,7 @@ test_routes = [
     path("limited", LimitedApi.as_view()),
     path("stream/<str:key>", stream_view),
     path("endless", endless_stream_view),
+    path("gated", lambda request: GATED.view(request)),
     path("pid", lambda request: JsonResponse({"pid": os.getpid()})),
 ]
 

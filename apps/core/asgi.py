@@ -38,6 +38,7 @@ from django.http import FileResponse, HttpRequest, HttpResponseBase
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix, set_urlconf
 
 from .db import release_db_connections
+from .loops import LoopLocal
 
 __all__ = ["PooledThreadASGIHandler", "RequestThreads", "flush_on_server_stop", "gc_settle"]
 
@@ -113,6 +114,11 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
         self.threads = RequestThreads(keep=settings.ASGI_REQUEST_THREADS)
+        # At most ASGI_SYNC_VIEWS_MAX sync views run at once (per loop); the requests beyond wait on the
+        # loop, holding no thread. 256 threads of keyed reads at once only fought over the GIL.
+        bound = settings.ASGI_SYNC_VIEWS_MAX
+        self._sync_views: LoopLocal[contextlib.AbstractAsyncContextManager[Any]] = LoopLocal(
+            lambda: asyncio.Semaphore(bound) if bound > 0 else contextlib.nullcontext())
         self.sync_handler = _SyncHandler()
         self.sync_handler.load_middleware(is_async=False)
 
@@ -165,7 +171,7 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
             return
         set_script_prefix(get_script_prefix(scope))
         try:
-            async with self.request_thread():
+            async with self._sync_views.get(), self.request_thread():
                 response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
             if not response.streaming:
                 await self.send_response(response, send)

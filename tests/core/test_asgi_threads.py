@@ -238,3 +238,24 @@ def test_the_loaded_application_is_frozen_out_of_garbage_collection() -> None:
 
     assert gc.get_freeze_count() > 50_000
     assert gc.get_threshold()[0] >= 10_000
+
+
+async def test_sync_views_beyond_the_bound_wait_without_a_thread(settings) -> None:  # type: ignore[no-untyped-def]
+    """Five requests at once with ASGI_SYNC_VIEWS_MAX=2: two views run, three wait on the loop, all are answered."""
+    import asyncio
+
+    from tests import urls
+
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.ASGI_SYNC_VIEWS_MAX = 2
+    urls.GATED = gated = urls.GatedViews()
+    app = PooledThreadASGIHandler()
+    requests = [asyncio.create_task(_get(app, "/api/v1/_test/gated")) for _ in range(5)]
+    while gated.running < 2:
+        await asyncio.sleep(0.01)
+    for _ in range(20):  # let the loop run the others as far as they can go
+        await asyncio.sleep(0.01)
+    assert gated.running == 2 and app.threads.created == 2  # the three others hold no thread
+    gated.gate.set()
+    assert await asyncio.gather(*requests) == [200] * 5
+    assert gated.most == 2
