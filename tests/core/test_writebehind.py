@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.models import Session
@@ -16,16 +18,19 @@ def _session(key: str) -> None:
     Session.objects.create(session_key=key, session_data="", expire_date=timezone.now() + timedelta(days=1))
 
 
-async def test_jobs_queued_together_share_one_transaction_in_their_order(transactional_db) -> None:  # type: ignore[no-untyped-def]
-    seen: list[tuple[int, int]] = []
-
-    def job(n: int) -> None:
+def _recorded(seen: list[tuple[Any, int]], name: Any) -> Callable[[], None]:
+    """A job that appends (name, the id of the transaction it ran in) to `seen`."""
+    def job() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT txid_current()")
-            seen.append((n, cursor.fetchone()[0]))
+            seen.append((name, cursor.fetchone()[0]))
+    return job
 
+
+async def test_jobs_queued_together_share_one_transaction_in_their_order(transactional_db) -> None:  # type: ignore[no-untyped-def]
+    seen: list[tuple[Any, int]] = []
     for n in range(5):
-        write_behind(lambda n=n: job(n))
+        write_behind(_recorded(seen, n))
     await write_behind_flush()
     assert [n for n, _ in seen] == [0, 1, 2, 3, 4]
     assert len({txid for _, txid in seen}) == 1  # one commit for the five
@@ -63,17 +68,11 @@ async def test_jobs_queued_while_a_batch_runs_go_in_the_next_one(transactional_d
 async def test_jobs_that_lock_a_shared_row_run_last_in_their_batch(transactional_db) -> None:  # type: ignore[no-untyped-def]
     # A settlement locks its credit account until the batch commits; every new hold of that account
     # waits for that lock, so it is taken after the batch's other inserts, not before them.
-    seen: list[tuple[str, int]] = []
-
-    def job(name: str) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT txid_current()")
-            seen.append((name, cursor.fetchone()[0]))
-
-    write_behind(lambda: job("settle-1"), locks=True)
-    write_behind(lambda: job("record-1"))
-    write_behind(lambda: job("settle-2"), locks=True)
-    write_behind(lambda: job("record-2"))
+    seen: list[tuple[Any, int]] = []
+    write_behind(_recorded(seen, "settle-1"), locks=True)
+    write_behind(_recorded(seen, "record-1"))
+    write_behind(_recorded(seen, "settle-2"), locks=True)
+    write_behind(_recorded(seen, "record-2"))
     await write_behind_flush()
     assert [name for name, _ in seen] == ["record-1", "record-2", "settle-1", "settle-2"]
     assert len({txid for _, txid in seen}) == 1  # still one commit
@@ -83,15 +82,9 @@ async def test_jobs_queued_within_the_linger_share_one_batch(transactional_db, s
     # Calls made one after another end a few milliseconds apart: their bookkeeping shares a commit.
     # (Both waits are timers of this one loop: the shorter one always fires first, whatever the load.)
     settings.WRITE_BEHIND_LINGER_MS = 200
-    seen: list[int] = []
-
-    def job() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT txid_current()")
-            seen.append(cursor.fetchone()[0])
-
-    write_behind(job)
+    seen: list[tuple[Any, int]] = []
+    write_behind(_recorded(seen, "first"))
     await asyncio.sleep(0.05)
-    write_behind(job)
+    write_behind(_recorded(seen, "second"))
     await write_behind_flush()
-    assert len(seen) == 2 and seen[0] == seen[1]
+    assert [name for name, _ in seen] == ["first", "second"] and seen[0][1] == seen[1][1]
