@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.core.serializers import ModelSerializer, StrictCharField
+from apps.core.serializers import ModelSerializer, Serializer, StrictCharField
 
 from ..models import ApiKey, InvitationStatus, Role, User, Workspace, WorkspaceInvitation, WorkspaceMember
 from ..selectors import user_role_list, user_tools
@@ -19,7 +19,7 @@ class RoleSerializer(ModelSerializer):
         fields = ["id", "name", "description", "tools"]
 
 
-class UserSerializer(serializers.Serializer):
+class UserSerializer(Serializer):
     """A user's profile with roles, tools and tier.
 
     A plain Serializer with declared fields: ModelSerializer rebuilds its fields from the model

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from apps.core.openapi import error_responses
 from apps.core.ratelimit import ratelimit_hit
 from apps.core.selectors import get_or_404
-from apps.core.serializers import StrictCharField, StrictChoiceField
+from apps.core.serializers import Serializer, StrictCharField, StrictChoiceField
 from apps.core.viewsets import ScopedModelViewSet, ScopedViewSetMixin
 
 from .. import services
@@ -80,7 +80,7 @@ class AuthSignupApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "AuthSignupInput"
 
@@ -104,7 +104,7 @@ class AuthLoginApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "AuthLoginInput"
 
@@ -126,7 +126,7 @@ class AuthPasswordResetApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "AuthPasswordResetInput"
 
@@ -151,7 +151,7 @@ class AuthPasswordResetConfirmApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "AuthPasswordResetConfirmInput"
 
@@ -175,7 +175,7 @@ class AuthRefreshApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "AuthRefreshInput"
 
@@ -195,7 +195,7 @@ class AuthLogoutApi(APIView):
     permission_classes = [AllowAny]
     required_scope = ANY_KEY
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "AuthLogoutInput"
 
@@ -253,7 +253,7 @@ class UserMeApi(APIView):
 
     required_scope = {"GET": ANY_KEY, "PATCH": FULL_ACCESS}
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "UserMeInput"
 
@@ -286,7 +286,7 @@ class ApiKeyViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveMo
     serializer_class = ApiKeySerializer
     http_method_names = ["get", "post", "delete", "head", "options"]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "ApiKeyInput"
 
@@ -347,7 +347,7 @@ class WorkspaceMemberListApi(ListAPIView):
 
     serializer_class = WorkspaceMemberSerializer
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "WorkspaceMemberListInput"
 
@@ -431,7 +431,7 @@ class AdminUserRoleAssignApi(APIView):
 
     permission_classes = [IsAdminRole]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "AdminUserRoleAssignInput"
 

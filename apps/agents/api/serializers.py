@@ -5,12 +5,12 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.core.serializers import StrictCharField, StrictChoiceField
+from apps.core.serializers import Serializer, StrictCharField, StrictChoiceField
 
 from ..models import Agent, AgentApiKey, AgentStatus, Task, TaskStatus, TrustEvent, Visibility
 
 
-class SkillSerializer(serializers.Serializer):
+class SkillSerializer(Serializer):
     """One skill: `{id, name, description, tags, input_schema, output_schema}` (schemas are JSON Schema objects)."""
 
     id = StrictCharField(max_length=100)
@@ -21,7 +21,7 @@ class SkillSerializer(serializers.Serializer):
     output_schema = serializers.JSONField(required=False, allow_null=True)
 
 
-class AgentWriteSerializer(serializers.Serializer):
+class AgentWriteSerializer(Serializer):
     """Register or change an agent; POST may give `card_url` (an A2A agent card) instead of the fields."""
 
     name = StrictCharField(max_length=200, required=False)
@@ -61,14 +61,14 @@ class AgentSerializer(serializers.ModelSerializer):
         return bool(request is not None and getattr(request.user, "pk", None) == agent.owner_id)
 
 
-class HeartbeatSerializer(serializers.Serializer):
+class HeartbeatSerializer(Serializer):
     """`{status?, metadata?}`."""
 
     status = StrictChoiceField(choices=AgentStatus.values, required=False)
     metadata = serializers.DictField(required=False)
 
 
-class HeartbeatOutputSerializer(serializers.Serializer):
+class HeartbeatOutputSerializer(Serializer):
     """The agent's status after the beat."""
 
     agent_id = serializers.UUIDField()
@@ -97,13 +97,13 @@ class AgentKeyCreatedSerializer(AgentKeySerializer):
         read_only_fields = fields
 
 
-class AgentKeyCreateSerializer(serializers.Serializer):
+class AgentKeyCreateSerializer(Serializer):
     """`{name}`."""
 
     name = StrictCharField(max_length=100, required=False, allow_blank=True)
 
 
-class TaskCreateSerializer(serializers.Serializer):
+class TaskCreateSerializer(Serializer):
     """`{assigned_agent_id, title, description, input, timeout_seconds}`."""
 
     assigned_agent_id = serializers.UUIDField()
@@ -113,7 +113,7 @@ class TaskCreateSerializer(serializers.Serializer):
     timeout_seconds = serializers.IntegerField(min_value=1, required=False)
 
 
-class TaskReplySerializer(serializers.Serializer):
+class TaskReplySerializer(Serializer):
     """A reply: `{message, data?}` from the requester to an input-required task, or, with the agent's key,
     `{message, artifacts?, status?}` from the agent. `message` is text or `{role?, parts: [...]}`."""
 
@@ -171,7 +171,7 @@ class TrustEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TrustSerializer(serializers.Serializer):
+class TrustSerializer(Serializer):
     """`{agent_id, trust_score, components: {reliability, speed, quality, tenure}, recent_events}`."""
 
     agent_id = serializers.UUIDField()
@@ -180,7 +180,7 @@ class TrustSerializer(serializers.Serializer):
     recent_events = TrustEventSerializer(many=True)
 
 
-class RateSerializer(serializers.Serializer):
+class RateSerializer(Serializer):
     """`{task_id, rating: 1..5, comment}`."""
 
     task_id = serializers.UUIDField()
@@ -188,7 +188,7 @@ class RateSerializer(serializers.Serializer):
     comment = StrictCharField(max_length=5000, required=False, allow_blank=True)
 
 
-class RatingSerializer(serializers.Serializer):
+class RatingSerializer(Serializer):
     """A stored rating."""
 
     id = serializers.UUIDField()

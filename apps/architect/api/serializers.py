@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.core.serializers import ModelSerializer, StrictCharField
+from apps.core.serializers import ModelSerializer, Serializer, StrictCharField
 
 from ..models import Execution, InputField, Prompt, Tool
 from ..runner import results_payload
@@ -59,7 +59,7 @@ class ToolSerializer(ModelSerializer):
         return tool_can_write(user=request.user, tool=tool)
 
 
-class InputFieldWriteSerializer(serializers.Serializer):
+class InputFieldWriteSerializer(Serializer):
     """An input field as written (deeper checks happen in the service)."""
 
     name = StrictCharField()
@@ -69,7 +69,7 @@ class InputFieldWriteSerializer(serializers.Serializer):
     options = serializers.ListField(child=StrictCharField(), required=False)
 
 
-class PromptWriteSerializer(serializers.Serializer):
+class PromptWriteSerializer(Serializer):
     """A prompt as written."""
 
     name = StrictCharField()
@@ -80,7 +80,7 @@ class PromptWriteSerializer(serializers.Serializer):
     parallel_group = StrictCharField(required=False, allow_blank=True)
 
 
-class ToolWriteSerializer(serializers.Serializer):
+class ToolWriteSerializer(Serializer):
     """POST/PATCH /architect/tools (documentation; the service validates field by field)."""
 
     name = StrictCharField(max_length=200)
@@ -91,7 +91,7 @@ class ToolWriteSerializer(serializers.Serializer):
     prompts = PromptWriteSerializer(many=True, required=False)
 
 
-class ExecuteRequestSerializer(serializers.Serializer):
+class ExecuteRequestSerializer(Serializer):
     """POST /architect/execute."""
 
     tool_id = serializers.UUIDField(error_messages={"required": "Required."})

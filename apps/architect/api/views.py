@@ -15,7 +15,7 @@ from apps.accounts.limits import rate_check
 from apps.accounts.permissions import HasTool
 from apps.core.errors import ValidationError
 from apps.core.openapi import error_responses
-from apps.core.serializers import StrictCharField
+from apps.core.serializers import Serializer, StrictCharField
 from apps.core.sse import sse_run_response
 from apps.core.viewsets import ScopedModelViewSet, ScopedReadOnlyViewSet
 
@@ -146,7 +146,7 @@ class ExecutionCancelApi(APIView):
     permission_classes = [TOOL]
     required_scope = "architect"
 
-    class ExecutionCancelOutputSerializer(serializers.Serializer):
+    class ExecutionCancelOutputSerializer(Serializer):
         """`{execution_id, status: cancelled|cancelling}`."""
 
         execution_id = serializers.UUIDField()

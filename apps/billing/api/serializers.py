@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.core.serializers import ModelSerializer, StrictCharField
+from apps.core.serializers import ModelSerializer, Serializer, StrictCharField
 
 from ..models import CreditTransaction
 
@@ -27,7 +27,7 @@ class CreditTransactionSerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class SubscriptionSerializer(serializers.Serializer):
+class SubscriptionSerializer(Serializer):
     """The caller's Stripe subscription, when they have one."""
 
     status = StrictCharField(allow_null=True)
@@ -35,7 +35,7 @@ class SubscriptionSerializer(serializers.Serializer):
     current_period_end = serializers.DateTimeField(allow_null=True)
 
 
-class BalanceSerializer(serializers.Serializer):
+class BalanceSerializer(Serializer):
     """`GET /billing/balance`."""
 
     balance = credit_field()
@@ -51,7 +51,7 @@ class BalanceSerializer(serializers.Serializer):
     subscription = SubscriptionSerializer(allow_null=True)
 
 
-class UsageDaySerializer(serializers.Serializer):
+class UsageDaySerializer(Serializer):
     """Credits of one day."""
 
     date = serializers.DateField()
@@ -61,7 +61,7 @@ class UsageDaySerializer(serializers.Serializer):
     by_model = serializers.DictField(child=credit_field())
 
 
-class UsageSerializer(serializers.Serializer):
+class UsageSerializer(Serializer):
     """`GET /billing/usage`."""
 
     period = StrictCharField()
@@ -71,7 +71,7 @@ class UsageSerializer(serializers.Serializer):
     total_purchased = credit_field()
 
 
-class TierPlanSerializer(serializers.Serializer):
+class TierPlanSerializer(Serializer):
     """A tier in the plan list."""
 
     id = StrictCharField()
@@ -81,7 +81,7 @@ class TierPlanSerializer(serializers.Serializer):
     currency = StrictCharField()
 
 
-class PackagePlanSerializer(serializers.Serializer):
+class PackagePlanSerializer(Serializer):
     """A credit package in the plan list."""
 
     id = StrictCharField()
@@ -91,14 +91,14 @@ class PackagePlanSerializer(serializers.Serializer):
     currency = StrictCharField()
 
 
-class PlansSerializer(serializers.Serializer):
+class PlansSerializer(Serializer):
     """`GET /billing/plans`."""
 
     tiers = TierPlanSerializer(many=True)
     packages = PackagePlanSerializer(many=True)
 
 
-class InvoiceSerializer(serializers.Serializer):
+class InvoiceSerializer(Serializer):
     """A Stripe invoice of the caller."""
 
     id = StrictCharField()
@@ -112,7 +112,7 @@ class InvoiceSerializer(serializers.Serializer):
     description = StrictCharField(allow_null=True)
 
 
-class UrlSerializer(serializers.Serializer):
+class UrlSerializer(Serializer):
     """A URL to send the browser to."""
 
     url = serializers.URLField()

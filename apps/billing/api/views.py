@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from apps.accounts.caller import request_user
 from apps.core.openapi import error_responses
 from apps.core.pagination import LimitOffsetPagination
-from apps.core.serializers import StrictCharField, StrictChoiceField
+from apps.core.serializers import Serializer, StrictCharField, StrictChoiceField
 
 from .. import payments, selectors, services
 from ..errors import InvalidCronSecret
@@ -88,7 +88,7 @@ class BillingCheckoutApi(APIView):
 
     required_scope = WRITE
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "BillingCheckoutInput"
 

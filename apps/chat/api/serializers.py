@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.core.serializers import ModelSerializer, StrictCharField, StrictChoiceField
+from apps.core.serializers import ModelSerializer, Serializer, StrictCharField, StrictChoiceField
 
 from ..models import Comparison, Conversation, Folder, Message
 
@@ -33,7 +33,7 @@ class ConversationSerializer(ModelSerializer):
         read_only_fields = ["id", "message_count", "last_message_at", "provider", "model_used", "created_at", "updated_at"]
 
 
-class ConversationCreateSerializer(serializers.Serializer):
+class ConversationCreateSerializer(Serializer):
     """POST /conversations."""
 
     title = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
@@ -42,7 +42,7 @@ class ConversationCreateSerializer(serializers.Serializer):
     workspace_id = serializers.UUIDField(required=False, allow_null=True, default=None)
 
 
-class ConversationUpdateSerializer(serializers.Serializer):
+class ConversationUpdateSerializer(Serializer):
     """PATCH /conversations/{id}: rename, move, share."""
 
     title = StrictCharField(max_length=200, required=False, allow_blank=True)
@@ -61,7 +61,7 @@ class MessageSerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class ChatMessageSerializer(serializers.Serializer):
+class ChatMessageSerializer(Serializer):
     """One `{role, content}` of a chat request (deeper checks happen in the LLM client)."""
 
     role = StrictCharField()
@@ -73,7 +73,7 @@ class ChatMessageSerializer(serializers.Serializer):
         return {**data, **validated}
 
 
-class ChatRequestSerializer(serializers.Serializer):
+class ChatRequestSerializer(Serializer):
     """POST /chat: validated here; the service gets typed arguments."""
 
     messages = ChatMessageSerializer(many=True)
@@ -90,7 +90,7 @@ class ChatRequestSerializer(serializers.Serializer):
                                                help_text="How many rounds of tool calls the server runs (default 5).")
 
 
-class CompareRequestSerializer(serializers.Serializer):
+class CompareRequestSerializer(Serializer):
     """POST /compare."""
 
     prompt = StrictCharField(max_length=100_000)
@@ -99,7 +99,7 @@ class CompareRequestSerializer(serializers.Serializer):
     system_prompt = StrictCharField(required=False, allow_blank=True, default="")
 
 
-class CompareUsageSerializer(serializers.Serializer):
+class CompareUsageSerializer(Serializer):
     """The token breakdown of one side of a comparison."""
 
     prompt_tokens = serializers.IntegerField()
@@ -107,7 +107,7 @@ class CompareUsageSerializer(serializers.Serializer):
     total_tokens = serializers.IntegerField()
 
 
-class CompareSideSerializer(serializers.Serializer):
+class CompareSideSerializer(Serializer):
     """One model's answer in a comparison: `tokens` is the total (API.md), `usage` the breakdown."""
 
     model = StrictCharField()

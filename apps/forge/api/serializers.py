@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.core.serializers import ModelSerializer, StrictCharField
+from apps.core.serializers import ModelSerializer, Serializer, StrictCharField
 
 from ..models import Build, BuildFile, Template
 from ..sites import deployment_url
@@ -16,21 +16,21 @@ def websocket_path(build: Build) -> str:
     return f"/ws/forge/{build.pk}"
 
 
-class BuildStartSerializer(serializers.Serializer):
+class BuildStartSerializer(Serializer):
     """POST /forge/builds: `{prompt, config?}`; `config` is `{stack?, styling?}` from the documented choices."""
 
     prompt = StrictCharField(allow_blank=True, trim_whitespace=False)
     config = serializers.JSONField(required=False, allow_null=True)
 
 
-class FromTemplateSerializer(serializers.Serializer):
+class FromTemplateSerializer(Serializer):
     """POST /forge/builds/from-template: `{template_id, customizations?}`."""
 
     template_id = StrictCharField()
     customizations = serializers.JSONField(required=False, allow_null=True)
 
 
-class BuildStartedSerializer(serializers.Serializer):
+class BuildStartedSerializer(Serializer):
     """202 answer of a started build."""
 
     session_id = serializers.UUIDField()
@@ -39,14 +39,14 @@ class BuildStartedSerializer(serializers.Serializer):
     estimated_duration = StrictCharField()
 
 
-class DeploySerializer(serializers.Serializer):
+class DeploySerializer(Serializer):
     """POST /forge/builds/{id}/deploy: `{environment?, domain?}`."""
 
     environment = StrictCharField(required=False, help_text="preview | staging | production (default production)")
     domain = StrictCharField(required=False, allow_blank=True, max_length=253)
 
 
-class DeploymentOutSerializer(serializers.Serializer):
+class DeploymentOutSerializer(Serializer):
     """A deployment: `{deployment_id, status, deployment_url, environment, domain}`."""
 
     deployment_id = serializers.UUIDField()
@@ -92,7 +92,7 @@ class BuildListSerializer(ModelSerializer):
         return _deployment_url(build)
 
 
-class BuildPageSerializer(serializers.Serializer):
+class BuildPageSerializer(Serializer):
     """A page of builds (limit/offset)."""
 
     count = serializers.IntegerField()
@@ -101,7 +101,7 @@ class BuildPageSerializer(serializers.Serializer):
     results = BuildListSerializer(many=True)
 
 
-class BuildResultSerializer(serializers.Serializer):
+class BuildResultSerializer(Serializer):
     """What a build produced."""
 
     specification = serializers.JSONField(allow_null=True)
@@ -149,7 +149,7 @@ class TemplateSerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class StatisticsSerializer(serializers.Serializer):
+class StatisticsSerializer(Serializer):
     """Admin build statistics."""
 
     period_days = serializers.IntegerField()

@@ -18,7 +18,7 @@ from apps.accounts.permissions import HasTool, IsAdminRole
 from apps.core.errors import NotFound, ValidationError
 from apps.core.openapi import error_responses
 from apps.core.pagination import LimitOffsetPagination
-from apps.core.serializers import StrictCharField
+from apps.core.serializers import Serializer, StrictCharField
 
 from .. import services
 from ..errors import BuildNotFinished
@@ -108,7 +108,7 @@ class BuildDetailApi(APIView):
     permission_classes = [TOOL]
     required_scope = "forge"
 
-    class CancelledSerializer(serializers.Serializer):
+    class CancelledSerializer(Serializer):
         """`{session_id, status: cancelled|cancelling}`."""
 
         session_id = serializers.UUIDField()

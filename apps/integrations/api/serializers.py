@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.core.serializers import ModelSerializer, StrictCharField
+from apps.core.serializers import ModelSerializer, Serializer, StrictCharField
 
 from ..models import Connection
 
 
-class ConnectionInputSerializer(serializers.Serializer):
+class ConnectionInputSerializer(Serializer):
     """A new connection: `secret` is write-only (a Slack bot token; none for email)."""
 
     kind = StrictCharField(max_length=16, help_text="slack or email")
@@ -27,7 +27,7 @@ class ConnectionSerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class ConnectionPageSerializer(serializers.Serializer):
+class ConnectionPageSerializer(Serializer):
     """A page of connections (limit/offset)."""
 
     count = serializers.IntegerField()

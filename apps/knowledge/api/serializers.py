@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.core.serializers import ModelSerializer, StrictCharField
+from apps.core.serializers import ModelSerializer, Serializer, StrictCharField
 
 from ..models import Document, Repository
 
@@ -71,7 +71,7 @@ class DocumentSerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class SearchResultSerializer(serializers.Serializer):
+class SearchResultSerializer(Serializer):
     """One search hit as API.md lists it."""
 
     chunk_id = serializers.UUIDField()

@@ -21,7 +21,7 @@ from apps.accounts.permissions import HasTool
 from apps.core.errors import ValidationError
 from apps.core.openapi import error_responses
 from apps.core.pagination import LimitOffsetPagination
-from apps.core.serializers import StrictCharField, StrictChoiceField
+from apps.core.serializers import Serializer, StrictCharField, StrictChoiceField
 from apps.core.viewsets import ScopedModelViewSet, ScopedViewSetMixin
 
 from .. import services, storage
@@ -74,7 +74,7 @@ class RepositoryDocumentsApi(KnowledgeToolMixin, ListAPIView):
     serializer_class = DocumentSerializer
     pagination_class = LimitOffsetPagination
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         class Meta:
             ref_name = "RepositoryDocumentsOutput"
 
@@ -144,7 +144,7 @@ class DocumentReprocessApi(KnowledgeToolMixin, APIView):
 class DocumentUploadUrlApi(KnowledgeToolMixin, APIView):
     """A presigned S3 POST for one file (409 when files are stored locally)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "DocumentUploadUrlInput"
 
@@ -153,7 +153,7 @@ class DocumentUploadUrlApi(KnowledgeToolMixin, APIView):
         file_size = serializers.IntegerField(min_value=1)
         repository_id = serializers.UUIDField()
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         class Meta:
             ref_name = "DocumentUploadUrlOutput"
 
@@ -180,7 +180,7 @@ class DocumentUploadUrlApi(KnowledgeToolMixin, APIView):
 class DocumentConfirmApi(KnowledgeToolMixin, APIView):
     """Register an object posted to S3 with a presigned POST as a document -> 202."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "DocumentConfirmInput"
 
@@ -189,7 +189,7 @@ class DocumentConfirmApi(KnowledgeToolMixin, APIView):
         file_type = StrictCharField(max_length=100, required=False)
         repository_id = serializers.UUIDField()
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         class Meta:
             ref_name = "DocumentConfirmOutput"
 
@@ -217,7 +217,7 @@ class DocumentConfirmApi(KnowledgeToolMixin, APIView):
 class KnowledgeSearchApi(KnowledgeToolMixin, APIView):
     """Vector, keyword or hybrid search over the caller's repositories (all readable ones by default)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         class Meta:
             ref_name = "KnowledgeSearchInput"
 
@@ -226,7 +226,7 @@ class KnowledgeSearchApi(KnowledgeToolMixin, APIView):
         limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=10)
         mode = StrictChoiceField(choices=MODES, default="hybrid")
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         class Meta:
             ref_name = "KnowledgeSearchOutput"
 

@@ -8,7 +8,7 @@ from django.core.validators import URLValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.serializers import ModelSerializer, StrictCharField, StrictChoiceField
+from apps.core.serializers import ModelSerializer, Serializer, StrictCharField, StrictChoiceField
 
 from ..models import LlmModel, ProviderConnection, ProviderKind
 
@@ -50,7 +50,7 @@ class ProviderSerializer(ModelSerializer):
         extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}
 
 
-class ProviderTestOutputSerializer(serializers.Serializer):
+class ProviderTestOutputSerializer(Serializer):
     """The outcome of a test connection."""
 
     ok = serializers.BooleanField()
@@ -103,7 +103,7 @@ class ModelAdminSerializer(ModelSerializer):
         return attrs
 
 
-class ModelPublicSerializer(serializers.Serializer):
+class ModelPublicSerializer(Serializer):
     """A model as API.md lists it for callers: `{id, name, provider, capabilities, input_cost, output_cost, context_window}`."""
 
     id = serializers.UUIDField()
@@ -115,7 +115,7 @@ class ModelPublicSerializer(serializers.Serializer):
     context_window = serializers.IntegerField()
 
 
-class MetricsQuerySerializer(serializers.Serializer):
+class MetricsQuerySerializer(Serializer):
     """`?period=24h|7d|30d|90d` (default 7d)."""
 
     period = StrictChoiceField(choices=["1h", "24h", "7d", "30d", "90d"], default="7d")

@@ -16,7 +16,7 @@ from apps.accounts.caller import request_user
 from apps.accounts.permissions import ANY_KEY, IsAdminRole
 from apps.core.openapi import error_responses
 from apps.core.selectors import get_or_404
-from apps.core.serializers import StrictCharField
+from apps.core.serializers import Serializer, StrictCharField
 from apps.core.viewsets import ScopedModelViewSet
 
 from .. import services
@@ -102,7 +102,7 @@ class MetricsApi(APIView):
     permission_classes = [IsAdminRole]
     required_scope = "admin"
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         period = StrictCharField()
         since = serializers.DateTimeField()
         until = serializers.DateTimeField()

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.core.serializers import StrictCharField
+from apps.core.serializers import Serializer, StrictCharField
 
 from ..services import MAX_EXPIRES_IN
 
 
-class ArtifactInputSerializer(serializers.Serializer):
+class ArtifactInputSerializer(Serializer):
     """`{title, content_type, content}` or `{title, message_id}`, with `expires_in` seconds optional."""
 
     title = StrictCharField(max_length=200, required=False, allow_blank=True, default="",
@@ -22,7 +22,7 @@ class ArtifactInputSerializer(serializers.Serializer):
                                           help_text="Seconds until the link stops working; none: until revoked.")
 
 
-class ArtifactSerializer(serializers.Serializer):
+class ArtifactSerializer(Serializer):
     """A shared artifact as its owner sees it: the link (token and page URL), expiry, source."""
 
     id = serializers.UUIDField()
@@ -36,7 +36,7 @@ class ArtifactSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ArtifactPageSerializer(serializers.Serializer):
+class ArtifactPageSerializer(Serializer):
     """A page of shared artifacts (limit/offset)."""
 
     count = serializers.IntegerField()
@@ -45,7 +45,7 @@ class ArtifactPageSerializer(serializers.Serializer):
     results = ArtifactSerializer(many=True)
 
 
-class SharedArtifactSerializer(serializers.Serializer):
+class SharedArtifactSerializer(Serializer):
     """A shared artifact as anyone holding the link sees it (nothing about its owner)."""
 
     title = serializers.CharField()

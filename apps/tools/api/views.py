@@ -15,6 +15,7 @@ from apps.accounts.models import ApiKey
 from apps.accounts.permissions import ANY_KEY
 from apps.core.errors import ValidationError
 from apps.core.openapi import error_responses
+from apps.core.serializers import Serializer
 
 from ..registry import ToolContext, tool_list_for, tool_run
 
@@ -23,7 +24,7 @@ def _context(request: Request) -> ToolContext:
     return ToolContext(user=request_user(request), api_key=request.auth if isinstance(request.auth, ApiKey) else None)
 
 
-class PlatformToolSerializer(serializers.Serializer):
+class PlatformToolSerializer(Serializer):
     """A platform tool: its name, what it does, and its arguments as a JSON Schema."""
 
     name = serializers.CharField()
@@ -50,13 +51,13 @@ class ToolRunApi(APIView):
 
     required_scope = ANY_KEY  # each tool checks the scope of its own feature (403)
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         arguments = serializers.JSONField(required=False, help_text="The tool's arguments (see its `parameters`).")
 
         class Meta:
             ref_name = "ToolRunInput"
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         result = serializers.DictField(help_text="What the tool answered.")
 
         class Meta:

@@ -6,12 +6,12 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from apps.core.serializers import StrictCharField, StrictChoiceField
+from apps.core.serializers import Serializer, StrictCharField, StrictChoiceField
 
 from ..models import VoiceSession, VoiceSessionStatus
 
 
-class VoiceConfigSerializer(serializers.Serializer):
+class VoiceConfigSerializer(Serializer):
     """`{stt_model_id, tts_model_id, chat_model_id, voice, language, system_prompt}`; a null model id: the default model."""
 
     stt_model_id = serializers.UUIDField(allow_null=True, required=False)
@@ -22,7 +22,7 @@ class VoiceConfigSerializer(serializers.Serializer):
     system_prompt = StrictCharField(max_length=20_000, required=False, allow_blank=True)
 
 
-class VoiceSessionCreateSerializer(serializers.Serializer):
+class VoiceSessionCreateSerializer(Serializer):
     """`{conversation_id?, config?}`."""
 
     conversation_id = serializers.UUIDField(required=False, allow_null=True)
@@ -64,7 +64,7 @@ def _now() -> Any:
     return timezone.now()
 
 
-class TranscriptionSerializer(serializers.Serializer):
+class TranscriptionSerializer(Serializer):
     """`{text, language, duration_seconds}`."""
 
     text = StrictCharField()
@@ -72,7 +72,7 @@ class TranscriptionSerializer(serializers.Serializer):
     duration_seconds = serializers.FloatField()
 
 
-class SpeechRequestSerializer(serializers.Serializer):
+class SpeechRequestSerializer(Serializer):
     """`{text, voice?, format?: mp3|wav|opus, model_id?}`."""
 
     text = StrictCharField(max_length=settings.VOICE_MAX_SPEECH_CHARS)

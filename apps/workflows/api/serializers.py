@@ -5,19 +5,19 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.core.serializers import ModelSerializer, StrictCharField
+from apps.core.serializers import ModelSerializer, Serializer, StrictCharField
 
 from ..models import Run, StepRun, Workflow
 
 
-class RetryPolicySerializer(serializers.Serializer):
+class RetryPolicySerializer(Serializer):
     """`{max_retries, backoff_ms}`."""
 
     max_retries = serializers.IntegerField(min_value=0, max_value=10, required=False)
     backoff_ms = serializers.IntegerField(min_value=0, max_value=600000, required=False)
 
 
-class StepSerializer(serializers.Serializer):
+class StepSerializer(Serializer):
     """One step: `{name, kind, config, depends_on, timeout, retry_policy}` (checked in full by the service)."""
 
     name = StrictCharField()
@@ -28,7 +28,7 @@ class StepSerializer(serializers.Serializer):
     retry_policy = RetryPolicySerializer(required=False)
 
 
-class WorkflowWriteSerializer(serializers.Serializer):
+class WorkflowWriteSerializer(Serializer):
     """POST/PATCH body; the step list is validated by the service (details per `steps.<i>.<field>`)."""
 
     name = StrictCharField(required=False)
@@ -139,26 +139,26 @@ class WorkflowDetailSerializer(WorkflowSerializer):
         return list(RunListSerializer(workflow.runs.order_by("-created_at")[:10], many=True).data)
 
 
-class ExecuteSerializer(serializers.Serializer):
+class ExecuteSerializer(Serializer):
     """POST /workflows/{id}/execute: `{input?}`."""
 
     input = serializers.JSONField(required=False, allow_null=True)
 
 
-class TriggerSecretSerializer(serializers.Serializer):
+class TriggerSecretSerializer(Serializer):
     """`{trigger_secret}`, shown once."""
 
     trigger_secret = StrictCharField()
 
 
-class HookAcceptedSerializer(serializers.Serializer):
+class HookAcceptedSerializer(Serializer):
     """`{success, execution_id}`."""
 
     success = serializers.BooleanField()
     execution_id = serializers.UUIDField()
 
 
-class ScheduleWriteSerializer(serializers.Serializer):
+class ScheduleWriteSerializer(Serializer):
     """POST /workflows/{id}/schedules: `{cron, timezone?, input?}`."""
 
     cron = StrictCharField(help_text="Five cron fields: minute hour day-of-month month day-of-week.")
@@ -166,7 +166,7 @@ class ScheduleWriteSerializer(serializers.Serializer):
     input = serializers.JSONField(required=False, allow_null=True)
 
 
-class ScheduleSerializer(serializers.Serializer):
+class ScheduleSerializer(Serializer):
     """A schedule."""
 
     id = serializers.UUIDField()
