@@ -41,8 +41,13 @@ from apps.llm import services
 from apps.llm.models import LlmModel, ProviderConnection
 from django.contrib.auth import get_user_model
 Tier.objects.filter(slug="free").update(chat_concurrent=10000, chat_rpm=100000, api_rpm=100000, chat_tokens_per_hour=10**9)
-if not ProviderConnection.objects.filter(name="bench-fake").exists():
+# `make bench` runs every bench on one database: the gateway bench may have made this provider, on its own fake.
+provider = ProviderConnection.objects.filter(name="bench-fake").first()
+if provider is None:
     provider = services.provider_create(name="bench-fake", kind="openai", base_url="{fake_url}/v1", api_key="{FAKE_KEY}", timeout_seconds=60)
+else:
+    provider = services.provider_update(provider=provider, base_url="{fake_url}/v1", api_key="{FAKE_KEY}", timeout_seconds=60)
+if not LlmModel.objects.filter(name="bench-model").exists():
     services.model_create(name="bench-model", provider=provider, provider_model="fake-model", capabilities=["chat"],
                           input_cost=Decimal("100"), output_cost=Decimal("400"), context_window=100000, max_output_tokens=4000, tiers=[])
 User = get_user_model()
@@ -98,6 +103,8 @@ async def _one_stream(session: aiohttp.ClientSession, url: str, key: str, prompt
                 last = now
         sizes.append(size)
         counter[1] -= 1
+        if last is None:  # no text at all: the reply failed (a benchmark of error events measures nothing)
+            raise RuntimeError(f"a chat reply had no text ({size} bytes)")
 
 
 def _cpu_seconds(pid: int) -> float:
