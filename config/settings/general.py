@@ -101,9 +101,11 @@ ASGI_APPLICATION = "config.asgi.application"
 # sync code runs in a thread of its own, taken from this pool instead of started and joined per request.
 ASGI_REQUEST_THREADS = env.int("ASGI_REQUEST_THREADS", default=64)
 # Sync views (DRF's, the pages) running at once in a web process; requests beyond it wait on the
-# event loop (no thread, no connection) for one to finish. 0: no bound. At 256 connections of keyed
-# reads, 256 threads fought over the GIL: 500-515 req/s unbounded, 540-565 with 16 (bench `auth`).
-ASGI_SYNC_VIEWS_MAX = env.int("ASGI_SYNC_VIEWS_MAX", default=16)
+# event loop (no thread, no connection) for one to finish. At 256 connections of keyed reads, 256
+# threads fought over the GIL: 500-515 req/s unbounded, 540-565 with 16 (bench `auth`). Off (0) by
+# default: some sync views wait seconds on providers or agents (compare, voice, A2A message/send),
+# and a bound full of those would hold every other request of the process.
+ASGI_SYNC_VIEWS_MAX = env.int("ASGI_SYNC_VIEWS_MAX", default=0)
 # The web process's garbage collector (apps.core.asgi.gc_settle): what exists once the app has
 # loaded is frozen out of collections, and the youngest generation is collected every
 # GC_THRESHOLD_YOUNG allocations instead of Python's 700. Full collections over the ~400 000
