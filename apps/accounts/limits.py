@@ -25,7 +25,7 @@ from django.http import HttpRequest
 from rest_framework.request import Request
 
 from apps.core.errors import RateLimited
-from apps.core.ratelimit import Limit, RateLimitState, SlotClaim, ratelimit_hits, ratelimit_hits_and_slot
+from apps.core.ratelimit import Limit, RateLimitState, ratelimit_hits
 from apps.core.redis_client import redis_async, redis_script, redis_sync
 
 from .policy import tier_policy
@@ -105,17 +105,6 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
         """Renew the slot's lease (for runs longer than the TTL)."""
         if self.held:
             redis_script(redis_sync(), _TOUCH_LUA)(keys=[self.key], args=[self.ttl, self.token])
-
-    def enter_counting(self, request: HttpRequest | Request, limits: list[Limit]) -> concurrency_slot:
-        """Count `limits` (as `ratelimit_hits`) and take this slot in the same Redis round trip; leave with `__exit__`/`__aexit__`.
-
-        RateLimited past a limit (no slot is taken then) or when every slot is in use.
-        """
-        taken = ratelimit_hits_and_slot(request, limits, slot=SlotClaim(key=self.key, ttl=self.ttl, limit=self.limit, token=self.token))
-        if taken is False:
-            raise _full(self.kind, self.limit)
-        self.held = bool(taken)  # None: the slot store is down; not limited
-        return self
 
     # async
     async def __aenter__(self) -> concurrency_slot:

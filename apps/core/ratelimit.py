@@ -62,51 +62,8 @@ class Limit:
     rate: str
 
 
-# The same counts, then, only when no limit refuses, one concurrency slot taken as
-# accounts.limits.concurrency_slot takes it (a sorted set scored by start time, Redis's clock).
-# KEYS: the n counters, then the slot's set; ARGV: n times to live, n allowed counts, then the
-# slot's time to live, its limit and its token. Returns the n counts and 1 if the slot was taken.
-_INCR_AND_SLOT_LUA = """
-local n = #KEYS - 1
-local out = {}
-local refused = false
-for i = 1, n do
-  local count = redis.call('INCR', KEYS[i])
-  if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[i]) end
-  out[i] = count
-  if count > tonumber(ARGV[n + i]) then refused = true end
-end
-out[n + 1] = 0
-if not refused then
-  local slots, ttl = KEYS[n + 1], tonumber(ARGV[2 * n + 1])
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-  redis.call('ZREMRANGEBYSCORE', slots, '-inf', now - ttl)
-  if redis.call('ZCARD', slots) < tonumber(ARGV[2 * n + 2]) then
-    redis.call('ZADD', slots, now, ARGV[2 * n + 3])
-    redis.call('EXPIRE', slots, ttl)
-    out[n + 1] = 1
-  end
-end
-return out
-"""
-
-
-@dataclass(frozen=True)
-class SlotClaim:
-    """A concurrency slot to take in the round trip that counts a request's limits (`accounts.limits.concurrency_slot`)."""
-
-    key: str
-    ttl: int
-    limit: int
-    token: str
-
-
-def _counts(limits: list[Limit], slot: SlotClaim | None = None) -> tuple[list[dict[str, int]], bool]:
-    """Add one to each limit's counter for its current window, and take `slot` if none refuses (one Redis call).
-
-    The usages are what django-ratelimit's get_usage(increment=True) returns; the flag says whether the slot was taken.
-    """
+def _counts(limits: list[Limit]) -> list[dict[str, int]]:
+    """Add one to each limit's counter for its current window (one Redis call); what get_usage(increment=True) returns."""
     keys: list[str] = []
     ttls: list[int] = []
     shapes: list[tuple[int, int]] = []
@@ -117,14 +74,10 @@ def _counts(limits: list[Limit], slot: SlotClaim | None = None) -> tuple[list[di
         ttls.append(period + EXPIRATION_FUDGE)
         shapes.append((allowed, window))
     # The cache lives at REDIS_URL too, on this same client's pool (apps.core.cache).
-    if slot is None:
-        counts, taken = redis_script(redis_sync(), _INCR_LUA)(keys=keys, args=ttls), False
-    else:
-        *counts, taken = redis_script(redis_sync(), _INCR_AND_SLOT_LUA)(
-            keys=[*keys, slot.key], args=[*ttls, *(allowed for allowed, _ in shapes), slot.ttl, slot.limit, slot.token])
+    counts = redis_script(redis_sync(), _INCR_LUA)(keys=keys, args=ttls)
     now = int(time.time())
-    return ([{"count": int(count), "limit": allowed, "should_limit": int(count) > allowed, "time_left": window - now}
-             for count, (allowed, window) in zip(counts, shapes, strict=True)], bool(taken))
+    return [{"count": int(count), "limit": allowed, "should_limit": int(count) > allowed, "time_left": window - now}
+            for count, (allowed, window) in zip(counts, shapes, strict=True)]
 
 
 def _http_request(request: HttpRequest | Request) -> HttpRequest:
@@ -162,32 +115,18 @@ def ratelimit_hits(request: HttpRequest | Request, limits: list[Limit], *, recor
     return _limits_counted(limits, record_on=_http_request(request) if record else None)
 
 
-def ratelimit_hits_and_slot(request: HttpRequest | Request, limits: list[Limit], *, slot: SlotClaim) -> bool | None:
-    """`ratelimit_hits`, and in the same round trip `slot` taken if no limit refuses.
-
-    True: taken; False: every slot is in use; None: Redis is unreachable (not limited, as in `ratelimit_hits`).
-    """
-    taken: list[bool] = []
-    _limits_counted(limits, record_on=_http_request(request), slot=slot, taken=taken)
-    return taken[0] if taken else None
-
-
-def _limits_counted(limits: list[Limit], *, record_on: HttpRequest | None, slot: SlotClaim | None = None,
-                    taken: list[bool] | None = None) -> list[RateLimitState]:
+def _limits_counted(limits: list[Limit], *, record_on: HttpRequest | None) -> list[RateLimitState]:
     """Count one against each limit (one Redis call); keep the tightest state on `record_on`; raise past the first refusal.
 
-    With `slot`, whether it was taken is appended to `taken`. Empty when Redis is unreachable:
-    limits protect the platform, they must not take it down.
+    Empty when Redis is unreachable: limits protect the platform, they must not take it down.
     """
-    if not limits and slot is None:
+    if not limits:
         return []
     try:
-        usages, slot_taken = _counts(limits, slot)
+        usages = _counts(limits)
     except Exception:  # the cache is down: serve (or act), but say so in the logs
-        logger.warning("Rate limit store unavailable; not limiting %s", ", ".join(limit.group for limit in limits) or "a slot")
+        logger.warning("Rate limit store unavailable; not limiting %s", ", ".join(limit.group for limit in limits))
         return []
-    if taken is not None:
-        taken.append(slot_taken)
     states: list[RateLimitState] = []
     refused: tuple[Limit, int] | None = None
     now = int(time.time())

@@ -25,7 +25,7 @@ from rest_framework.settings import api_settings
 from apps.accounts.limits import concurrency_slot, kind_limit
 from apps.accounts.permissions import HasTool
 from apps.accounts.policy import tier_policy
-from apps.billing.metering import call_hold, call_settle
+from apps.billing.metering import call_hold, call_release, call_settle
 from apps.core.db import db_sync_to_async
 from apps.core.errors import (
     OUTAGE_RETRY_AFTER_SECONDS,
@@ -102,12 +102,12 @@ def error_response(exc: Exception) -> JsonResponse:
     raise exc
 
 
-def _checked(request: HttpRequest, *, kind: str | None = None) -> tuple[Any, Any, Request, list[Limit]]:
-    """The caller, their API key (or None), the DRF request, and the limits to count, after auth, tool and scope checks.
+def _authorize(request: HttpRequest, *, kind: str | None = None) -> tuple[Any, Any, Request]:
+    """The caller, their API key (or None), and the DRF request, after auth, tool, scope and rate checks.
 
     The throttles of `DEFAULT_THROTTLE_CLASSES` run as on every other route. Those that say what they
-    count (`limits(request)`, as the per-minute API limit does) are returned with `kind`'s limit, to
-    be counted together: one Redis round trip for the request's limits.
+    count (`limits(request)`, as the per-minute API limit does) are counted together with `kind`'s
+    limit: one Redis round trip for the request's limits.
     """
     # api_settings imports the configured dotted paths, so these are classes; the stubs type them as the strings.
     drf_request = Request(request, authenticators=[authenticator() for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES])  # type: ignore[operator]
@@ -116,9 +116,10 @@ def _checked(request: HttpRequest, *, kind: str | None = None) -> tuple[Any, Any
         raise Unauthorized("Pass an API key: `Authorization: Bearer nxk_...`.")
     _chat_permission.has_permission(drf_request, _route)
     limits: list[Limit] = []
+    # Every throttle the other routes run (api_settings holds the classes themselves, see above).
     for throttle in (throttle_class() for throttle_class in api_settings.DEFAULT_THROTTLE_CLASSES):  # type: ignore[operator]
         counted = getattr(throttle, "limits", None)
-        if counted is not None:
+        if counted is not None:  # counted below, with the others, in the one round trip
             limits.extend(counted(drf_request))
         elif not throttle.allow_request(drf_request, _route):
             raise Throttled(wait=throttle.wait())
@@ -126,14 +127,8 @@ def _checked(request: HttpRequest, *, kind: str | None = None) -> tuple[Any, Any
         limit = kind_limit(drf_request, kind=kind)
         if limit is not None:
             limits.append(limit)
-    return user, drf_request.auth, drf_request, limits
-
-
-def _authorize(request: HttpRequest) -> tuple[Any, Any, Request]:
-    """`_checked`, with its limits counted."""
-    user, api_key, drf_request, limits = _checked(request)
     ratelimit_hits(drf_request, limits)
-    return user, api_key, drf_request
+    return user, drf_request.auth, drf_request
 
 
 @dataclass(slots=True)
@@ -144,7 +139,7 @@ class GatewayCall:
     user: User
     stream: bool
     include_usage: bool
-    slot: concurrency_slot
+    concurrent_limit: int
     dropped: list[str]
     reservation: Any = None
     finish: Any = None
@@ -155,20 +150,8 @@ def _bad(field: str, message: str) -> ValidationError:
 
 
 def _begin(request: HttpRequest, body: Any) -> GatewayCall:
-    """Everything before the provider call, in one thread hop: auth, limits and a concurrency slot, parameters, model checks, the hold."""
-    user, api_key, drf_request, limits = _checked(request, kind="chat")
-    policy = tier_policy(user)
-    # The slot is taken in the round trip that counts the limits; given back if anything below refuses.
-    slot = concurrency_slot(user=user, kind="chat", limit=policy.concurrent("chat")).enter_counting(drf_request, limits)
-    try:
-        return _checked_call(body, user=user, api_key=api_key, slot=slot)
-    except BaseException:
-        slot.__exit__(None, None, None)
-        raise
-
-
-def _checked_call(body: Any, *, user: Any, api_key: Any, slot: concurrency_slot) -> GatewayCall:
-    """The call's parameters checked, its model prepared and its most possible cost held."""
+    """Everything before the provider call, in one thread hop: auth, limits, parameters, model checks."""
+    user, api_key, drf_request = _authorize(request, kind="chat")
     if not isinstance(body, dict):
         raise _bad("body", "Must be a JSON object.")
     unknown = sorted(set(body) - SUPPORTED - DROPPED)
@@ -196,7 +179,8 @@ def _checked_call(body: Any, *, user: Any, api_key: Any, slot: concurrency_slot)
     prepared = chat_prepare(user=user, model=model, messages=body.get("messages"), temperature=body.get("temperature"),
                             max_tokens=max_tokens, tools=tools, api_key=api_key, origin="gateway")
     return GatewayCall(prepared=prepared, user=user, stream=stream, include_usage=bool((options or {}).get("include_usage")),
-                       slot=slot, dropped=dropped, reservation=call_hold(user=user, prepared=prepared, origin="gateway"))
+                       concurrent_limit=tier_policy(user).concurrent("chat"), dropped=dropped,
+                       reservation=call_hold(user=user, prepared=prepared, origin="gateway"))
 
 
 _abegin = db_sync_to_async(_begin)
@@ -283,12 +267,16 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     """POST /api/v1/openai/chat/completions."""
     if request.method != "POST":
         return error_response(MethodNotAllowed())
+    call: GatewayCall | None = None
     try:
         body = json_loads_bounded(request.body or b"null")
         call = await _abegin(request, body)
+        slot = concurrency_slot(user=call.user, kind="chat", limit=call.concurrent_limit)
+        await slot.__aenter__()
     except (ApplicationError, APIException) as exc:
+        if call is not None:  # held, but the concurrency slot refused
+            await call_release(reservation=call.reservation)
         return error_response(exc)
-    slot = call.slot
     headers = {"X-Nexus-Dropped-Params": ",".join(call.dropped)} if call.dropped else {}
     if getattr(call.reservation, "capped", False):  # the balance lowered max_tokens (API.md, Conventions)
         headers["X-Nexus-Max-Tokens"] = str(call.reservation.max_tokens)

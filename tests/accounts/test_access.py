@@ -217,35 +217,3 @@ def test_visible_to_and_can_write_follow_workspace_roles():
     assert not can_write(user=member, obj=owner_row, owner_field="user")  # a plain member reads only
     assert not can_write(user=outsider, obj=member_row, owner_field="user")
     assert set(user_workspace_ids(member)) == {workspace.id}
-
-
-def test_a_slot_taken_with_the_limit_counts_shares_their_round_trip_and_their_rules(user):
-    """`enter_counting`: the counts and the slot in one script call; a refused limit takes no slot; a full set refuses."""
-    import redis as redis_lib
-    from django.conf import settings
-    from django.test import RequestFactory
-
-    from apps.core.ratelimit import Limit
-
-    store = redis_lib.Redis.from_url(settings.REDIS_URL)
-
-    def script_calls() -> int:
-        stats = store.info("commandstats")
-        return sum(int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval"))
-
-    group = f"slot-test-{user.pk}"
-    first = concurrency_slot(user=user, kind="chat", limit=1).enter_counting(RequestFactory().get("/"), [Limit(group, "k", "3/m")])
-    assert first.held and slots_in_use(user=user, kind="chat") == 1
-    before = script_calls()  # (the first call also loaded the script into Redis)
-    with pytest.raises(RateLimited) as full:  # counted (2 of 3), but every slot is in use
-        concurrency_slot(user=user, kind="chat", limit=1).enter_counting(RequestFactory().get("/"), [Limit(group, "k", "3/m")])
-    assert script_calls() - before == 1  # the count and the slot: one round trip
-    assert "already have 1 chat run" in full.value.message
-    first.__exit__(None, None, None)
-    assert slots_in_use(user=user, kind="chat") == 0
-    last = concurrency_slot(user=user, kind="chat", limit=5).enter_counting(RequestFactory().get("/"), [Limit(group, "k", "3/m")])
-    last.__exit__(None, None, None)
-    with pytest.raises(RateLimited) as limited:  # the 4th of 3 a minute: refused by the limit, and no slot taken
-        concurrency_slot(user=user, kind="chat", limit=5).enter_counting(RequestFactory().get("/"), [Limit(group, "k", "3/m")])
-    assert limited.value.message.startswith("Rate limit of 3/m exceeded")
-    assert slots_in_use(user=user, kind="chat") == 0
