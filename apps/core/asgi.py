@@ -114,8 +114,9 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
         self.threads = RequestThreads(keep=settings.ASGI_REQUEST_THREADS)
-        # At most ASGI_SYNC_VIEWS_MAX sync views run at once (per loop); the requests beyond wait on the
-        # loop, holding no thread. 256 threads of keyed reads at once only fought over the GIL.
+        # With ASGI_SYNC_VIEWS_MAX > 0 (off by default: some sync views wait seconds on outside calls),
+        # at most that many sync views run at once per loop; the requests beyond wait on the loop,
+        # holding no thread (256 threads of keyed reads at once only fought over the GIL).
         bound = settings.ASGI_SYNC_VIEWS_MAX
         self._sync_views: LoopLocal[contextlib.AbstractAsyncContextManager[Any]] = LoopLocal(
             lambda: asyncio.Semaphore(bound) if bound > 0 else contextlib.nullcontext())
