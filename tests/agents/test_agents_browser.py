@@ -52,9 +52,20 @@ def test_marketplace_and_task_console(fake_agent: Any, agents_worker: WorkerProc
     assert "summarize" in page.locator("#skills").inner_text()
     page.fill("#task-title", "Translate a note")
     page.fill("#task-description", "Translate this note #input")
+    # The console's first read of the task is held until the stream has moved the task on, then answered with
+    # the state from before: a read that comes back late must not set the console back to an older status.
+    task_read = re.compile(r"/api/v1/tasks/[0-9a-f-]+$")
+    held: list[Any] = []
+    page.route(task_read, lambda route: held.append(route))
     page.click("#send-task")
     page.wait_for_url(re.compile(r"/agents/tasks/[0-9a-f-]+/$"))
     page.wait_for_selector("#task-console[data-status='input-required']", timeout=60_000)
+    assert len(held) == 1
+    held[0].fulfill(json={"id": page.url.rstrip("/").rsplit("/", 1)[-1], "status": "working", "error": None, "artifacts": [],
+                          "rating": None, "messages": [{"id": "read-late", "role": "user", "parts": [{"kind": "text", "text": "read late"}]}]})
+    page.unroute(task_read)
+    page.wait_for_function("document.getElementById('task-messages').textContent.includes('read late')")
+    assert page.locator("#task-console").get_attribute("data-status") == "input-required"
     assert "Which language should I answer in?" in page.locator("#task-messages").inner_text()
     browser_page.screenshot("agents-task-console-input-required")
     page.fill("#reply-text", "French")

@@ -170,17 +170,21 @@
       if ($("rate-form")) $("rate-form").hidden = !ended;
       if (error) { $("task-error").textContent = `${error.code}: ${error.message}`; $("task-error").hidden = false; }
     };
+    // The stream replays every event in order, so once it has given a status that status is newer than
+    // any snapshot: a GET answered late (read before the worker moved on) must not set it back.
+    let streamedStatus = false;
     Nexus.api(`/api/v1/tasks/${taskId}`).then((task) => {
-      task.messages.forEach(addMessage); task.artifacts.forEach(addArtifact); setStatus(task.status, task.error);
+      task.messages.forEach(addMessage); task.artifacts.forEach(addArtifact);
+      if (!streamedStatus) setStatus(task.status, task.error);
       if (task.rating && $("rate-form")) $("rate-result").textContent = `rated ${task.rating}/5`;
     });
     const source = new EventSource(`/api/v1/tasks/${taskId}/stream`);
     const log = (type, data) => $("task-events").appendChild(el("li", {}, `${type} ${data.status || ""}`.trim()));
     const on = (type, handler) => source.addEventListener(type, (event) => { const data = JSON.parse(event.data); log(type, data); handler(data); });
-    on("status", (d) => setStatus(d.status, d.error));
+    on("status", (d) => { streamedStatus = true; setStatus(d.status, d.error); });
     on("message", (d) => addMessage(d.message));
     on("artifact", (d) => addArtifact(d.artifact));
-    on("complete", (d) => { source.close(); setStatus(d.status, d.error); root.dataset.complete = "1"; });
+    on("complete", (d) => { streamedStatus = true; source.close(); setStatus(d.status, d.error); root.dataset.complete = "1"; });
     if (requester) {
       $("cancel-task").onclick = () => Nexus.api(`/api/v1/tasks/${taskId}/cancel`, {method: "POST"}).catch((exc) => { $("task-error").textContent = exc.message; $("task-error").hidden = false; });
       $("reply-form").addEventListener("submit", (event) => {
