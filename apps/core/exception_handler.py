@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
@@ -47,6 +48,18 @@ def _validation_details(detail: Any) -> tuple[str, dict[str, Any] | None]:
     return (items[0] if items else "Invalid input."), {"non_field_errors": items}
 
 
+def retry_after(exc: Exception) -> str | None:
+    """The `Retry-After` value (whole seconds, at least 1) of a rate limit or a DRF throttle; None for other errors.
+
+    A throttle's fractional wait is rounded up: a client that waits what it is told must not be refused again.
+    """
+    if isinstance(exc, RateLimited):
+        return str(exc.retry_after)
+    if isinstance(exc, drf.Throttled) and exc.wait is not None:  # type: ignore[attr-defined]  # set in Throttled.__init__; the stubs leave it out
+        return str(max(1, math.ceil(exc.wait)))  # type: ignore[attr-defined]  # as above
+    return None
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render any exception raised in a DRF view as the error envelope."""
     headers: dict[str, str] = {}
@@ -54,8 +67,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     if isinstance(exc, ApplicationError):
         status, code, message, details = exc.status_code, exc.code, exc.message, exc.details
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, RequestDataTooBig):
         status, code, message = 413, "PAYLOAD_TOO_LARGE", "The request body is too large."
     elif isinstance(exc, (SuspiciousOperation, BadRequest)):
@@ -77,8 +88,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status = 401  # the envelope always says 401 for missing or bad credentials
         code = code_for_status(status)
         message = str(exc.detail) if not isinstance(exc.detail, (list, dict)) else "Request failed."
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:  # type: ignore[attr-defined]  # set in Throttled.__init__; the stubs leave it out
-            headers["Retry-After"] = str(max(1, int(exc.wait)))  # type: ignore[attr-defined]  # as above
         if isinstance(exc, drf.UnsupportedMediaType):
             code = "UNSUPPORTED_MEDIA_TYPE"
         auth_header = getattr(exc, "auth_header", None)
@@ -93,6 +102,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         logger.exception("Unhandled error in %s", getattr(request, "path", "?"))
         status, code, message = 500, "INTERNAL_ERROR", "Internal server error."
 
+    wait = retry_after(exc)
+    if wait is not None:
+        headers["Retry-After"] = wait
     set_rollback()
     request = context.get("request")
     if request is not None:

@@ -11,7 +11,6 @@ so nothing a caller sends (a base URL, a key, headers) ever reaches the upstream
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -31,12 +30,12 @@ from apps.core.errors import (
     OUTAGE_RETRY_AFTER_SECONDS,
     ApplicationError,
     MethodNotAllowed,
-    RateLimited,
     Unauthorized,
     ValidationError,
     code_for_status,
     outage_of,
 )
+from apps.core.exception_handler import retry_after
 from apps.core.parsers import json_loads_bounded
 from apps.core.ratelimit import Limit, ratelimit_hits
 from apps.core.sse import sse_response
@@ -87,15 +86,15 @@ def openai_error(*, status: int, message: str, code: str | None = None, param: s
 
 def error_response(exc: Exception) -> JsonResponse:
     """OpenAI-shaped answer for a Nexus or DRF error."""
+    wait = retry_after(exc)
+    headers = {"Retry-After": wait} if wait is not None else None
     if isinstance(exc, ApplicationError):
         param = next(iter(exc.details), None) if exc.details else None
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
         return openai_error(status=exc.status_code, message=exc.message, code=exc.code, param=param, headers=headers)
     if isinstance(exc, APIException):
         status = 401 if exc.status_code in (401, 403) and "credentials" in str(exc.detail).lower() else exc.status_code
-        wait = getattr(exc, "wait", None) if isinstance(exc, Throttled) else None
         return openai_error(status=status, message=str(exc.detail) if not isinstance(exc.detail, (list, dict)) else "Request failed.",
-                            headers={"Retry-After": str(max(1, math.ceil(wait)))} if wait is not None else None)
+                            headers=headers)
     outage = outage_of(exc)
     if outage is not None:
         return openai_error(status=503, message=outage.message, code=outage.code, headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
