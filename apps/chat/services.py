@@ -203,19 +203,22 @@ def chat_start(*, user: User, api_key: Any, messages: list[dict[str, Any]], mode
         # The hold and the reply are stored together or not at all: a process killed in between must
         # not leave a hold that no reply (and so no reaper) will ever settle.
         with transaction.atomic():
-            if conversation is None:
-                conversation = Conversation.objects.create(owner=user, model_name=prepared.model.name, provider=prepared.model.provider_name)
             now = timezone.now()
+            turn = {"last_message_at": now, "model_name": prepared.model.name, "provider": prepared.model.provider_name}
+            if conversation is None:  # created with this turn's two messages counted: no UPDATE after them
+                conversation = Conversation.objects.create(owner=user, message_count=2, **turn)
+            else:
+                Conversation.objects.filter(pk=conversation.pk).update(message_count=F("message_count") + 2, updated_at=now, **turn)
+                # The row's F() count is exact under concurrent turns; the object shows this request's view of it.
+                conversation.message_count += 2
+                conversation.updated_at = now
+                for name, value in turn.items():
+                    setattr(conversation, name, value)
             user_message = Message.objects.create(conversation=conversation, role="user", content=question, status=MessageStatus.COMPLETE)
             reply = Message.objects.create(
                 id=reply_id, conversation=conversation, role="assistant", status=MessageStatus.STREAMING,
                 model_name=prepared.model.name, sources=sources or None,
             )
-            Conversation.objects.filter(pk=conversation.pk).update(
-                message_count=F("message_count") + 2, last_message_at=now, model_name=prepared.model.name,
-                provider=prepared.model.provider_name, updated_at=now,
-            )
-            conversation.refresh_from_db()
             # The hold last: it locks the user's credit account row until COMMIT, so the lock is held
             # for the hold alone, not for the rows written before it (one user's chats queue on it).
             reservation = _reserve_credits(user=user, prepared=prepared, reply_id=reply_id)

@@ -64,6 +64,13 @@ def test_full_event_sequence_and_both_messages_stored(model: str, caller: Caller
     assert conversation.message_count == 2
     record = UsageRecord.objects.get(pk=messages[1].usage_record_id)
     assert record.status == "completed" and record.origin == "chat"
+    # A second turn in the same conversation is counted on it.
+    with httpx.Client(timeout=30) as client, _chat(client, daphne_server, caller, "And again", model=model,
+                                                   conversation_id=conversation_id) as response:
+        assert response.status_code == 200 and response.headers["x-conversation-id"] == conversation_id
+        assert SseReader(response).rest()[-1].data["type"] == "finish"
+    conversation.refresh_from_db()
+    assert conversation.message_count == 4 and conversation.messages.count() == 4 and conversation.model_name == model
     # The title comes in the background (eager Celery in the web process is off: it went to the broker).
 
 
