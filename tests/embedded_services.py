@@ -7,9 +7,12 @@ Subprocesses the tests start (daphne, Celery workers) inherit the URLs through t
 """
 from __future__ import annotations
 
+import atexit
 import os
+import signal
 import tempfile
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -28,6 +31,12 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
         return
     _folder = Path(tempfile.mkdtemp(prefix="nexus-test-"))
+    # A session that ends any other way than through pytest_unconfigure (a closed output pipe, an
+    # internal error, SIGTERM or SIGHUP from a closed terminal) must not leave the servers running.
+    atexit.register(_stop_services)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _interrupt)
     if not os.environ.get("DATABASE_URL"):
         postgres = EmbeddedPostgres(_folder / "postgres" / "data", free_port(), durable=False)
         os.environ["DATABASE_URL"] = postgres.start()
@@ -38,9 +47,21 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         _services.append(redis)
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop what this session started and delete its folder."""
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """End the session as Ctrl-C does, so pytest unwinds and the servers are stopped."""
+    raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+
+
+def _stop_services() -> None:
+    """Stop what this session started and delete its folder (once, whichever way the session ends)."""
+    global _folder
     while _services:
         _services.pop().stop()
     if _folder is not None:
         remove_tree(_folder)
+        _folder = None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop what this session started and delete its folder."""
+    _stop_services()
