@@ -26,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.base import ModelState
 
 from .models import ApiKey, Role, User
 
@@ -75,8 +76,14 @@ def _snapshot(instance: Any) -> tuple[tuple[str, ...], tuple[Any, ...]]:
 
 def _rebuild(model: type[Any], db: str, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
     # Fresh instances on every hit: a view may change its request's user or key without touching
-    # the cached copy (lists, such as the scopes, are copied too).
-    return model.from_db(db, names, [list(value) if isinstance(value, list) else value for value in values])
+    # the cached copy (lists, such as the scopes, are copied too). Built as unpickling builds a
+    # model (its attribute values and a loaded state), not through `__init__`: the values came
+    # from a loaded instance already, and `__init__` walks every field again for each of them.
+    instance: Any = object.__new__(model)
+    instance.__dict__.update(zip(names, (list(value) if isinstance(value, list) else value for value in values), strict=True))
+    instance._state = ModelState()
+    instance._state.db, instance._state.adding = db, False
+    return instance
 
 
 def _drop(digest: str) -> None:

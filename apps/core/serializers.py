@@ -49,7 +49,14 @@ class CachedFieldsMixin:
             built = super().get_fields()  # type: ignore[misc]  # DRF's Serializer/ModelSerializer.get_fields
             prototypes = {name: (field, _needs_deep_copy(field)) for name, field in built.items()}
             cls._field_prototypes = prototypes
-        return {name: copy.deepcopy(field) if deep else copy.copy(field) for name, (field, deep) in prototypes.items()}
+        return {name: copy.deepcopy(field) if deep else _shallow_copy(field) for name, (field, deep) in prototypes.items()}
+
+
+def _shallow_copy(field: Field) -> Field:
+    """What `copy.copy` makes of a field (a new instance sharing the attribute values), without its `__reduce_ex__` detour."""
+    clone = object.__new__(type(field))
+    clone.__dict__.update(field.__dict__)
+    return clone
 
 
 class Serializer(CachedFieldsMixin, serializers.Serializer):
