@@ -114,12 +114,14 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
         self.threads = RequestThreads(keep=settings.ASGI_REQUEST_THREADS)
-        # With ASGI_SYNC_VIEWS_MAX > 0 (off by default: some sync views wait seconds on outside calls),
-        # at most that many sync views run at once per loop; the requests beyond wait on the loop,
-        # holding no thread (256 threads of keyed reads at once only fought over the GIL).
+        # At most ASGI_SYNC_VIEWS_MAX sync views run at once per loop (0: no bound); the requests beyond
+        # wait on the loop, holding no thread (256 threads of keyed reads at once only fought over the
+        # GIL). A view still running after ASGI_SYNC_VIEWS_GRACE_MS gives its place back while it goes
+        # on: views that wait seconds on a provider or an agent (compare, voice, A2A message/send)
+        # must not hold the bound and stall every short request of the process.
         bound = settings.ASGI_SYNC_VIEWS_MAX
-        self._sync_views: LoopLocal[contextlib.AbstractAsyncContextManager[Any]] = LoopLocal(
-            lambda: asyncio.Semaphore(bound) if bound > 0 else contextlib.nullcontext())
+        self._sync_views: LoopLocal[asyncio.Semaphore | None] = LoopLocal(lambda: asyncio.Semaphore(bound) if bound > 0 else None)
+        self._sync_view_grace = settings.ASGI_SYNC_VIEWS_GRACE_MS / 1000
         self.sync_handler = _SyncHandler()
         self.sync_handler.load_middleware(is_async=False)
 
@@ -172,8 +174,7 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
             return
         set_script_prefix(get_script_prefix(scope))
         try:
-            async with self._sync_views.get(), self.request_thread():
-                response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            response = await self._bounded_respond(scope, body_file)
             if not response.streaming:
                 await self.send_response(response, send)
                 return
@@ -185,6 +186,30 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
                 await self._close_response(response)
         finally:
             body_file.close()
+
+    async def _bounded_respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
+        """`_respond` in a request thread, once the sync-view bound has a place (given back after the grace period)."""
+        gate = self._sync_views.get()
+        if gate is None:
+            async with self.request_thread():
+                return await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+        await gate.acquire()
+        held = True
+
+        def give_back() -> None:
+            nonlocal held
+            if held:
+                held = False
+                gate.release()
+
+        # A timer, not a task racing the view: the view is awaited as without a bound.
+        slow = asyncio.get_running_loop().call_later(self._sync_view_grace, give_back)
+        try:
+            async with self.request_thread():
+                return await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+        finally:
+            slow.cancel()
+            give_back()
 
     async def _handle_async_view(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Django's `ASGIHandler.handle`, with the request signals sent on the loop when that is safe.

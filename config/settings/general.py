@@ -6,7 +6,7 @@ from .environment import BASE_DIR, env
 __all__ = [
     "ALLOWED_HOSTS", "ASGI_APPLICATION", "AUTH_PASSWORD_VALIDATORS", "AUTH_USER_MODEL", "DEBUG", "DJANGO_APPS",
     "INSTALLED_APPS", "LANGUAGE_CODE", "LOCAL_APPS", "LOGIN_REDIRECT_URL", "LOGIN_URL", "LOGOUT_REDIRECT_URL",
-    "ASGI_REQUEST_THREADS", "ASGI_SYNC_VIEWS_MAX", "GC_FREEZE_AT_START", "GC_THRESHOLD_YOUNG", "MIDDLEWARE", "ROOT_URLCONF", "SECRET_KEY",
+    "ASGI_REQUEST_THREADS", "ASGI_SYNC_VIEWS_GRACE_MS", "ASGI_SYNC_VIEWS_MAX", "GC_FREEZE_AT_START", "GC_THRESHOLD_YOUNG", "MIDDLEWARE", "ROOT_URLCONF", "SECRET_KEY",
     "SITE_URL", "TEMPLATES", "THIRD_PARTY_APPS", "TIME_ZONE", "USE_I18N", "USE_TZ", "WRITE_BEHIND_LINGER_MS", "WSGI_APPLICATION",
 ]
 
@@ -100,12 +100,13 @@ ASGI_APPLICATION = "config.asgi.application"
 # Idle request threads each web process keeps for the next requests (apps.core.asgi): a request's
 # sync code runs in a thread of its own, taken from this pool instead of started and joined per request.
 ASGI_REQUEST_THREADS = env.int("ASGI_REQUEST_THREADS", default=64)
-# Sync views (DRF's, the pages) running at once in a web process; requests beyond it wait on the
-# event loop (no thread, no connection) for one to finish. At 256 connections of keyed reads, 256
-# threads fought over the GIL: 500-515 req/s unbounded, 540-565 with 16 (bench `auth`). Off (0) by
-# default: some sync views wait seconds on providers or agents (compare, voice, A2A message/send),
-# and a bound full of those would hold every other request of the process.
-ASGI_SYNC_VIEWS_MAX = env.int("ASGI_SYNC_VIEWS_MAX", default=0)
+# Sync views (DRF's, the pages) running at once in a web process (0: no bound); requests beyond it
+# wait on the event loop (no thread, no connection) for one to finish. At 256 connections of keyed
+# reads, 256 threads fought over the GIL (bench `auth`). A view still running after the grace
+# period gives its place back as it goes on, so views that wait seconds on providers or agents
+# (compare, voice, A2A message/send) do not hold the bound.
+ASGI_SYNC_VIEWS_MAX = env.int("ASGI_SYNC_VIEWS_MAX", default=16)
+ASGI_SYNC_VIEWS_GRACE_MS = env.int("ASGI_SYNC_VIEWS_GRACE_MS", default=100)
 # The web process's garbage collector (apps.core.asgi.gc_settle): what exists once the app has
 # loaded is frozen out of collections, and the youngest generation is collected every
 # GC_THRESHOLD_YOUNG allocations instead of Python's 700. Full collections over the ~400 000

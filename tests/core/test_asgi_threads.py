@@ -248,6 +248,7 @@ async def test_sync_views_beyond_the_bound_wait_without_a_thread(settings) -> No
 
     settings.ROOT_URLCONF = "tests.urls"
     settings.ASGI_SYNC_VIEWS_MAX = 2
+    settings.ASGI_SYNC_VIEWS_GRACE_MS = 60_000
     urls.GATED = gated = urls.GatedViews()
     app = PooledThreadASGIHandler()
     requests = [asyncio.create_task(_get(app, "/api/v1/_test/gated")) for _ in range(5)]
@@ -259,3 +260,26 @@ async def test_sync_views_beyond_the_bound_wait_without_a_thread(settings) -> No
     gated.gate.set()
     assert await asyncio.gather(*requests) == [200] * 5
     assert gated.most == 2
+
+
+async def test_a_sync_view_past_the_grace_period_gives_its_place_back(settings) -> None:  # type: ignore[no-untyped-def]
+    """ASGI_SYNC_VIEWS_MAX=2, grace 50 ms: two views that wait (on a provider, say) do not keep a quick request out."""
+    import asyncio
+
+    from tests import urls
+
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.ASGI_SYNC_VIEWS_MAX = 2
+    settings.ASGI_SYNC_VIEWS_GRACE_MS = 50
+    urls.GATED = gated = urls.GatedViews()
+    app = PooledThreadASGIHandler()
+    waiting = [asyncio.create_task(_get(app, "/api/v1/_test/gated")) for _ in range(2)]
+    while gated.running < 2:
+        await asyncio.sleep(0.01)
+    quick = await asyncio.wait_for(_get(app, "/api/v1/_test/echo"), timeout=10)  # the bound is full of slow views
+    assert quick == 200 and gated.running == 2 and not any(task.done() for task in waiting)
+    more = [asyncio.create_task(_get(app, "/api/v1/_test/gated")) for _ in range(3)]
+    while gated.running < 5:  # each slow view gives its place back after 50 ms: all five wait at once
+        await asyncio.sleep(0.01)
+    gated.gate.set()
+    assert await asyncio.gather(*waiting, *more) == [200] * 5
