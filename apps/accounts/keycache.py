@@ -1,5 +1,7 @@
 """A short in-process cache of API-key lookups: `nxk_` digest -> the key row, its user, the user's roles.
 
+JWT access tokens read their user through it too (`user_lookup`), with the same TTL and invalidation.
+
 Every request with a key used to read the key and its user (one query) and, when a view checks a
 tool, the user's roles (a second one). A hit here costs neither. The bound on staleness:
 
@@ -117,19 +119,20 @@ def _get(digest: str) -> ApiKey | None:
     return key
 
 
-def _put(digest: str, key: ApiKey, roles: list[Role], generation: int) -> None:
+def _put(digest: str, key: ApiKey | None, user: User, roles: list[Role], generation: int) -> None:
+    """Store a lookup: a key and its user, or (key None) a user alone, under `digest`."""
     ttl = _ttl()
     if ttl <= 0:
         return
-    key_names, key_values = _snapshot(key)
-    user_names, user_values = _snapshot(key.user)
-    entry = _Entry(_clock() + ttl, key._state.db or "default", key_names, key_values, user_names, user_values, tuple(roles))
+    key_names, key_values = _snapshot(key) if key is not None else ((), ())
+    user_names, user_values = _snapshot(user)
+    entry = _Entry(_clock() + ttl, user._state.db or "default", key_names, key_values, user_names, user_values, tuple(roles))
     with _lock:
         if generation != _generation:
             return
         _drop(digest)
         _entries[digest] = entry
-        _by_user.setdefault(key.user_id, set()).add(digest)
+        _by_user.setdefault(user.pk, set()).add(digest)
         limit = max(_max_entries(), 1)
         while len(_entries) > limit:
             _drop(next(iter(_entries)))
@@ -152,8 +155,36 @@ def api_key_lookup(raw: str) -> ApiKey | None:
     if key is None or not key.is_active or not key.user.is_active or _ttl() <= 0:
         return key  # a refused key is never cached
     roles = user_role_list(key.user)
-    _put(digest, key, roles, generation)
+    _put(digest, key, key.user, roles, generation)
     return key
+
+
+def user_lookup(user_id: Any) -> User | None:
+    """The user with this id (roles loaded), active or not, through the same cache, TTL and invalidation as keys.
+
+    For JWT access tokens, which name their user: a hit costs no query. Nothing is stored for a
+    missing or inactive user.
+    """
+    from .selectors import user_role_list
+
+    digest = f"user:{user_id}"
+    with _lock:
+        entry = _entries.get(digest) if _ttl() > 0 else None
+        if entry is not None and entry.expires <= _clock():
+            _drop(digest)
+            entry = None
+        if entry is not None:
+            _entries.move_to_end(digest)
+    if entry is not None:
+        user = _rebuild(User, entry.db, entry.user_names, entry.user_values)
+        setattr(user, _ROLES_ATTR, list(entry.roles))
+        return user
+    generation = _generation
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or not user.is_active or _ttl() <= 0:
+        return user
+    _put(digest, None, user, user_role_list(user), generation)
+    return user
 
 
 def api_key_cache_note_used(key: ApiKey) -> None:

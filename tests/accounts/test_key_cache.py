@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.accounts import keycache, services
 from apps.accounts.models import ApiKey, Role, Tier, User
-from tests.accounts.conftest import key_client
+from tests.accounts.conftest import jwt_client, key_client
 
 ME = "/api/v1/users/me"
 SESSION = "/api/v1/auth/session"
@@ -144,3 +144,24 @@ def test_a_cached_key_still_records_its_use_once_a_minute(user, settings, monkey
     client.get(ME)  # still a hit, and the stamp moves
     assert keycache.key_digest(raw) in keycache._entries
     assert ApiKey.objects.get(pk=key.pk).last_used_at == later
+
+
+def test_a_jwt_reads_its_user_through_the_cache_and_sees_changes_at_once(user, other_user):
+    client, _pair = jwt_client(user)
+    first_status, first = _queries(client)
+    second_status, second = _queries(client)
+    assert first_status == second_status == 200 and second < first  # no user or roles query once cached
+    # A password change revokes the tokens issued before it (simplejwt's check), cached or not.
+    user.set_password("a-new-horse-battery-staple")
+    user.save(update_fields=["password"])
+    refused = client.get(ME)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "UNAUTHORIZED"
+    fresh, _pair = jwt_client(User.objects.get(pk=user.pk))
+    assert fresh.get(ME).status_code == 200
+    user.is_active = False  # deactivation: 401 right away
+    user.save(update_fields=["is_active"])
+    assert fresh.get(ME).status_code == 401
+    other, _pair = jwt_client(other_user)
+    assert other.get(ME).status_code == 200
+    other_user.delete()  # a deleted user: 401 right away
+    assert other.get(ME).status_code == 401
