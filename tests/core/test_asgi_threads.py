@@ -1,6 +1,9 @@
 """apps.core.asgi: a request's sync code runs in a thread of its own, taken from a pool and given back."""
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from asgiref.testing import ApplicationCommunicator
 
 from apps.core.asgi import PooledThreadASGIHandler, RequestThreads
@@ -176,8 +179,6 @@ async def test_a_session_changed_by_an_async_view_is_still_saved(transactional_d
 
 async def test_a_sync_view_s_stream_stops_when_the_client_goes_away(settings) -> None:  # type: ignore[no-untyped-def]
     """A streamed answer of a sync view runs until the client disconnects, then its iterator is stopped (nothing leaks)."""
-    import asyncio
-
     from tests import urls
 
     settings.ROOT_URLCONF = "tests.urls"
@@ -240,20 +241,27 @@ def test_the_loaded_application_is_frozen_out_of_garbage_collection() -> None:
     assert gc.get_threshold()[0] >= 10_000
 
 
-async def test_sync_views_beyond_the_bound_wait_without_a_thread(settings) -> None:  # type: ignore[no-untyped-def]
-    """Five requests at once with ASGI_SYNC_VIEWS_MAX=2: two views run, three wait on the loop, all are answered."""
-    import asyncio
-
+def _gated_app(settings: Any, *, bound: int, grace_ms: int) -> tuple[PooledThreadASGIHandler, Any]:
+    """A handler on tests.urls with the sync-view bound and grace period set, and fresh gated views."""
     from tests import urls
 
     settings.ROOT_URLCONF = "tests.urls"
-    settings.ASGI_SYNC_VIEWS_MAX = 2
-    settings.ASGI_SYNC_VIEWS_GRACE_MS = 60_000
+    settings.ASGI_SYNC_VIEWS_MAX = bound
+    settings.ASGI_SYNC_VIEWS_GRACE_MS = grace_ms
     urls.GATED = gated = urls.GatedViews()
-    app = PooledThreadASGIHandler()
-    requests = [asyncio.create_task(_get(app, "/api/v1/_test/gated")) for _ in range(5)]
-    while gated.running < 2:
+    return PooledThreadASGIHandler(), gated
+
+
+async def _until(condition: Any) -> None:
+    while not condition():
         await asyncio.sleep(0.01)
+
+
+async def test_sync_views_beyond_the_bound_wait_without_a_thread(settings) -> None:  # type: ignore[no-untyped-def]
+    """Five requests at once with ASGI_SYNC_VIEWS_MAX=2: two views run, three wait on the loop, all are answered."""
+    app, gated = _gated_app(settings, bound=2, grace_ms=60_000)
+    requests = [asyncio.create_task(_get(app, "/api/v1/_test/gated")) for _ in range(5)]
+    await _until(lambda: gated.running >= 2)
     for _ in range(20):  # let the loop run the others as far as they can go
         await asyncio.sleep(0.01)
     assert gated.running == 2 and app.threads.created == 2  # the three others hold no thread
@@ -264,22 +272,12 @@ async def test_sync_views_beyond_the_bound_wait_without_a_thread(settings) -> No
 
 async def test_a_sync_view_past_the_grace_period_gives_its_place_back(settings) -> None:  # type: ignore[no-untyped-def]
     """ASGI_SYNC_VIEWS_MAX=2, grace 50 ms: two views that wait (on a provider, say) do not keep a quick request out."""
-    import asyncio
-
-    from tests import urls
-
-    settings.ROOT_URLCONF = "tests.urls"
-    settings.ASGI_SYNC_VIEWS_MAX = 2
-    settings.ASGI_SYNC_VIEWS_GRACE_MS = 50
-    urls.GATED = gated = urls.GatedViews()
-    app = PooledThreadASGIHandler()
+    app, gated = _gated_app(settings, bound=2, grace_ms=50)
     waiting = [asyncio.create_task(_get(app, "/api/v1/_test/gated")) for _ in range(2)]
-    while gated.running < 2:
-        await asyncio.sleep(0.01)
+    await _until(lambda: gated.running >= 2)
     quick = await asyncio.wait_for(_get(app, "/api/v1/_test/echo"), timeout=10)  # the bound is full of slow views
     assert quick == 200 and gated.running == 2 and not any(task.done() for task in waiting)
     more = [asyncio.create_task(_get(app, "/api/v1/_test/gated")) for _ in range(3)]
-    while gated.running < 5:  # each slow view gives its place back after 50 ms: all five wait at once
-        await asyncio.sleep(0.01)
+    await _until(lambda: gated.running >= 5)  # each slow view gives its place back after 50 ms: all five wait at once
     gated.gate.set()
     assert await asyncio.gather(*waiting, *more) == [200] * 5
