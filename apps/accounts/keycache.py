@@ -100,9 +100,9 @@ def _drop(digest: str) -> None:
             del _by_user[user_id]
 
 
-def _get(digest: str) -> ApiKey | None:
-    ttl = _ttl()
-    if ttl <= 0:
+def _fresh(digest: str) -> _Entry | None:
+    """The entry under `digest` if it is younger than the TTL (an expired one is dropped)."""
+    if _ttl() <= 0:
         return None
     with _lock:
         entry = _entries.get(digest)
@@ -112,10 +112,21 @@ def _get(digest: str) -> ApiKey | None:
             _drop(digest)
             return None
         _entries.move_to_end(digest)
-    key = _rebuild(ApiKey, entry.db, entry.key_names, entry.key_values)
+    return entry
+
+
+def _user_of(entry: _Entry) -> User:
     user = _rebuild(User, entry.db, entry.user_names, entry.user_values)
     setattr(user, _ROLES_ATTR, list(entry.roles))
-    key.user = user
+    return user
+
+
+def _get(digest: str) -> ApiKey | None:
+    entry = _fresh(digest)
+    if entry is None:
+        return None
+    key = _rebuild(ApiKey, entry.db, entry.key_names, entry.key_values)
+    key.user = _user_of(entry)
     return key
 
 
@@ -168,17 +179,9 @@ def user_lookup(user_id: Any) -> User | None:
     from .selectors import user_role_list
 
     digest = f"user:{user_id}"
-    with _lock:
-        entry = _entries.get(digest) if _ttl() > 0 else None
-        if entry is not None and entry.expires <= _clock():
-            _drop(digest)
-            entry = None
-        if entry is not None:
-            _entries.move_to_end(digest)
+    entry = _fresh(digest)
     if entry is not None:
-        user = _rebuild(User, entry.db, entry.user_names, entry.user_values)
-        setattr(user, _ROLES_ATTR, list(entry.roles))
-        return user
+        return _user_of(entry)
     generation = _generation
     user = User.objects.filter(pk=user_id).first()
     if user is None or not user.is_active or _ttl() <= 0:

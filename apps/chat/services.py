@@ -204,14 +204,13 @@ def chat_start(*, user: User, api_key: Any, messages: list[dict[str, Any]], mode
         # not leave a hold that no reply (and so no reaper) will ever settle.
         with transaction.atomic():
             now = timezone.now()
-            turn = {"last_message_at": now, "model_name": prepared.model.name, "provider": prepared.model.provider_name}
+            turn = {"last_message_at": now, "updated_at": now, "model_name": prepared.model.name, "provider": prepared.model.provider_name}
             if conversation is None:  # created with this turn's two messages counted: no UPDATE after them
                 conversation = Conversation.objects.create(owner=user, message_count=2, **turn)
             else:
-                Conversation.objects.filter(pk=conversation.pk).update(message_count=F("message_count") + 2, updated_at=now, **turn)
+                Conversation.objects.filter(pk=conversation.pk).update(message_count=F("message_count") + 2, **turn)
                 # The row's F() count is exact under concurrent turns; the object shows this request's view of it.
                 conversation.message_count += 2
-                conversation.updated_at = now
                 for name, value in turn.items():
                     setattr(conversation, name, value)
             user_message = Message.objects.create(conversation=conversation, role="user", content=question, status=MessageStatus.COMPLETE)

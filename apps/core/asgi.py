@@ -188,11 +188,19 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
             body_file.close()
 
     async def _bounded_respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
-        """`_respond` in a request thread, once the sync-view bound has a place (given back after the grace period)."""
-        gate = self._sync_views.get()
-        if gate is None:
+        """`_respond` in a request thread, once the sync-view bound has a place for it."""
+        give_back = await self._sync_view_place()
+        try:
             async with self.request_thread():
                 return await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+        finally:
+            give_back()
+
+    async def _sync_view_place(self) -> Callable[[], None]:
+        """Wait for a place under the bound; returns how to give it back (once), which the grace period's timer also does."""
+        gate = self._sync_views.get()
+        if gate is None:
+            return lambda: None
         await gate.acquire()
         held = True
 
@@ -200,16 +208,12 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
             nonlocal held
             if held:
                 held = False
+                slow.cancel()
                 gate.release()
 
         # A timer, not a task racing the view: the view is awaited as without a bound.
         slow = asyncio.get_running_loop().call_later(self._sync_view_grace, give_back)
-        try:
-            async with self.request_thread():
-                return await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
-        finally:
-            slow.cancel()
-            give_back()
+        return give_back
 
     async def _handle_async_view(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Django's `ASGIHandler.handle`, with the request signals sent on the loop when that is safe.
