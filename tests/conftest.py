@@ -223,3 +223,14 @@ def worker_start(transactional_db, broker: None, tmp_path: Path) -> Iterator[Wor
 def celery_worker(worker_start: WorkerStart) -> WorkerProcess:
     """A real Celery worker; tasks sent from the test go through Redis to it (no eager mode)."""
     return worker_start()
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer() -> Iterator[None]:
+    """Each test gets its own channel layer: its per-channel locks bind to the first event loop that waits on them,
+    and each async test runs on a loop of its own (a lock left held by one test's consumer broke the next one)."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
