@@ -28,7 +28,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.core.db import db_sync_to_async
+from apps.core.db import db_sync_to_async, server_bound_cursor
 from apps.core.errors import ValidationError
 
 from .errors import InsufficientCredits
@@ -252,7 +252,7 @@ def _fast_hold(*, account_id: Any, user_id: Any, amount: Decimal, reference: str
     own = not connection.in_atomic_block
     try:
         # Inside a caller's transaction, a savepoint keeps a duplicate-key error from breaking it.
-        with transaction.atomic() if not own else contextlib.nullcontext(), connection.cursor() as cursor:
+        with transaction.atomic() if not own else contextlib.nullcontext(), server_bound_cursor() as cursor:
             cursor.execute("SELECT reservation_id, account_id, existed FROM nexus_credit_hold(%s, %s, %s, %s, %s, %s, %s)",
                            [account_id, user_id, amount, reference[:200], key, model_name, own])
             row = cursor.fetchone()
@@ -340,7 +340,7 @@ def credit_settle(*, reservation: CreditReservation, cost: Any, usage_record_id:
     (`nexus_credit_settle`, migration 0003): the account's row lock is held for microseconds.
     """
     cost = max(credits(cost), ZERO)
-    with connection.cursor() as cursor:
+    with server_bound_cursor() as cursor:
         cursor.execute("SELECT status, charged, uncollected, usage_record_id, finished_at FROM nexus_credit_settle(%s, %s, %s, %s)",
                        [reservation.pk, cost, str(cost), usage_record_id])
         status, charged, uncollected, usage_id, finished_at = cursor.fetchone()

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.db import server_bound_cursor
 from apps.core.errors import Conflict, ValidationError
 
 from .crypto import decrypt_secret, encrypt_secret, rotate_secret
@@ -171,7 +172,8 @@ def usage_record_create(*, record_id: uuid.UUID | None = None, user_id: Any, api
     """Write the one usage record of a call (a single INSERT, so no transaction is needed).
 
     Written with a prepared INSERT of the model's columns rather than `objects.create`: one record
-    per model call, and the ORM's compile of it was an eighth of a gateway call's CPU.
+    per model call, and the ORM's compile of it was an eighth of a gateway call's CPU. Its values
+    are bound server-side (`server_bound_cursor`), not quoted into the SQL in Python.
     """
     record = UsageRecord(
         id=record_id or uuid.uuid4(), user_id=user_id, api_key_id=api_key_id, workspace_id=workspace_id, model_id=model_id,
@@ -182,7 +184,7 @@ def usage_record_create(*, record_id: uuid.UUID | None = None, user_id: Any, api
         created_at=timezone.now(),
     )
     fields, sql = _usage_insert()
-    with connection.cursor() as cursor:
+    with server_bound_cursor() as cursor:
         cursor.execute(sql, [field.get_db_prep_save(getattr(record, field.attname), connection) for field in fields])
     record._state.adding, record._state.db = False, connection.alias
     return record

@@ -1,11 +1,13 @@
 """Code run on the event loop's shared executor threads hands its database connection back."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection, connections
 
-from apps.core.db import db_sync_to_async
+from apps.core.db import db_sync_to_async, server_bound_cursor
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +32,26 @@ def test_db_sync_to_async_returns_the_functions_value_and_raises_its_errors() ->
     assert async_to_sync(db_sync_to_async(lambda: 42))() == 42
     with pytest.raises(ValueError):
         async_to_sync(db_sync_to_async(fails))()
+
+
+def test_server_bound_cursor_binds_server_side_and_behaves_as_a_django_cursor() -> None:
+    """The hot statements (hold, usage record, settlement) send their values apart from the SQL, and are still logged and translated."""
+    import psycopg
+    from django.db import IntegrityError, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE bound_probe (id integer PRIMARY KEY, note text, amount numeric, at timestamptz)")
+    with CaptureQueriesContext(connection) as captured:
+        for number in range(3):
+            with server_bound_cursor() as cursor:
+                assert not isinstance(cursor.cursor, psycopg.ClientCursor)  # Django's default cursor quotes values into the SQL
+                cursor.execute("INSERT INTO bound_probe (id, note, amount, at) VALUES (%s, %s, %s, %s) RETURNING note, amount",
+                               [number, f"it's #{number}; --", Decimal("1.25"), None])
+                assert cursor.fetchone() == (f"it's #{number}; --", Decimal("1.25"))
+    assert len(captured) == 3  # query logging (and so the tests that count statements) still sees them
+    with pytest.raises(IntegrityError), transaction.atomic(), server_bound_cursor() as cursor:  # Django's error, not psycopg's
+        cursor.execute("INSERT INTO bound_probe (id, note) VALUES (%s, %s)", [0, "again"])
 
 
 @pytest.mark.django_db(transaction=True)
