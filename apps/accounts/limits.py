@@ -1,6 +1,8 @@
 """Per-user limits from the tier policy: requests per minute, hourly quotas, concurrent runs.
 
-- `rate_check(request, kind="chat")`: the tier's per-minute limit for that kind of call.
+- `kind_limit(request, kind="chat")`: the tier's per-minute limit for that kind of call. Views
+  name theirs in `rate_kinds` and the default throttle counts it with the API limit (one Redis
+  call); `rate_check(request, kind=)` counts it alone, for views that must check something first.
 - `concurrency_slot(user=..., kind="chat", limit=policy.chat_concurrent)`: a sync *and* async
   context manager holding one of `limit` slots while a stream or run is going; a full set raises
   RateLimited. Slots live in a Redis sorted set, each scored with its start time, so they hold

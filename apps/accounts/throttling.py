@@ -8,6 +8,7 @@ from rest_framework.throttling import BaseThrottle
 
 from apps.core.ratelimit import Limit, ratelimit_hits
 
+from .limits import kind_limit
 from .models import ApiKey
 from .policy import tier_policy
 
@@ -16,17 +17,26 @@ class TierRateThrottle(BaseThrottle):
     """Counts each authenticated request against the key's own `rate_limit` or the tier's `api_rpm`.
 
     Raises RateLimited (429 envelope with Retry-After) past the limit; anonymous requests pass
-    (sign-up and login limit themselves per IP and email).
+    (sign-up and login limit themselves per IP and email). A view's `rate_kinds` adds its kind's
+    per-minute limit (chat, compare, architect) to the same count.
     """
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        ratelimit_hits(request, self.limits(request))
+        ratelimit_hits(request, self.limits(request, view))
         return True
 
-    def limits(self, request: Request) -> list[Limit]:
-        """What this throttle counts, for callers that count several limits in one round trip (the gateway)."""
+    def limits(self, request: Request, view: Any = None) -> list[Limit]:
+        """What this throttle counts: the per-minute API limit and, where the view names one, its kind's limit.
+
+        A view's `rate_kinds` maps a method to the kind of call it is (`{"POST": "chat"}`): that
+        kind's per-minute tier limit is counted in the same Redis round trip as the API limit,
+        not in a second one from the view. The gateway counts these with its own.
+        """
         limit = api_limit(request)
-        return [limit] if limit is not None else []
+        if limit is None:
+            return []
+        kind = getattr(view, "rate_kinds", {}).get(request.method)
+        return [limit, kind_limit(request, kind=kind)] if kind else [limit]
 
 
 def api_limit(request: Request) -> Limit | None:

@@ -21,7 +21,7 @@ from rest_framework.exceptions import APIException, Throttled
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from apps.accounts.limits import concurrency_slot, kind_limit
+from apps.accounts.limits import concurrency_slot
 from apps.accounts.permissions import HasTool
 from apps.accounts.policy import tier_policy
 from apps.billing.metering import call_hold, call_release, call_settle
@@ -67,6 +67,7 @@ class _GatewayRoute:
 
     required_scope = "chat"
     throttle_scope = None
+    rate_kinds = {"POST": "chat"}  # chat completions count the chat limit too (TierRateThrottle.limits)
 
 
 _route = _GatewayRoute()
@@ -101,12 +102,12 @@ def error_response(exc: Exception) -> JsonResponse:
     raise exc
 
 
-def _authorize(request: HttpRequest, *, kind: str | None = None) -> tuple[Any, Any, Request]:
+def _authorize(request: HttpRequest) -> tuple[Any, Any, Request]:
     """The caller, their API key (or None), and the DRF request, after auth, tool, scope and rate checks.
 
     The throttles of `DEFAULT_THROTTLE_CLASSES` run as on every other route. Those that say what they
-    count (`limits(request)`, as the per-minute API limit does) are counted together with `kind`'s
-    limit: one Redis round trip for the request's limits.
+    count (`limits(request, view)`: the per-minute API limit, and the chat limit on a POST) are
+    counted together: one Redis round trip for the request's limits.
     """
     # api_settings imports the configured dotted paths, so these are classes; the stubs type them as the strings.
     drf_request = Request(request, authenticators=[authenticator() for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES])  # type: ignore[operator]
@@ -119,13 +120,9 @@ def _authorize(request: HttpRequest, *, kind: str | None = None) -> tuple[Any, A
     for throttle in (throttle_class() for throttle_class in api_settings.DEFAULT_THROTTLE_CLASSES):  # type: ignore[operator]
         counted = getattr(throttle, "limits", None)
         if counted is not None:  # counted below, with the others, in the one round trip
-            limits.extend(counted(drf_request))
+            limits.extend(counted(drf_request, _route))
         elif not throttle.allow_request(drf_request, _route):
             raise Throttled(wait=throttle.wait())
-    if kind:
-        limit = kind_limit(drf_request, kind=kind)
-        if limit is not None:
-            limits.append(limit)
     ratelimit_hits(drf_request, limits)
     return user, drf_request.auth, drf_request
 
@@ -150,7 +147,7 @@ def _bad(field: str, message: str) -> ValidationError:
 
 def _begin(request: HttpRequest, body: Any) -> GatewayCall:
     """Everything before the provider call, in one thread hop: auth, limits, parameters, model checks."""
-    user, api_key, drf_request = _authorize(request, kind="chat")
+    user, api_key, drf_request = _authorize(request)
     if not isinstance(body, dict):
         raise _bad("body", "Must be a JSON object.")
     unknown = sorted(set(body) - SUPPORTED - DROPPED)

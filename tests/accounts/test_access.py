@@ -188,6 +188,41 @@ def test_rate_check_applies_the_tiers_per_minute_limit(user):
     policy_cache_clear()
 
 
+def test_a_views_kind_limit_is_counted_with_the_api_limit_by_the_default_throttle(user):
+    """POST /chat counts the API and chat limits in one Redis call (the view no longer counts its own), and refuses past chat_rpm."""
+    import redis
+    from django.conf import settings
+    from rest_framework.test import APIClient
+
+    from apps.accounts.throttling import TierRateThrottle
+    from apps.chat.api.views import ChatApi
+
+    Tier.objects.filter(slug="free").update(chat_rpm=2, api_rpm=50)
+    policy_cache_clear()
+    factory = APIRequestFactory()
+    post, get = factory.post("/api/v1/chat"), factory.get("/api/v1/chat")
+    for request in (post, get):
+        request.user, request.auth = user, None
+    limits = TierRateThrottle().limits(post, ChatApi())
+    assert [(limit.group, limit.rate) for limit in limits] == [("api-user", "50/m"), ("tier-chat", "2/m")]
+    assert [limit.group for limit in TierRateThrottle().limits(get, ChatApi())] == ["api-user"]  # only the method named
+
+    store = redis.Redis.from_url(settings.REDIS_URL)
+    client = APIClient()
+    client.force_authenticate(user=user)
+    incr = lambda: int(store.info("commandstats").get("cmdstat_incr", {}).get("calls", 0))  # noqa: E731
+    before = incr()
+    for _ in range(2):  # counted before the body is read, as before: a bad body still counts
+        answer = client.post("/api/v1/chat", {}, format="json")
+        assert answer.status_code == 400 and answer["X-RateLimit-Limit"] == "2"  # the tightest limit is the one shown
+    assert incr() - before == 4  # api + chat, twice: each request's two counters, once each
+    refused = client.post("/api/v1/chat", {}, format="json")
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "RATE_LIMITED" and int(refused["Retry-After"]) >= 1
+    assert client.get("/api/v1/conversations").status_code == 200  # other routes count the API limit only
+    assert incr() - before == 7
+    policy_cache_clear()
+
+
 def test_hourly_quota(user):
     assert hourly_quota_check(user=user, kind="chat_tokens", limit=100) == 100
     assert hourly_quota_add(user=user, kind="chat_tokens", amount=60) == 60

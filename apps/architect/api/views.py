@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.caller import request_user
-from apps.accounts.limits import rate_check
 from apps.accounts.permissions import HasTool
 from apps.core.errors import ValidationError
 from apps.core.openapi import error_responses
@@ -93,13 +92,13 @@ class ExecutionStartApi(APIView):
 
     permission_classes = [TOOL]
     required_scope = "architect"
+    rate_kinds = {"POST": "architect"}  # counted by the default throttle, with the API limit
 
     class InputSerializer(ExecuteRequestSerializer):
         """POST /architect/execute: `{tool_id, inputs, conversation_id?}`."""
 
     @extend_schema(operation_id="architect_execute", request=InputSerializer, responses={200: SSE_RESPONSE, **error_responses(402, 409, 503)})
     def post(self, request: Request) -> Any:
-        rate_check(request, kind="architect")
         body = self.InputSerializer(data=_body(request))
         body.is_valid(raise_exception=True)
         tool = tool_get(user=request_user(request), tool_id=body.validated_data["tool_id"])

@@ -15,7 +15,6 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from apps.accounts.caller import request_user
-from apps.accounts.limits import rate_check
 from apps.accounts.models import ApiKey
 from apps.accounts.permissions import HasTool
 from apps.billing.metering import max_tokens_header
@@ -70,10 +69,10 @@ class ChatApi(APIView):
 
     permission_classes = [HasTool("chat")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
+    rate_kinds = {"POST": "chat"}  # counted by the default throttle, with the API limit (one round trip)
 
     @extend_schema(operation_id="chat", request=ChatRequestSerializer, responses={200: SSE_RESPONSE, **error_responses(402, 503)})
     def post(self, request: Request) -> StreamingHttpResponse:
-        rate_check(request, kind="chat")
         body = ChatRequestSerializer(data=_body(request))
         body.is_valid(raise_exception=True)
         start = services.chat_start(user=request_user(request), api_key=_api_key(request), **body.validated_data)
@@ -203,11 +202,11 @@ class CompareApi(APIView):
 
     permission_classes = [HasTool("compare")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
+    rate_kinds = {"POST": "compare"}
 
     @extend_schema(operation_id="compare", request=CompareRequestSerializer,
                    parameters=[OpenApiParameter("stream", bool)], responses={200: ComparisonSerializer, **error_responses(402, 503)})
     def post(self, request: Request) -> Response | StreamingHttpResponse:
-        rate_check(request, kind="compare")
         data = CompareRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         start = compare_start(user=request_user(request), api_key=_api_key(request), **data.validated_data)
@@ -228,5 +227,6 @@ class ComparisonViewSet(ScopedReadOnlyViewSet):
 
     permission_classes = [HasTool("compare")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
+    rate_kinds = {"POST": "compare"}
     serializer_class = ComparisonSerializer
     selector = staticmethod(comparison_list)
