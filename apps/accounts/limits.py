@@ -26,7 +26,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.request import Request
 
-from apps.core.errors import RateLimited
+from apps.core.errors import RateLimited, ServiceUnavailable, outage_of
 from apps.core.ratelimit import Limit, RateLimitState, ratelimit_hits
 from apps.core.redis_client import redis_async, redis_script, redis_sync
 
@@ -157,11 +157,18 @@ def _hour_key(*, user: User, kind: str) -> str:
     return f"nexus:quota:{kind}:{user.pk}:{int(time.time()) // 3600}"
 
 
-def hourly_quota_check(*, user: User, kind: str, limit: int) -> int:
-    """Raise RateLimited when the user already used `limit` of `kind` this hour; returns what is left."""
+def hourly_quota_check(*, user: User, kind: str, limit: int, redis_required: bool = False) -> int:
+    """Raise RateLimited when the user already used `limit` of `kind` this hour; returns what is left.
+
+    Redis unreachable: not limited (logged); with `redis_required` (the caller goes on to stream
+    through Redis, as `core.streams.streams_available` checks), 503 SERVICE_UNAVAILABLE instead,
+    so one round trip both reads the quota and finds Redis there.
+    """
     try:
         used = int(redis_sync().get(_hour_key(user=user, kind=kind)) or 0)
-    except redis.RedisError:
+    except redis.RedisError as exc:
+        if redis_required:
+            raise outage_of(exc) or ServiceUnavailable() from exc
         logger.warning("Quota store unavailable; not limiting %s", kind)
         return limit
     if used >= limit:

@@ -21,7 +21,7 @@ from apps.core.errors import ValidationError
 from apps.core.registry import platform_tools
 from apps.core.request_context import get_request_id
 from apps.core.runs import cancel_key, cancel_request
-from apps.core.streams import publish, streams_available
+from apps.core.streams import publish
 from apps.llm.client import PreparedChat, chat_prepare
 
 from .errors import MessageTooLarge
@@ -171,8 +171,9 @@ def chat_start(*, user: User, api_key: Any, messages: list[dict[str, Any]], mode
     limits 429, credits 402) happens here, before the response starts streaming.
     """
     _check_sizes(messages)
-    streams_available()  # the reply is streamed through Redis: 503 now, not a failed reply later
     policy = tier_policy(user)
+    # The reply is streamed through Redis: 503 now, not a failed reply later (the quota's read finds it there).
+    hourly_quota_check(user=user, kind="chat_tokens", limit=policy.chat_tokens_per_hour, redis_required=True)
     reply_id = uuid.uuid4()
     tool_names, tool_definitions = _tool_definitions(tools)
     prepared = chat_prepare(
@@ -188,7 +189,6 @@ def chat_start(*, user: User, api_key: Any, messages: list[dict[str, Any]], mode
     if context:
         # Retrieved passages go in the system prompt with citation markers; the user's text is untouched.
         prepared.request.system_prompt = ((prepared.request.system_prompt or "") + "\n\n" + context).strip()
-    hourly_quota_check(user=user, kind="chat_tokens", limit=policy.chat_tokens_per_hour)
 
     if conversation_id:
         conversation = conversation_get_for_write(user=user, conversation_id=conversation_id)
