@@ -227,6 +227,5 @@ class ComparisonViewSet(ScopedReadOnlyViewSet):
 
     permission_classes = [HasTool("compare")]  # type: ignore[list-item]  # DRF calls each entry; a HasTool returns itself
     required_scope = "chat"
-    rate_kinds = {"POST": "compare"}
     serializer_class = ComparisonSerializer
     selector = staticmethod(comparison_list)
