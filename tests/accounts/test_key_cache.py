@@ -165,3 +165,44 @@ def test_a_jwt_reads_its_user_through_the_cache_and_sees_changes_at_once(user, o
     assert other.get(ME).status_code == 200
     other_user.delete()  # a deleted user: 401 right away
     assert other.get(ME).status_code == 401
+
+
+def test_a_verified_access_token_is_not_verified_again_until_it_expires(user):
+    """The same token text is verified once; it is refused once expired, and no other text rides on its entry."""
+    import time
+
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from apps.accounts import authentication
+
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=timedelta(seconds=2))
+    raw = str(token)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get(ME).status_code == 200
+    assert authentication._validated_tokens.get(raw.encode()) is not None  # verified once, kept by its text
+    assert client.get(ME).status_code == 200
+    header, payload, signature = raw.split(".")
+    tampered = APIClient()
+    tampered.credentials(HTTP_AUTHORIZATION=f"Bearer {header}.{payload}.{signature[:-4]}AAAA")
+    assert tampered.get(ME).status_code == 401  # a different text is verified on its own
+    time.sleep(max(0.0, float(token["exp"]) - time.time()) + 0.1)
+    refused = client.get(ME)  # expired: the entry does not outlive the token
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "UNAUTHORIZED"
+    assert authentication._validated_tokens.get(raw.encode()) is None
+
+
+def test_the_verified_token_cache_keeps_at_most_its_bound(user, settings):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from apps.accounts.authentication import _ValidatedTokens
+
+    settings.API_KEY_CACHE_MAX_ENTRIES = 3
+    cache = _ValidatedTokens()
+    tokens = [AccessToken.for_user(user) for _ in range(5)]
+    for token in tokens:
+        cache.put(str(token).encode(), token)
+    kept = [cache.get(str(token).encode()) is not None for token in tokens]
+    assert kept == [False, False, True, True, True]  # the oldest went first
