@@ -12,6 +12,11 @@ Measured per target: latency p50/p95 one request at a time (non-streamed, and st
 to first token), then 50 requests in flight for a fixed time (requests/s, and streams/s with
 TTFT), and the bytes each answer puts on the wire. Overhead = target minus direct.
 
+Beside them, the floor (bench/gateway_floor.py): daphne serving the same SDK call per request and
+nothing else, as a bare ASGI app and as a Django view with no middleware. Its CPU per call and
+requests/s at 50 in flight bound what any gateway on daphne and the `openai` SDK reaches here
+(`ratios_floor_over_litellm`).
+
 Targets (issue "LLM gateway"): p50 overhead <= 5 ms one at a time; at 50 in flight, at least 5x
 LiteLLM's requests/s and streams/s. Issue 15 adds CPU per request <= 3 ms: `server_cpu_ms_per_request`
 (psutil, the server process and its children, over the sequential non-streamed phase) for Nexus and LiteLLM.
@@ -150,13 +155,15 @@ async def _one(session: aiohttp.ClientSession, url: str, body: dict[str, Any], *
     received = 0
     async with session.post(url, json=body) as response:
         if stream:
-            seen = b""
+            tail = b""
             async for chunk in response.content.iter_any():
                 received += len(chunk)
                 if first is None:
-                    seen = (seen + chunk)[-4096:]
-                    if b"w0" in seen:  # the first word of the fake's reply
+                    # Look in the whole chunk (a server that sends the reply in one write puts the first word
+                    # at its start) plus the previous chunk's last bytes (the word may straddle two reads).
+                    if b"w0" in tail + chunk:  # the first word of the fake's reply
                         first = time.perf_counter() - started
+                    tail = chunk[-8:]
         else:
             received = len(await response.read())
         status = response.status
@@ -254,6 +261,35 @@ def _measure(url: str, headers: dict[str, str], model: str, *, server_pid: int |
     }
 
 
+def _measure_floor(url: str, server_pid: int) -> dict[str, Any]:
+    """A floor app's CPU per sequential call and its requests/s at 50 in flight (non-streamed only)."""
+    before = _cpu_seconds(server_pid)
+    warm: list[float] = []
+    sequential = asyncio.run(_sequential(url, {}, MODEL, stream=False, count=SEQUENTIAL, warm=warm, server_pid=server_pid))
+    sequential["server_cpu_ms_per_request"] = round((_cpu_seconds(server_pid) - before) / (WARMUP + SEQUENTIAL) * 1000, 2)
+    sequential["server_cpu_ms_per_request_warm"] = round((_cpu_seconds(server_pid) - warm[0]) / SEQUENTIAL * 1000, 2)
+    return {"sequential": sequential,
+            "concurrent": asyncio.run(_concurrent(url, {}, MODEL, stream=False, inflight=INFLIGHT, seconds=SECONDS))}
+
+
+def _floor(ctx: BenchContext, fake_url: str) -> dict[str, Any]:
+    """daphne serving one SDK call per request and nothing else (bench/gateway_floor.py), bare and on Django."""
+    env = {key: value for key, value in ctx.env.items() if key != "DJANGO_SETTINGS_MODULE"}
+    env.update(PYTHONPATH=str(ROOT), FLOOR_URL=f"{fake_url}/v1", FLOOR_KEY=FAKE_KEY)
+    out: dict[str, Any] = {}
+    for name, app in (("asgi_sdk", "bench.gateway_floor:asgi_app"), ("django_sdk", "bench.gateway_floor:django_app")):
+        port = free_port()
+        process = ctx.start_process([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app], env=env, log_name=f"floor-{name}")
+        _wait_port(port, process)
+        print(f"   measuring floor {name}", flush=True)
+        out[name] = _measure_floor(f"http://127.0.0.1:{port}/", process.pid)
+        refused = {mode: figures["statuses"] for mode, figures in out[name].items() if set(figures["statuses"]) - {200}}
+        if refused:
+            raise RuntimeError(f"floor {name} did not answer 200 to every request: {refused}")
+        process.terminate()
+    return out
+
+
 def _overhead(target: dict[str, Any], direct: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for mode in ("sequential", "sequential_stream"):
@@ -294,6 +330,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         refused = {mode: figures["statuses"] for mode, figures in result[name].items() if set(figures["statuses"]) - {200}}
         if refused:  # figures of error answers would look like a fast gateway
             raise RuntimeError(f"{name} did not answer 200 to every request: {refused}")
+    result["floor"] = _floor(ctx, fake_url)
     counts = dict(line.split("=", 1) for line in ctx.django_shell(_COUNT).splitlines() if "=" in line)
     result["nexus_usage_records"] = {"written": int(counts["RECORDS"]), "completed": int(counts["COMPLETED"])}
 
@@ -305,6 +342,9 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     rps_ratio = nexus["concurrent"]["rps"] / max(litellm["concurrent"]["rps"], 0.1)
     streams_ratio = nexus["concurrent_stream"]["streams_per_s"] / max(litellm["concurrent_stream"]["streams_per_s"], 0.1)
     result["ratios_nexus_over_litellm"] = {"rps": round(rps_ratio, 2), "streams_per_s": round(streams_ratio, 2)}
+    # What the server and the SDK alone reach, against the same peer: no gateway on them can pass it.
+    result["ratios_floor_over_litellm"] = {name: round(floor["concurrent"]["rps"] / max(litellm["concurrent"]["rps"], 0.1), 2)
+                                           for name, floor in result["floor"].items()}
     result["targets"] = {
         "p50_overhead_ms_le_5": result["overhead_vs_direct"]["nexus"]["sequential_p50_ms"] <= 5,
         "rps_ge_5x_litellm": rps_ratio >= 5,
@@ -328,4 +368,7 @@ def _table(result: dict[str, Any]) -> list[str]:
             f"{r['concurrent_stream']['streams_per_s']} | {r['concurrent_stream']['ttft'].get('p95_ms')} | "
             f"{r['sequential']['bytes_per_answer']} / {r['sequential_stream']['bytes_per_answer']} |"
         )
+    for name, r in result.get("floor", {}).items():  # non-streamed only
+        rows.append(f"| floor {name} | {r['sequential']['latency']['p50_ms']} | {r['sequential']['latency']['p95_ms']} | - | "
+                    f"{r['concurrent']['rps']} | {r['concurrent']['latency'].get('p95_ms')} | - | - | {r['sequential']['bytes_per_answer']} / - |")
     return rows
