@@ -171,7 +171,7 @@ def usage_record_create(*, record_id: uuid.UUID | None = None, user_id: Any, api
                         streamed: bool, origin: str, request_id: str, error_code: str = "", error_message: str = "") -> UsageRecord:
     """Write the one usage record of a call (a single INSERT, so no transaction is needed).
 
-    Written with a prepared INSERT of the model's columns rather than `objects.create`: one record
+    Written with one fixed INSERT of the model's columns rather than `objects.create`: one record
     per model call, and the ORM's compile of it was an eighth of a gateway call's CPU. Its values
     are bound server-side (`server_bound_cursor`), not quoted into the SQL in Python.
     """
