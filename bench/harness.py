@@ -221,6 +221,15 @@ class Services:
                         PYTHONUNBUFFERED="1", PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
 
     def __enter__(self) -> Services:
+        try:
+            return self._start()
+        except BaseException:
+            # `with` calls __exit__ only once __enter__ has returned: a failed migrate (or Ctrl-C)
+            # here would otherwise leave the embedded PostgreSQL and Redis running.
+            self.__exit__()
+            raise
+
+    def _start(self) -> Services:
         if not self.env.get("DATABASE_URL"):
             postgres = EmbeddedPostgres(self.tmp / "postgres" / "data", free_port(), database="nexus_bench")
             self.env["DATABASE_URL"] = postgres.start()
