@@ -18,20 +18,27 @@ call's request id once pending metering writes are flushed; no record means noth
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from apps.core.db import db_sync_to_async
-from apps.core.writebehind import write_behind, write_behind_flush
+from apps.core.writebehind import Row, write_behind, write_behind_flush
 from apps.llm.selectors import usage_record_for_request
 
 from .errors import InsufficientCredits
 from .models import CreditReservation
 from .selectors import balance_for
-from .services import acredit_release, acredit_settle, credit_hold, credit_release, credit_reserve, credit_settle
+from .services import (
+    acredit_release,
+    acredit_settle,
+    credit_hold,
+    credit_release,
+    credit_reserve,
+    credit_settle,
+    credit_settle_many,
+)
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -147,9 +154,9 @@ async def call_settle(*, reservation: CreditReservation | None, prepared: Any, f
         return
     usage = getattr(finish, "usage", None)
     if not wait and usage is not None and getattr(usage, "cost", None) is not None:
-        # The cost is known: one job behind the answer, sharing a hop and a commit with its usage record.
-        write_behind(functools.partial(credit_settle, reservation=reservation, cost=usage.cost,
-                                       usage_record_id=getattr(finish, "usage_record_id", None)), locks=True)
+        # The cost is known: one row behind the answer, sharing a hop, a commit and a statement with the other settlements queued.
+        write_behind(Row(credit_settle_many, (reservation.pk, reservation.account_id, usage.cost, getattr(finish, "usage_record_id", None))),
+                     locks=True)
         return
     task = asyncio.ensure_future(_settle(reservation=reservation, prepared=prepared, finish=finish))
     _pending.add(task)

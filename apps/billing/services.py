@@ -351,6 +351,29 @@ def credit_settle(*, reservation: CreditReservation, cost: Any, usage_record_id:
     return reservation
 
 
+def credit_settle_many(settlements: list[tuple[Any, Any, Any, Any]]) -> None:
+    """Settle many holds in one statement: `(reservation_id, account_id, cost, usage_record_id)` each, as `credit_settle` does.
+
+    The gateway's settlements are queued behind its answers (`core.writebehind.Row`) and run by the
+    dozen. They are taken account by account (sorted), so two processes settling holds of the same
+    accounts lock them in the same order. A reservation that does not exist fails the whole
+    statement; the write-behind batch is then run again row by row, and only that one is lost.
+    """
+    ordered = sorted(settlements, key=lambda item: (str(item[1]), str(item[0])))
+    costs = [max(credits(cost), ZERO) for _, _, cost, _ in ordered]
+    with server_bound_cursor() as cursor:
+        cursor.execute(
+            "SELECT a.reservation, s.uncollected FROM unnest(%s::text[]::uuid[], %s::text[]::numeric[], %s::text[], %s::text[]::uuid[])"
+            " WITH ORDINALITY AS a(reservation, cost, cost_text, usage_record, n)"
+            " CROSS JOIN LATERAL nexus_credit_settle(a.reservation, a.cost, a.cost_text, a.usage_record) AS s ORDER BY a.n",
+            [[str(item[0]) for item in ordered], [str(cost) for cost in costs], [str(cost) for cost in costs],
+             [str(item[3]) if item[3] is not None else None for item in ordered]],
+        )
+        for reservation_id, uncollected in cursor.fetchall():
+            if uncollected > 0:
+                logger.warning("Reservation %s: %s credits of metered cost could not be collected", reservation_id, uncollected)
+
+
 @transaction.atomic
 def credit_release(*, reservation: CreditReservation) -> CreditReservation:
     """Give a whole hold back (the call failed before any token); idempotent, no ledger row."""

@@ -12,6 +12,10 @@ Jobs that lock a shared row (`locks=True`: a settlement locks its credit account
 hold of that account also updates) run after the batch's other jobs, still in their own order, so
 the lock is held for those statements and the commit, not for the whole batch.
 
+A job may be a `Row` for a bulk writer: rows of the same writer queued one after another in a batch
+are written by one call of it (one statement for a dozen usage records, one for their settlements),
+not one round trip each.
+
 A job that fails rolls its batch back; the batch is then run again job by job, each in its own
 transaction, so one bad job loses only itself (and is logged). Jobs therefore write with ids
 chosen before they were queued (a usage record's id is in the answer already). `write_behind_flush()`
@@ -24,8 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -39,10 +45,47 @@ logger = logging.getLogger("nexus.writebehind")
 Job = Callable[[], Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One row for a bulk writer: `write(rows)` writes the values of every Row of it queued in a row at once."""
+
+    write: Callable[[list[Any]], Any]
+    values: Any
+
+    def __call__(self) -> None:
+        """Written alone (a batch that failed is run again job by job)."""
+        self.write([self.values])
+
+
+def _merged(jobs: list[Job]) -> list[Job]:
+    """The jobs, with consecutive Rows of the same writer merged into one call of it (order kept)."""
+    merged: list[Job] = []
+    rows: list[Row] = []
+
+    def close_run() -> None:
+        if len(rows) == 1:
+            merged.append(rows[0])
+        elif rows:
+            merged.append(functools.partial(rows[0].write, [row.values for row in rows]))
+        rows.clear()
+
+    for job in jobs:
+        if isinstance(job, Row) and rows and job.write is rows[0].write:
+            rows.append(job)
+            continue
+        close_run()
+        if isinstance(job, Row):
+            rows.append(job)
+        else:
+            merged.append(job)
+    close_run()
+    return merged
+
+
 def _run_batch(jobs: list[Job]) -> None:
     try:
         with transaction.atomic():
-            for job in jobs:
+            for job in _merged(jobs):
                 job()
         return
     except Exception:

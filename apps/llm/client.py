@@ -17,7 +17,6 @@ returns `estimated_prompt_tokens` and the model's prices, so a credit hold can b
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import time
@@ -32,14 +31,14 @@ from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
 from apps.core.request_context import get_request_id
 from apps.core.runs import shielded
-from apps.core.writebehind import write_behind, write_behind_flush
+from apps.core.writebehind import Row, write_behind, write_behind_flush
 
 from .errors import ChatInputInvalid, ContextWindowExceeded
 from .models import UsageSource, UsageStatus
 from .providers import provider_for
 from .providers.base import ChatRequest, Completion, ImageResult, LlmEvent, SpeechAudio, Transcription, Usage
 from .selectors import ModelEntry, model_resolve_for_user
-from .services import usage_cost, usage_record_create
+from .services import usage_cost, usage_record_create, usage_records_create
 from .tokens import estimate_prompt_tokens, estimate_tokens
 
 if TYPE_CHECKING:
@@ -245,8 +244,8 @@ class _Meter:
         )
         if self.write_behind:
             # The answer does not wait for the INSERT (a commit is an fsync on a durable database); it
-            # shares a hop and a commit with the other bookkeeping queued meanwhile.
-            write_behind(functools.partial(usage_record_create, **fields))
+            # shares a hop, a commit and an INSERT with the other records queued meanwhile.
+            write_behind(Row(usage_records_create, fields))
         else:
             await _write_record(fields)
         return str(record_id)

@@ -94,6 +94,37 @@ class TestReserveSettle:
         assert usage.metadata == {"reservation_id": str(reservation.pk), "held": "2.000000", "cost": "0.500000"}
         assert usage.reference == "chat:one" and account_of(user).held == 0
 
+    def test_many_settlements_are_one_statement_and_each_settles_as_alone(self, user):
+        """The gateway's settlements, queued behind its answers, are written by the dozen (credit_settle_many)."""
+        from django.test.utils import CaptureQueriesContext
+
+        model = make_model()
+        other = UserFactory()
+        holds = [services.credit_reserve(user=owner, model=model, prompt_tokens_estimate=1000, max_tokens=500, idempotency_key=f"many-{n}")
+                 for n, owner in enumerate([user, other, user])]
+        costs = [D("0.5"), D("1.25"), D("0")]
+        with CaptureQueriesContext(connection) as settling:
+            services.credit_settle_many([(h.pk, h.account_id, cost, None) for h, cost in zip(holds, costs, strict=True)])
+        assert len(settling.captured_queries) == 1
+        stored = {r.pk: r for r in CreditReservation.objects.filter(pk__in=[h.pk for h in holds])}
+        assert [(stored[h.pk].status, stored[h.pk].charged) for h in holds] == [("settled", D("0.5")), ("settled", D("1.25")), ("settled", 0)]
+        assert account_of(user).held == 0 and account_of(user).balance == D("199.5")
+        assert account_of(other).held == 0 and account_of(other).balance == D("198.75")
+        # Idempotent as credit_settle: settled again (a retried batch), nothing more is charged.
+        services.credit_settle_many([(h.pk, h.account_id, D("9"), None) for h in holds])
+        assert account_of(user).balance == D("199.5") and CreditTransaction.objects.filter(type="usage").count() == 2
+
+    def test_settling_many_with_an_unknown_hold_writes_none_of_them(self, user):
+        import uuid
+
+        from django.db import DatabaseError, transaction
+
+        hold = services.credit_reserve(user=user, model=make_model(), prompt_tokens_estimate=1000, max_tokens=500, idempotency_key="many-x")
+        with pytest.raises(DatabaseError), transaction.atomic():
+            services.credit_settle_many([(hold.pk, hold.account_id, D("1"), None), (uuid.uuid4(), hold.account_id, D("1"), None)])
+        # The write-behind batch then runs each row alone: the real hold still settles.
+        assert CreditReservation.objects.get(pk=hold.pk).status == "held"
+
     def test_the_same_idempotency_key_reserves_once(self, user):
         model = make_model()
         first = services.credit_reserve(user=user, model=model, prompt_tokens_estimate=10, max_tokens=10, idempotency_key="same")

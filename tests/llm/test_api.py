@@ -193,6 +193,24 @@ def test_metrics_per_model(admin_client: APIClient) -> None:
     assert admin_client.get("/api/v1/metrics?period=5y").status_code == 400
 
 
+def test_usage_records_of_many_calls_are_one_insert(db: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.llm.models import UsageRecord
+
+    defaults = {"user_id": None, "api_key_id": None, "workspace_id": None, "model_id": None, "provider_name": "p", "streamed": False,
+                "origin": "gateway", "ttft_ms": None, "status": "completed"}
+    rows = [{**defaults, "model_name": f"m{n}", "request_id": f"req-{n}", "latency_ms": n, "usage": Usage(prompt_tokens=n, completion_tokens=2 * n,
+             cost=Decimal(n) / 100)} for n in range(1, 4)]
+    with CaptureQueriesContext(connection) as inserting:
+        services.usage_records_create(rows)
+    assert len(inserting.captured_queries) == 1
+    stored = UsageRecord.objects.filter(request_id__startswith="req-").order_by("request_id")
+    assert [(r.model_name, r.prompt_tokens, r.completion_tokens, r.total_tokens, r.cost, r.latency_ms) for r in stored] == [
+        (f"m{n}", n, 2 * n, 3 * n, Decimal(n) / 100, n) for n in range(1, 4)]
+
+
 def test_health_reports_providers_without_calling_them(db: Any, fake_llm: Any) -> None:
     seeds.seed_catalogue()
     make_fake_models(fake_llm)
