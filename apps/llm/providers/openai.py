@@ -53,8 +53,64 @@ def _reasoning_of(delta: dict[str, Any]) -> str | None:
 # Chat answers and stream chunks are read as the JSON they are (`cast_to=object`), not built into
 # the SDK's pydantic models: building a model per chunk, and transforming the request's typed
 # parameters, were a tenth of a web process's CPU with 500 replies streaming. The SDK still does
-# the call: client, auth, base URL, timeouts, its SSE decoding and its errors.
-_ChunkStream = openai.AsyncStream[object]
+# the call: client, auth, base URL, timeouts, retries of the open, its HTTP errors.
+class _ChunkStream(openai.AsyncStream[object]):
+    """The SDK's stream of a chat completion, its SSE body read to the end and split a read at a time.
+
+    The SDK's own `__stream__` stops at `[DONE]` and leaves its chain of SSE and body generators
+    open; the event loop's finalizer then closes each of them with a wake-up of the loop and a task
+    apiece, and it decodes the body line by line. Read to its end here, the body's generators finish
+    by themselves, and each read's frames are split at once: a gateway stream's CPU 4.94 → 4.55 ms,
+    50 streams in flight 193 → 210 streams/s (bench gateway probe). Errors are the SDK's: a chunk
+    carrying `error` raises `openai.APIError`, a frame that is not JSON raises ValueError, as there.
+    """
+
+    async def __stream__(self) -> AsyncIterator[object]:
+        response = self.response
+        pending = b""
+        done = False
+        try:
+            async for data in response.aiter_bytes():
+                if done:
+                    continue  # drained, so the connection goes back to the pool
+                pending += data
+                frames, pending = _sse_split(pending)
+                for payload in frames:
+                    if payload.startswith(b"[DONE]"):
+                        done = True
+                        break
+                    yield _chunk(payload, response)
+            if not done and pending.strip():  # a last frame without its blank line
+                for payload in _sse_split(pending + b"\n\n")[0]:
+                    if payload.startswith(b"[DONE]"):
+                        break
+                    yield _chunk(payload, response)
+        finally:
+            await response.aclose()
+
+
+def _sse_split(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """The `data` of each complete SSE frame in `buffer` (comments and other fields dropped), and the incomplete rest."""
+    if b"\r" in buffer:
+        buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    *frames, rest = buffer.split(b"\n\n")
+    payloads = []
+    for frame in frames:
+        # `data:` lines, their one optional leading space removed, joined by newlines (the SSE spec).
+        lines = [line[6:] if line[5:6] == b" " else line[5:] for line in frame.split(b"\n") if line.startswith(b"data:")]
+        if lines:
+            payloads.append(b"\n".join(lines))
+    return payloads, rest
+
+
+def _chunk(payload: bytes, response: Any) -> object:
+    chunk = json.loads(payload)
+    if isinstance(chunk, dict) and chunk.get("error"):
+        error = chunk["error"]
+        message = error.get("message") if isinstance(error, dict) else None
+        raise openai.APIError(message=message if isinstance(message, str) and message else "An error occurred during streaming",
+                              request=response.request, body=error)
+    return chunk
 
 
 def _args(raw: str | None) -> dict[str, Any]:
