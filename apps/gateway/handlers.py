@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ from apps.core.errors import (
 from apps.core.exception_handler import retry_after
 from apps.core.parsers import json_loads_bounded
 from apps.core.ratelimit import Limit, ratelimit_hits
-from apps.core.sse import sse_response
+from apps.core.sse import coalesced, sse_response
 from apps.llm.client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
 from apps.llm.providers.base import Completion, LlmEvent
 from apps.llm.selectors import model_list_for_user
@@ -216,7 +216,7 @@ def completion_body(call: GatewayCall, completion: Completion) -> dict[str, Any]
     return body
 
 
-async def _sse_frames(call: GatewayCall, first: LlmEvent, events: AsyncGenerator[LlmEvent, None], slot: concurrency_slot) -> AsyncIterator[bytes]:
+async def _sse_frames(call: GatewayCall, first: LlmEvent, events: AsyncGenerator[LlmEvent, None], slot: concurrency_slot) -> AsyncGenerator[bytes, None]:
     """OpenAI `chat.completion.chunk` frames, `[DONE]` at the end; closing this closes the upstream."""
     head = (f'{{"id":"chatcmpl-{call.prepared.request_id}","object":"chat.completion.chunk","created":{int(time.time())},'
             f'"model":{json.dumps(call.prepared.model.name)},"choices":')
@@ -303,7 +303,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
         await call_settle(reservation=call.reservation, prepared=call.prepared)
         await slot.__aexit__(None, None, None)
         raise
-    return sse_response(_sse_frames(call, first, events, slot), headers=headers)
+    return sse_response(coalesced(_sse_frames(call, first, events, slot)), headers=headers)
 
 
 async def models(request: HttpRequest) -> HttpResponseBase:

@@ -133,7 +133,11 @@ def test_gateway_errors_use_openai_shape(fake_models: FakeModels, fake_llm: Any,
 
 
 def test_client_disconnect_closes_upstream_and_meters_stopped(fake_models: FakeModels, fake_llm: Any, daphne_server: Any) -> None:
-    raw = _raw_key()
+    from apps.accounts.limits import slots_in_use
+    from apps.billing.models import CreditReservation
+
+    user = UserFactory()
+    raw = _raw_key(user=user)
     body = {"model": "fake-anthropic", "stream": True, "messages": [{"role": "user", "content": "#words=500 #slow=0.02"}]}
     with httpx.Client(timeout=20) as client, client.stream("POST", f"{daphne_server.url}/api/v1/openai/chat/completions",
                                                            headers={"Authorization": f"Bearer {raw}"}, json=body) as response:
@@ -148,6 +152,13 @@ def test_client_disconnect_closes_upstream_and_meters_stopped(fake_models: FakeM
     assert not logged.completed and logged.chunks_sent < 500
     records = _wait_records(1)
     assert records[0].status == "stopped" and records[0].completion_tokens >= 4
+    # The frames' cleanup ran: the concurrency slot is free again and the hold is charged for what was sent.
+    deadline = time.monotonic() + 10
+    while CreditReservation.objects.filter(account__user=user, status="held").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    hold = CreditReservation.objects.get(account__user=user)
+    assert hold.status == "settled" and hold.usage_record_id == records[0].id
+    assert slots_in_use(user=user, kind="chat") == 0
 
 
 def test_the_gateway_counts_the_api_and_chat_limits_and_answers_429_in_openai_shape(fake_models: FakeModels, fake_llm: Any,
