@@ -360,13 +360,13 @@ def credit_settle_many(settlements: list[tuple[Any, Any, Any, Any]]) -> None:
     statement; the write-behind batch is then run again row by row, and only that one is lost.
     """
     ordered = sorted(settlements, key=lambda item: (str(item[1]), str(item[0])))
-    costs = [max(credits(cost), ZERO) for _, _, cost, _ in ordered]
+    costs = [str(max(credits(cost), ZERO)) for _, _, cost, _ in ordered]  # the amount and its text, as credit_settle passes them
     with server_bound_cursor() as cursor:
         cursor.execute(
             "SELECT a.reservation, s.uncollected FROM unnest(%s::text[]::uuid[], %s::text[]::numeric[], %s::text[], %s::text[]::uuid[])"
             " WITH ORDINALITY AS a(reservation, cost, cost_text, usage_record, n)"
             " CROSS JOIN LATERAL nexus_credit_settle(a.reservation, a.cost, a.cost_text, a.usage_record) AS s ORDER BY a.n",
-            [[str(item[0]) for item in ordered], [str(cost) for cost in costs], [str(cost) for cost in costs],
+            [[str(item[0]) for item in ordered], costs, costs,
              [str(item[3]) if item[3] is not None else None for item in ordered]],
         )
         for reservation_id, uncollected in cursor.fetchall():

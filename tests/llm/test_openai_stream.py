@@ -32,6 +32,14 @@ def test_sse_fields_follow_the_spec() -> None:
     assert frames == [b'{"a":1}', b"[DONE]", b"first\nsecond"] and rest == b""
 
 
+def test_a_crlf_split_between_two_reads_is_one_line_end() -> None:
+    # `data: a` CR | LF `data: b` CRLF CRLF: one frame of two data lines, not two frames.
+    frames, rest = _sse_split(b"data: a\r")
+    assert frames == [] and rest == b"data: a\r"
+    frames, rest = _sse_split(rest + b"\ndata: b\r\n\r\n")
+    assert frames == [b"a\nb"] and rest == b""
+
+
 def test_a_chunk_carrying_an_error_raises_the_sdks_error() -> None:
     request = openai._base_client.httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions")  # what the SDK attaches
 

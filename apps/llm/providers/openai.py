@@ -91,9 +91,12 @@ class _ChunkStream(openai.AsyncStream[object]):
 
 def _sse_split(buffer: bytes) -> tuple[list[bytes], bytes]:
     """The `data` of each complete SSE frame in `buffer` (comments and other fields dropped), and the incomplete rest."""
+    # A CR that ends the buffer may be the first half of a CRLF split between two reads: it waits for the next one.
+    held = b"\r" if buffer.endswith(b"\r") else b""
     if b"\r" in buffer:
-        buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buffer = buffer[:len(buffer) - len(held)].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     *frames, rest = buffer.split(b"\n\n")
+    rest += held
     payloads = []
     for frame in frames:
         # `data:` lines, their one optional leading space removed, joined by newlines (the SSE spec).
