@@ -21,6 +21,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from apps.billing.metering import settlements_flush  # noqa: E402
 from apps.core.consumers import TokenAuthMiddleware  # noqa: E402
+from apps.core.db import db_async_pool_close  # noqa: E402
 from apps.core.websocket_origin import allowed_hosts_origin_validator  # noqa: E402
 from apps.llm.client import usage_flush  # noqa: E402
 from apps.llm.providers import preload_adapters  # noqa: E402
@@ -37,6 +38,7 @@ application = ProtocolTypeRouter(
         "websocket": allowed_hosts_origin_validator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )
-# Usage records and settlements of the calls cut when daphne is stopped are written before it exits.
-flush_on_server_stop(usage_flush, settlements_flush)
+# Usage records and settlements of the calls cut when daphne is stopped are written before it exits;
+# then the loop's own database connections are closed.
+flush_on_server_stop(usage_flush, settlements_flush, db_async_pool_close)
 gc_settle()  # last: everything loaded above is frozen out of the collector's work

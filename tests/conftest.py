@@ -103,7 +103,9 @@ def start_daphne(tmp_dir: Path, **extra_env: str) -> LiveServer:
     """Start daphne with the test settings (and tests/urls.py for test-only routes)."""
     port = free_port()
     log_path = tmp_dir / f"daphne-{port}.log"
-    env = subprocess_env(DJANGO_ROOT_URLCONF="tests.urls", DJANGO_WEBSOCKET_URLCONF="tests.routing", **extra_env)
+    # The served loop's own database connections on, as in production (config/settings/test.py turns them off for the test process).
+    env = subprocess_env(**{"DJANGO_ROOT_URLCONF": "tests.urls", "DJANGO_WEBSOCKET_URLCONF": "tests.routing", "DATABASE_ASYNC_POOL_MAX": "2",
+                            **extra_env})
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
         cwd=ROOT,

@@ -32,6 +32,7 @@ from .models import CreditReservation
 from .selectors import balance_for
 from .services import (
     acredit_release,
+    acredit_reserve,
     acredit_settle,
     credit_hold,
     credit_release,
@@ -56,21 +57,27 @@ def _keys(origin: str, ref: Any, request_id: str) -> tuple[str, str]:
     return f"{origin}:{ref}", f"{origin}-reserve:{ref}"
 
 
+def _reserve_args(*, user: User, prepared: Any, origin: str, ref: Any) -> dict[str, Any]:
+    reference, key = _keys(origin, ref, prepared.request_id)
+    return {"user": user, "model": prepared.model, "prompt_tokens_estimate": prepared.estimated_prompt_tokens,
+            "max_tokens": prepared.request.max_tokens or prepared.model.max_output_tokens, "reference": reference, "idempotency_key": key}
+
+
 def call_hold(*, user: User, prepared: Any, origin: str, ref: Any = None) -> CreditReservation:
     """Hold the most a prepared call can cost, lowering its `max_tokens` to what the balance covers (402 below 16 tokens).
 
     `ref` makes the hold idempotent: the same origin and ref find the same hold (a re-run never holds twice).
     """
-    reference, key = _keys(origin, ref, prepared.request_id)
-    reservation = credit_reserve(
-        user=user, model=prepared.model, prompt_tokens_estimate=prepared.estimated_prompt_tokens,
-        max_tokens=prepared.request.max_tokens or prepared.model.max_output_tokens, reference=reference, idempotency_key=key,
-    )
+    reservation = credit_reserve(**_reserve_args(user=user, prepared=prepared, origin=origin, ref=ref))
     apply_budget(prepared=prepared, reservation=reservation)
     return reservation
 
 
-acall_hold = db_sync_to_async(call_hold)
+async def acall_hold(*, user: User, prepared: Any, origin: str, ref: Any = None) -> CreditReservation:
+    """`call_hold` from async code (the common hold costs no thread hop where the loop has its own connections)."""
+    reservation = await acredit_reserve(**_reserve_args(user=user, prepared=prepared, origin=origin, ref=ref))
+    apply_budget(prepared=prepared, reservation=reservation)
+    return reservation
 
 
 def amount_hold(*, user: User, amount: Decimal, origin: str, ref: Any = None, model_name: str = "") -> CreditReservation:

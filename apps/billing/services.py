@@ -24,11 +24,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.core.db import db_sync_to_async, server_bound_cursor
+from apps.core.db import db_async_pool, db_sync_to_async, server_bound_cursor
 from apps.core.errors import ValidationError
 
 from .errors import InsufficientCredits
@@ -232,11 +233,9 @@ def credit_reserve(*, user: User, model: Any, prompt_tokens_estimate: int, max_t
     (`capped` is then True). 402 INSUFFICIENT_CREDITS only when the prompt and a
     MIN_REPLY_TOKENS-token reply are unaffordable (API.md, Conventions).
     """
-    requested = max_tokens if max_tokens is not None else int(getattr(model, "max_output_tokens", 0) or 0)
-    key = _key(idempotency_key)
+    requested, key, model_name, amount = _hold_terms(model=model, prompt_tokens=prompt_tokens_estimate, max_tokens=max_tokens,
+                                                     idempotency_key=idempotency_key)
     prompt_tokens = int(prompt_tokens_estimate)
-    model_name = str(getattr(model, "name", "") or "")[:100]
-    amount = credit_cost_ceiling(model=model, prompt_tokens_estimate=prompt_tokens, max_tokens=requested)
     fast = _fast_hold(account_id=account.pk if account is not None else None, user_id=user.pk, amount=amount, reference=reference,
                       key=key, model_name=model_name)
     if fast is not None:
@@ -247,21 +246,60 @@ def credit_reserve(*, user: User, model: Any, prompt_tokens_estimate: int, max_t
     return _hold_model_call(account=holder, model=model, prompt_tokens=prompt_tokens, requested=requested, reference=reference, key=key)
 
 
+def _hold_terms(*, model: Any, prompt_tokens: int, max_tokens: int | None, idempotency_key: str | None) -> tuple[int, str, str, Decimal]:
+    """A model call's hold: the output budget asked for, the idempotency key, the model's name, the most the call can cost."""
+    requested = max_tokens if max_tokens is not None else int(getattr(model, "max_output_tokens", 0) or 0)
+    amount = credit_cost_ceiling(model=model, prompt_tokens_estimate=int(prompt_tokens), max_tokens=requested)
+    return requested, _key(idempotency_key), str(getattr(model, "name", "") or "")[:100], amount
+
+
+_HOLD_SQL = "SELECT reservation_id, account_id, existed FROM nexus_credit_hold(%s, %s, %s, %s, %s, %s, %s)"
+
+
 def _fast_hold(*, account_id: Any, user_id: Any, amount: Decimal, reference: str, key: str, model_name: str) -> CreditReservation | None:
     """The common hold in one statement (`nexus_credit_hold`, migration 0003); None when the Python path must decide."""
     own = not connection.in_atomic_block
     try:
         # Inside a caller's transaction, a savepoint keeps a duplicate-key error from breaking it.
         with transaction.atomic() if not own else contextlib.nullcontext(), server_bound_cursor() as cursor:
-            cursor.execute("SELECT reservation_id, account_id, existed FROM nexus_credit_hold(%s, %s, %s, %s, %s, %s, %s)",
-                           [account_id, user_id, amount, reference[:200], key, model_name, own])
+            cursor.execute(_HOLD_SQL, [account_id, user_id, amount, reference[:200], key, model_name, own])
             row = cursor.fetchone()
     except IntegrityError:  # the same key held at the same moment by another process: the Python path finds it
         return None
+    return _fast_held(row, amount=amount, reference=reference, key=key, model_name=model_name)
+
+
+def _fast_held(row: Any, *, amount: Decimal, reference: str, key: str, model_name: str) -> CreditReservation | None:
     if row is None or row[2]:
         return None
     return CreditReservation(id=row[0], account_id=row[1], amount=amount, reference=reference[:200], idempotency_key=key,
                              model_name=model_name, status=ReservationStatus.HELD)
+
+
+async def acredit_reserve(*, user: User, model: Any, prompt_tokens_estimate: int, max_tokens: int | None, reference: str = "",
+                          idempotency_key: str | None = None) -> CreditReservation:
+    """`credit_reserve` from async code: the common hold as one statement on the loop's own connections, no thread.
+
+    Where the loop has no database pool (`core.db.db_async_pool`), or the hold needs the Python
+    path (a new account, a capped or refused hold, a repeated key), `credit_reserve` runs in a
+    thread, as before: it tries the same statement first, which changed nothing the first time.
+    """
+    pool = await db_async_pool()
+    if pool is not None:
+        requested, key, model_name, amount = _hold_terms(model=model, prompt_tokens=prompt_tokens_estimate, max_tokens=max_tokens,
+                                                         idempotency_key=idempotency_key)
+        try:
+            async with pool.connection() as conn:
+                row = await (await conn.execute(_HOLD_SQL, [None, user.pk, amount, reference[:200], key, model_name, True])).fetchone()
+        except psycopg.IntegrityError:  # the same key held at the same moment elsewhere: the Python path finds it
+            row = None
+        held = _fast_held(row, amount=amount, reference=reference, key=key, model_name=model_name)
+        if held is not None:
+            held.max_tokens, held.capped = requested, False
+            return held
+        idempotency_key = key
+    return await _acredit_reserve_in_thread(user=user, model=model, prompt_tokens_estimate=prompt_tokens_estimate, max_tokens=max_tokens,
+                                            reference=reference, idempotency_key=idempotency_key)
 
 
 def affordable_output_tokens(*, model: Any, prompt_tokens: int, available: Decimal) -> int:
@@ -408,7 +446,7 @@ def credit_reservations_expire(*, older_than: timedelta) -> int:
 
 
 # Async views (chat, the gateway) call these; each runs in a worker thread with its own connection.
-acredit_reserve = db_sync_to_async(credit_reserve)
+_acredit_reserve_in_thread = db_sync_to_async(credit_reserve)
 acredit_settle = db_sync_to_async(credit_settle)
 acredit_release = db_sync_to_async(credit_release)
 

@@ -37,7 +37,7 @@ from django.dispatch import Signal, receiver
 from django.http import FileResponse, HttpRequest, HttpResponseBase
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix, set_urlconf
 
-from .db import release_db_connections
+from .db import db_serving_loop_mark, release_db_connections
 from .loops import LoopLocal
 
 __all__ = ["PooledThreadASGIHandler", "RequestThreads", "flush_on_server_stop", "gc_settle"]
@@ -143,6 +143,7 @@ class PooledThreadASGIHandler(CachedResolveMixin, ASGIHandler):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        db_serving_loop_mark()  # this loop may hold the process's async database pool
         task = asyncio.current_task()
         if task is not None:
             _in_flight.add(task)

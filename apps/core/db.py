@@ -4,11 +4,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import connections
 from django.db.backends.signals import connection_created
 
@@ -75,6 +77,32 @@ def db_sync_to_async(func: Callable[P, T]) -> Callable[P, Awaitable[T]]:
     return sync_to_async(_release_after(func), thread_sensitive=False)
 
 
+async def on_loop_or_thread(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`func(...)` right on the event loop when its in-process caches answer; in a worker thread when it needs the database.
+
+    A warm gateway call's checks (the key, its user and roles, the tier, the model) are in-process
+    caches: run on the loop, they cost no thread hop, and no thread then fights the loop for the
+    GIL. A cold cache reaches for the ORM, which Django refuses on a running loop
+    (SynchronousOnlyOperation) before it connects: the call then runs again, whole, in a thread.
+    So `func` may do, before its first query, only what is safe to do twice: reads and in-process
+    caches, never a Redis or database write. Code that would block the loop on anything else (a
+    sync Redis read) raises SynchronousOnlyOperation itself (`forbid_on_loop`).
+    """
+    try:
+        return func(*args, **kwargs)
+    except SynchronousOnlyOperation:
+        return await db_sync_to_async(func)(*args, **kwargs)
+
+
+def forbid_on_loop(what: str) -> None:
+    """Raise SynchronousOnlyOperation on a running event loop: `what` blocks, so `on_loop_or_thread` runs the caller in a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise SynchronousOnlyOperation(f"{what} blocks; call it from a thread, not the event loop.")
+
+
 # How often a process's pool tries to reconnect while PostgreSQL is down. psycopg_pool backs off
 # exponentially from 1 s (1, 2, 4, 8 s ...), so after an 8 s outage the next attempt could come 7 s
 # after PostgreSQL is back; every request meanwhile waits DATABASE_POOL_TIMEOUT and answers 503.
@@ -119,3 +147,72 @@ def _pool_check_install(sender: Any, connection: Any, **kwargs: Any) -> None:
 def pool_check_tune() -> None:
     """Use `pool_check_if_quiet` in each pool once its first connection is made."""
     connection_created.connect(_pool_check_install, dispatch_uid="nexus-pool-check")
+
+
+# ------------------------------------------------------------------------------
+# The serving loop's own PostgreSQL connections (the gateway's per-call statements)
+# ------------------------------------------------------------------------------
+# The loop that serves HTTP in this process (marked by the ASGI handler on its first request). Only
+# that loop gets an async pool: tests and Celery tasks run short-lived loops (`async_to_sync`), and
+# a pool left on a loop that ended would keep its connections open with nothing to close them.
+_serving_loop: weakref.ReferenceType[asyncio.AbstractEventLoop] | None = None
+_apools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Any]] = weakref.WeakKeyDictionary()
+
+
+def db_serving_loop_mark() -> None:
+    """Mark the running loop as the one serving this process's requests (the first that asks; later ones are not)."""
+    global _serving_loop
+    if _serving_loop is None or _serving_loop() is None:
+        _serving_loop = weakref.ref(asyncio.get_running_loop())
+
+
+async def _acheck_if_quiet(conn: Any) -> None:
+    # As pool_check_if_quiet: a connection idle for a while (one a PostgreSQL restart could have killed) is checked first.
+    from psycopg_pool import AsyncConnectionPool
+
+    now = time.monotonic()
+    if now - getattr(conn, "_nexus_handed_out_at", float("-inf")) >= settings.DATABASE_POOL_CHECK_AFTER_SECONDS:
+        await AsyncConnectionPool.check_connection(conn)
+    conn._nexus_handed_out_at = now
+
+
+async def _apool_open(size: int) -> Any:
+    from psycopg_pool import AsyncConnectionPool
+
+    params: dict[str, Any] = dict(connections["default"].get_connection_params())
+    params.pop("cursor_factory", None)  # Django's sync cursor class; psycopg's async default binds server-side
+    params["autocommit"] = True  # each statement is its own transaction, as with Django's autocommit
+    params.setdefault("application_name", "nexus-loop")  # told apart from the threads' connections in pg_stat_activity
+    pool = AsyncConnectionPool(kwargs=params, min_size=min(1, size), max_size=size, open=False, check=_acheck_if_quiet,
+                               timeout=settings.DATABASE_POOL_TIMEOUT, name="nexus-async")
+    await pool.open()
+    return pool
+
+
+async def db_async_pool() -> Any | None:
+    """The serving loop's async connection pool (`DATABASE_ASYNC_POOL_MAX` connections); None elsewhere or when off.
+
+    Its connections count in the process's bound: the sync pool gets DATABASE_POOL_MAX minus
+    these (config/settings/database.py). For one-statement calls on the hot path only (the
+    gateway's credit hold): anything needing Django's ORM or a transaction stays in a thread.
+    """
+    size = settings.DATABASE_ASYNC_POOL_MAX
+    if size <= 0 or _serving_loop is None or _serving_loop() is not asyncio.get_running_loop():
+        return None
+    loop = asyncio.get_running_loop()
+    opening = _apools.get(loop)
+    if opening is None:
+        opening = _apools[loop] = asyncio.ensure_future(_apool_open(size))
+    try:
+        return await asyncio.shield(opening)
+    except Exception:
+        if _apools.get(loop) is opening:  # PostgreSQL was down at the first call: try again next time
+            del _apools[loop]
+        raise
+
+
+async def db_async_pool_close() -> None:
+    """Close the serving loop's async pool, if it has one (server stop)."""
+    opening = _apools.pop(asyncio.get_running_loop(), None)
+    if opening is not None and opening.done() and opening.exception() is None:
+        await opening.result().close()

@@ -7,17 +7,22 @@ hold across processes.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
 from rest_framework.request import Request
 
 from .errors import RateLimited
-from .redis_client import redis_script, redis_sync
+from .redis_client import redis_async, redis_script, redis_sync
 
 logger = logging.getLogger("nexus.ratelimit")
 
@@ -62,22 +67,51 @@ class Limit:
     rate: str
 
 
-def _counts(limits: list[Limit]) -> list[dict[str, int]]:
-    """Add one to each limit's counter for its current window (one Redis call); what get_usage(increment=True) returns."""
+@functools.cache
+def _key_maker() -> Callable[[str], str]:
+    # The cache's own key function, from one backend object: Django keeps a cache object per thread
+    # and per async context, and on the event loop every request would build one for this.
+    return caches.create_connection(DEFAULT_CACHE_ALIAS).make_and_validate_key
+
+
+@receiver(setting_changed)
+def _caches_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "CACHES":
+        _key_maker.cache_clear()
+
+
+def _count_keys(limits: list[Limit]) -> tuple[list[str], list[int], list[tuple[int, int]]]:
+    """Each limit's counter key for its current window, its time to live, and (allowed, window)."""
     keys: list[str] = []
     ttls: list[int] = []
     shapes: list[tuple[int, int]] = []
     for limit in limits:
         allowed, period = _split_rate(limit.rate)
         window = _get_window(limit.key, period)
-        keys.append(cache.make_and_validate_key(_make_cache_key(limit.group, window, limit.rate, limit.key, None)))
+        keys.append(_key_maker()(_make_cache_key(limit.group, window, limit.rate, limit.key, None)))
         ttls.append(period + EXPIRATION_FUDGE)
         shapes.append((allowed, window))
-    # The cache lives at REDIS_URL too, on this same client's pool (apps.core.cache).
-    counts = redis_script(redis_sync(), _INCR_LUA)(keys=keys, args=ttls)
+    return keys, ttls, shapes
+
+
+def _usages(counts: list[int], shapes: list[tuple[int, int]]) -> list[dict[str, int]]:
+    """What get_usage(increment=True) returns, for each counted limit."""
     now = int(time.time())
     return [{"count": int(count), "limit": allowed, "should_limit": int(count) > allowed, "time_left": window - now}
             for count, (allowed, window) in zip(counts, shapes, strict=True)]
+
+
+def _counts(limits: list[Limit]) -> list[dict[str, int]]:
+    """Add one to each limit's counter for its current window (one Redis call); what get_usage(increment=True) returns."""
+    keys, ttls, shapes = _count_keys(limits)
+    # The cache lives at REDIS_URL too, on this same client's pool (apps.core.cache).
+    return _usages(redis_script(redis_sync(), _INCR_LUA)(keys=keys, args=ttls), shapes)
+
+
+async def _acounts(limits: list[Limit]) -> list[dict[str, int]]:
+    """`_counts` on the running loop's Redis client."""
+    keys, ttls, shapes = _count_keys(limits)
+    return _usages(await redis_script(redis_async(), _INCR_LUA)(keys=keys, args=ttls), shapes)
 
 
 def _http_request(request: HttpRequest | Request) -> HttpRequest:
@@ -115,6 +149,18 @@ def ratelimit_hits(request: HttpRequest | Request, limits: list[Limit], *, recor
     return _limits_counted(limits, record_on=_http_request(request) if record else None)
 
 
+async def aratelimit_hits(request: HttpRequest | Request, limits: list[Limit], *, record: bool = True) -> list[RateLimitState]:
+    """`ratelimit_hits` from async code: the same one round trip, on the loop's Redis client (no thread)."""
+    if not limits:
+        return []
+    try:
+        usages = await _acounts(limits)
+    except Exception:  # the cache is down: serve, but say so in the logs
+        logger.warning("Rate limit store unavailable; not limiting %s", ", ".join(limit.group for limit in limits))
+        return []
+    return _states(limits, usages, record_on=_http_request(request) if record else None)
+
+
 def _limits_counted(limits: list[Limit], *, record_on: HttpRequest | None) -> list[RateLimitState]:
     """Count one against each limit (one Redis call); keep the tightest state on `record_on`; raise past the first refusal.
 
@@ -127,6 +173,11 @@ def _limits_counted(limits: list[Limit], *, record_on: HttpRequest | None) -> li
     except Exception:  # the cache is down: serve (or act), but say so in the logs
         logger.warning("Rate limit store unavailable; not limiting %s", ", ".join(limit.group for limit in limits))
         return []
+    return _states(limits, usages, record_on=record_on)
+
+
+def _states(limits: list[Limit], usages: list[dict[str, int]], *, record_on: HttpRequest | None) -> list[RateLimitState]:
+    """Where the caller stands against each counted limit; the tightest kept on `record_on`; RateLimited past any."""
     states: list[RateLimitState] = []
     refused: tuple[Limit, int] | None = None
     now = int(time.time())

@@ -24,8 +24,8 @@ from rest_framework.settings import api_settings
 from apps.accounts.limits import concurrency_slot
 from apps.accounts.permissions import HasTool
 from apps.accounts.policy import tier_policy
-from apps.billing.metering import call_hold, call_release, call_settle
-from apps.core.db import db_sync_to_async
+from apps.billing.metering import acall_hold, call_settle
+from apps.core.db import forbid_on_loop, on_loop_or_thread
 from apps.core.errors import (
     OUTAGE_RETRY_AFTER_SECONDS,
     ApplicationError,
@@ -37,7 +37,7 @@ from apps.core.errors import (
 )
 from apps.core.exception_handler import retry_after
 from apps.core.parsers import json_loads_bounded
-from apps.core.ratelimit import Limit, ratelimit_hits
+from apps.core.ratelimit import Limit, aratelimit_hits
 from apps.core.sse import coalesced, sse_response
 from apps.llm.client import PreparedChat, chat_prepare, complete_prepared, stream_prepared
 from apps.llm.providers.base import Completion, LlmEvent
@@ -102,12 +102,13 @@ def error_response(exc: Exception) -> JsonResponse:
     raise exc
 
 
-def _authorize(request: HttpRequest) -> tuple[Any, Any, Request]:
-    """The caller, their API key (or None), and the DRF request, after auth, tool, scope and rate checks.
+def _authorize(request: HttpRequest) -> tuple[Any, Any, Request, list[Limit]]:
+    """The caller, their API key (or None), the DRF request, and the limits the call counts against, after auth, tool and scope checks.
 
     The throttles of `DEFAULT_THROTTLE_CLASSES` run as on every other route. Those that say what they
     count (`limits(request, view)`: the per-minute API limit, and the chat limit on a POST) are
-    counted together: one Redis round trip for the request's limits.
+    returned, for the caller to count together: one Redis round trip for the request's limits.
+    Reads only (in-process caches when warm), so it can run on the loop (`on_loop_or_thread`).
     """
     # api_settings imports the configured dotted paths, so these are classes; the stubs type them as the strings.
     drf_request = Request(request, authenticators=[authenticator() for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES])  # type: ignore[operator]
@@ -119,12 +120,20 @@ def _authorize(request: HttpRequest) -> tuple[Any, Any, Request]:
     # Every throttle the other routes run (api_settings holds the classes themselves, see above).
     for throttle in (throttle_class() for throttle_class in api_settings.DEFAULT_THROTTLE_CLASSES):  # type: ignore[operator]
         counted = getattr(throttle, "limits", None)
-        if counted is not None:  # counted below, with the others, in the one round trip
+        if counted is not None:  # counted by the caller, with the others, in the one round trip
             limits.extend(counted(drf_request, _route))
-        elif not throttle.allow_request(drf_request, _route):
-            raise Throttled(wait=throttle.wait())
-    ratelimit_hits(drf_request, limits)
-    return user, drf_request.auth, drf_request
+        else:
+            forbid_on_loop("A throttle that counts by itself")
+            if not throttle.allow_request(drf_request, _route):
+                raise Throttled(wait=throttle.wait())
+    return user, drf_request.auth, drf_request, limits
+
+
+async def _aauthorize(request: HttpRequest) -> tuple[Any, Any]:
+    """`_authorize` on the loop when its caches are warm, with the limits counted there too (no thread)."""
+    user, api_key, drf_request, limits = await on_loop_or_thread(_authorize, request)
+    await aratelimit_hits(drf_request, limits)
+    return user, api_key
 
 
 @dataclass(slots=True)
@@ -145,9 +154,19 @@ def _bad(field: str, message: str) -> ValidationError:
     return ValidationError(f"Invalid input: {message}", details={field: [message]})
 
 
-def _begin(request: HttpRequest, body: Any) -> GatewayCall:
-    """Everything before the provider call, in one thread hop: auth, limits, parameters, model checks."""
-    user, api_key, drf_request = _authorize(request)
+def _check(request: HttpRequest, body: Any) -> tuple[Request, list[Limit], GatewayCall | Exception]:
+    """Everything before the provider call that only reads: auth, parameters, model; with the limits to count.
+
+    A bad request is returned, not raised: its limits are counted first, as for any other request.
+    """
+    user, api_key, drf_request, limits = _authorize(request)
+    try:
+        return drf_request, limits, _checked_call(user, api_key, body)
+    except (ApplicationError, APIException) as exc:
+        return drf_request, limits, exc
+
+
+def _checked_call(user: User, api_key: Any, body: Any) -> GatewayCall:
     if not isinstance(body, dict):
         raise _bad("body", "Must be a JSON object.")
     unknown = sorted(set(body) - SUPPORTED - DROPPED)
@@ -175,12 +194,28 @@ def _begin(request: HttpRequest, body: Any) -> GatewayCall:
     prepared = chat_prepare(user=user, model=model, messages=body.get("messages"), temperature=body.get("temperature"),
                             max_tokens=max_tokens, tools=tools, api_key=api_key, origin="gateway")
     return GatewayCall(prepared=prepared, user=user, stream=stream, include_usage=bool((options or {}).get("include_usage")),
-                       concurrent_limit=tier_policy(user).concurrent("chat"), dropped=dropped,
-                       reservation=call_hold(user=user, prepared=prepared, origin="gateway"))
+                       concurrent_limit=tier_policy(user).concurrent("chat"), dropped=dropped)
 
 
-_abegin = db_sync_to_async(_begin)
-_aauthorize = db_sync_to_async(_authorize)
+async def _begin(request: HttpRequest, body: Any) -> tuple[GatewayCall, concurrency_slot]:
+    """Everything before the provider call, with no thread hop when the caches are warm: checks, limits, slot, credit hold.
+
+    The checks run on the loop (in a thread when a cache is cold), the limits are one Redis script
+    and the slot another on the loop's client, and the hold one statement on the loop's own
+    database connections. The slot comes before the hold, so a full set of slots holds nothing.
+    """
+    drf_request, limits, checked = await on_loop_or_thread(_check, request, body)
+    await aratelimit_hits(drf_request, limits)
+    if isinstance(checked, Exception):
+        raise checked
+    slot = concurrency_slot(user=checked.user, kind="chat", limit=checked.concurrent_limit)
+    await slot.__aenter__()
+    try:
+        checked.reservation = await acall_hold(user=checked.user, prepared=checked.prepared, origin="gateway")
+    except BaseException:
+        await slot.__aexit__(None, None, None)
+        raise
+    return checked, slot
 
 
 def _usage_body(event_usage: Any) -> dict[str, Any]:
@@ -263,15 +298,12 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     """POST /api/v1/openai/chat/completions."""
     if request.method != "POST":
         return error_response(MethodNotAllowed())
-    call: GatewayCall | None = None
     try:
         body = json_loads_bounded(request.body or b"null")
-        call = await _abegin(request, body)
-        slot = concurrency_slot(user=call.user, kind="chat", limit=call.concurrent_limit)
-        await slot.__aenter__()
-    except (ApplicationError, APIException) as exc:
-        if call is not None:  # held, but the concurrency slot refused
-            await call_release(reservation=call.reservation)
+        call, slot = await _begin(request, body)
+    except Exception as exc:
+        if not isinstance(exc, (ApplicationError, APIException)) and outage_of(exc) is None:
+            raise
         return error_response(exc)
     headers = {"X-Nexus-Dropped-Params": ",".join(call.dropped)} if call.dropped else {}
     if getattr(call.reservation, "capped", False):  # the balance lowered max_tokens (API.md, Conventions)
@@ -311,9 +343,11 @@ async def models(request: HttpRequest) -> HttpResponseBase:
     if request.method != "GET":
         return error_response(MethodNotAllowed())
     try:
-        user, _key, _drf = await _aauthorize(request)
-        entries = await db_sync_to_async(model_list_for_user)(user=user)
-    except (ApplicationError, APIException) as exc:
+        user, _key = await _aauthorize(request)
+        entries = await on_loop_or_thread(model_list_for_user, user=user)
+    except Exception as exc:
+        if not isinstance(exc, (ApplicationError, APIException)) and outage_of(exc) is None:
+            raise
         return error_response(exc)
     data = [{"id": entry.name, "object": "model", "created": 0, "owned_by": entry.provider_name} for entry in entries]
     return JsonResponse({"object": "list", "data": data})

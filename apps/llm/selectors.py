@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Aggregate, Count, FloatField, Q, QuerySet, Sum
 
+from apps.core.db import forbid_on_loop
 from apps.core.errors import Forbidden
 
 from .access import is_admin, tier_of
@@ -93,6 +94,7 @@ class _Registry:
         now = time.monotonic()
         if now - self.checked_at < VERSION_CHECK_SECONDS and now - self.loaded_at < settings.LLM_REGISTRY_CACHE_SECONDS:
             return self
+        forbid_on_loop("Checking the model registry's version")  # a cache read, and maybe a reload
         with self.lock:
             try:
                 version = cache.get(REGISTRY_VERSION_KEY)

@@ -16,7 +16,9 @@ ROOT_URLCONF = env("DJANGO_ROOT_URLCONF", default="config.urls")
 WEBSOCKET_URLCONF = env("DJANGO_WEBSOCKET_URLCONF", default="config.routing")
 # The test process runs many event loops and threads (live servers, eager tasks) against one test
 # database; tests use plain per-thread connections unless DATABASE_POOL_MAX is set (the connection
-# tests start daphne with a pool).
+# tests start daphne with a pool). The loop's own pool likewise: only the daphne processes the tests
+# start have one (conftest.start_daphne); a pool on the test process's short-lived loops would outlive them.
 if env.int("DATABASE_POOL_MAX", default=0) == 0:
     DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+    DATABASE_ASYNC_POOL_MAX = env.int("DATABASE_ASYNC_POOL_MAX", default=0)

@@ -323,3 +323,55 @@ def test_a_standalone_hold_does_not_wait_for_the_disk_but_its_settlement_does() 
     with transaction.atomic(), CaptureQueriesContext(connection) as inner:
         services.credit_hold(account_or_user=user, amount=1, idempotency_key="async-commit-inner")
     assert not any("synchronous_commit" in query["sql"] for query in inner.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_async_hold_on_the_serving_loops_connections_follows_the_same_rules(settings: Any) -> None:
+    """The gateway's hold, one statement on the loop's own connections: held as credit_reserve holds; capped, refused and repeated keys as well."""
+    import asyncio
+
+    from apps.accounts.seeds import seed
+    from apps.core import db
+
+    seed()
+    settings.DATABASE_ASYNC_POOL_MAX = 1
+    user = UserFactory()
+    services.credit_account_for(user=user)  # 200 credits
+    model = make_model()  # 1000 prompt + 500 output tokens = 2 credits
+    pricey = make_model(output_cost="1000000", name="pricey")  # a credit per output token
+    dear = make_model(input_cost="1000000", name="dear")  # a credit per prompt token
+
+    async def run() -> tuple[Any, ...]:
+        db._serving_loop = None  # an earlier test's loop may still be alive and marked
+        db.db_serving_loop_mark()
+        try:
+            assert await db.db_async_pool() is not None
+            # Covered: one statement on the loop's pool.
+            first = await services.acredit_reserve(user=user, model=model, prompt_tokens_estimate=1000, max_tokens=500,
+                                                   reference="gw", idempotency_key="async-1")
+            used = (await db.db_async_pool()).get_stats().get("requests_num", 0)
+            # The same key again: found, not held twice.
+            again = await services.acredit_reserve(user=user, model=model, prompt_tokens_estimate=1000, max_tokens=500,
+                                                   reference="gw", idempotency_key="async-1")
+            # More than the rest of the balance covers (1 + 1000 credits of 198): capped to what it covers.
+            capped = await services.acredit_reserve(user=user, model=pricey, prompt_tokens_estimate=1000, max_tokens=1000,
+                                                    reference="gw", idempotency_key="async-2")
+            # Not even the prompt: refused.
+            with pytest.raises(InsufficientCredits):
+                await services.acredit_reserve(user=user, model=dear, prompt_tokens_estimate=1000, max_tokens=10,
+                                               reference="gw", idempotency_key="async-3")
+            return first, again, capped, used
+        finally:
+            await db.db_async_pool_close()
+            db._serving_loop = None
+
+    first, again, capped, used = asyncio.run(run())
+    assert used >= 1  # the first hold went through the loop's pool
+    assert first.amount == D(2) and first.max_tokens == 500 and not first.capped
+    assert again.pk == first.pk and CreditReservation.objects.filter(idempotency_key="async-1").count() == 1
+    assert capped.capped and capped.max_tokens == 197 and capped.amount == D(198)
+    assert not CreditReservation.objects.filter(idempotency_key="async-3").exists()
+    account = account_of(user)
+    assert account.held == D(200) and account.available == 0
+    reservation = CreditReservation.objects.get(pk=first.pk)
+    assert reservation.status == ReservationStatus.HELD and reservation.reference == "gw" and reservation.model_name == "ledger-model"

@@ -183,3 +183,66 @@ def test_the_gateway_counts_the_api_and_chat_limits_and_answers_429_in_openai_sh
         sdk.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "Hi"}])
     assert refused.value.status_code == 429 and int(refused.value.response.headers["Retry-After"]) >= 1
     assert refused.value.body["type"] == "rate_limit_error" and refused.value.body["code"] == "RATE_LIMITED"
+
+
+def test_a_burst_of_gateway_calls_keeps_the_process_within_its_database_bound(fake_models: FakeModels, fake_llm: Any,
+                                                                                 tmp_path: Any) -> None:
+    """64 requests in flight, half of them calls: the holds on the loop's own connections, which count in DATABASE_POOL_MAX with the threads' pool."""
+    import asyncio
+
+    import aiohttp
+    from django.db import connection
+
+    from apps.accounts.models import Tier
+    from apps.billing.models import CreditReservation
+    from tests.conftest import start_daphne, stop_process
+    from tests.core.test_connections import _server_db_connections
+
+    Tier.objects.update(api_rpm=10**6, chat_rpm=10**6, chat_concurrent=1000)
+    user = UserFactory()
+    raw = _raw_key(user=user)
+    calls, in_flight, pool_max = 300, 64, 6
+    server = start_daphne(tmp_path, DATABASE_POOL_MAX=str(pool_max), DATABASE_ASYNC_POOL_MAX="2")
+    peak = 0
+
+    def server_connections() -> int:
+        try:
+            return _server_db_connections(server.process.pid)
+        finally:
+            connection.close()  # the sampling thread's own
+
+    async def burst() -> dict[int, int]:
+        nonlocal peak
+        statuses: dict[int, int] = {}
+        queue = list(range(calls))
+        body = {"model": "fake-openai", "messages": [{"role": "user", "content": "Hi"}]}
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {raw}"}) as session:
+            async def worker() -> None:
+                nonlocal peak
+                while queue:
+                    # Keyed reads between the calls fill the threads' pool while the loop's holds use its own.
+                    if queue.pop() % 2:
+                        response = await session.get(f"{server.url}/api/v1/users/me")
+                    else:
+                        response = await session.post(f"{server.url}/api/v1/openai/chat/completions", json=body)
+                    async with response:
+                        await response.read()
+                        statuses[response.status] = statuses.get(response.status, 0) + 1
+                    if len(queue) % 50 == 0:
+                        peak = max(peak, await asyncio.to_thread(server_connections))
+
+            await asyncio.gather(*(worker() for _ in range(in_flight)))
+        return statuses
+
+    try:
+        statuses = asyncio.run(burst())
+        assert statuses == {200: calls}, server.log()
+        assert 0 < peak <= pool_max and _server_db_connections(server.process.pid) <= pool_max, (peak, server.log())
+        # Every call held and settled (the settlements are written behind the answers).
+        deadline = time.monotonic() + 10
+        while CreditReservation.objects.filter(account__user=user, status="settled").count() < calls // 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert CreditReservation.objects.filter(account__user=user, status="settled").count() == calls // 2
+        assert len(_wait_records(calls // 2)) == calls // 2
+    finally:
+        stop_process(server.process)
