@@ -27,7 +27,7 @@ from django.http import HttpRequest
 from rest_framework.request import Request
 
 from apps.core.errors import RateLimited, ServiceUnavailable, outage_of
-from apps.core.ratelimit import Limit, RateLimitState, ratelimit_hits
+from apps.core.ratelimit import LIMITS_THEN_SLOT_LUA, Limit, RateLimitState, Slot, alimits_then_slot, ratelimit_hits
 from apps.core.redis_client import redis_async, redis_script, redis_sync
 
 from .policy import tier_policy
@@ -37,18 +37,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("nexus.limits")
 
-# Drop expired slots, refuse when full, else take a slot; atomic, and timed by Redis's own clock.
-_ACQUIRE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  return 0
-end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
 _TOUCH_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -83,10 +71,13 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
         self.token = uuid.uuid4().hex
         self.held = False
 
+    def _slot(self) -> Slot:
+        return Slot(key=self.key, most=self.limit, token=self.token, ttl=self.ttl)
+
     # sync
     def __enter__(self) -> concurrency_slot:
         try:
-            acquired = redis_script(redis_sync(), _ACQUIRE_LUA)(keys=[self.key], args=[self.ttl, self.limit, self.token])
+            acquired = redis_script(redis_sync(), LIMITS_THEN_SLOT_LUA)(keys=[self.key], args=self._slot().script_args())[-1]
         except redis.RedisError:
             logger.warning("Slot store unavailable; not limiting %s", self.kind)
             return self
@@ -111,10 +102,21 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
     # async
     async def __aenter__(self) -> concurrency_slot:
         try:
-            acquired = await redis_script(redis_async(), _ACQUIRE_LUA)(keys=[self.key], args=[self.ttl, self.limit, self.token])
+            acquired = (await redis_script(redis_async(), LIMITS_THEN_SLOT_LUA)(keys=[self.key], args=self._slot().script_args()))[-1]
         except redis.RedisError:
             logger.warning("Slot store unavailable; not limiting %s", self.kind)
             return self
+        return self._entered(bool(acquired))
+
+    async def aenter_counting(self, request: HttpRequest | Request, limits: list[Limit]) -> concurrency_slot:
+        """`__aenter__`, counting the request's `limits` first in the same Redis round trip (`core.ratelimit.alimits_then_slot`).
+
+        Past a limit, RateLimited is raised and no slot is taken. Redis unreachable: neither is limited.
+        """
+        acquired = await alimits_then_slot(request, limits, self._slot())
+        return self if acquired is None else self._entered(acquired)
+
+    def _entered(self, acquired: bool) -> concurrency_slot:
         if not acquired:
             raise _full(self.kind, self.limit)
         self.held = True

@@ -58,6 +58,52 @@ return counts
 """
 
 
+# The same counting, then one slot in a sorted set taken (unless a limit refused): KEYS are the n
+# counters, then the slot set; ARGV the n times to live, the n allowed counts, then the slot's time
+# to live, the most slots, and this holder's token. Expired slots are dropped first, timed by
+# Redis's own clock. Returns the n counts and 1 when the slot was taken, else 0. With no counters,
+# it only takes a slot (accounts.limits.concurrency_slot).
+LIMITS_THEN_SLOT_LUA = """
+local n = #KEYS - 1
+local counts = {}
+local refused = false
+for i = 1, n do
+  local count = redis.call('INCR', KEYS[i])
+  if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[i]) end
+  counts[i] = count
+  if count > tonumber(ARGV[n + i]) then refused = true end
+end
+local taken = 0
+if not refused then
+  local slots, ttl, most = KEYS[n + 1], tonumber(ARGV[2 * n + 1]), tonumber(ARGV[2 * n + 2])
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  redis.call('ZREMRANGEBYSCORE', slots, '-inf', now - ttl)
+  if redis.call('ZCARD', slots) < most then
+    redis.call('ZADD', slots, now, ARGV[2 * n + 3])
+    redis.call('EXPIRE', slots, ttl)
+    taken = 1
+  end
+end
+counts[n + 1] = taken
+return counts
+"""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One of `most` slots in the sorted set `key`, held by `token` for at most `ttl` seconds (see LIMITS_THEN_SLOT_LUA)."""
+
+    key: str
+    most: int
+    token: str
+    ttl: int
+
+    def script_args(self) -> list[Any]:
+        """The slot's part of LIMITS_THEN_SLOT_LUA's ARGV."""
+        return [self.ttl, self.most, self.token]
+
+
 @dataclass(frozen=True)
 class Limit:
     """One limit a request counts against: `rate` ("100/m") for `key` in `group`."""
@@ -159,6 +205,23 @@ async def aratelimit_hits(request: HttpRequest | Request, limits: list[Limit], *
         logger.warning("Rate limit store unavailable; not limiting %s", ", ".join(limit.group for limit in limits))
         return []
     return _states(limits, usages, record_on=_http_request(request) if record else None)
+
+
+async def alimits_then_slot(request: HttpRequest | Request, limits: list[Limit], slot: Slot) -> bool | None:
+    """Count `limits` as `aratelimit_hits` does and, unless one refuses, take `slot`: one Redis script, one round trip.
+
+    Raises RateLimited past a limit (no slot is taken then). True when the slot was taken, False when
+    all are in use, None when Redis is unreachable (nothing limited, nothing taken; logged).
+    """
+    keys, ttls, shapes = _count_keys(limits)
+    try:
+        counts = await redis_script(redis_async(), LIMITS_THEN_SLOT_LUA)(
+            keys=[*keys, slot.key], args=[*ttls, *(allowed for allowed, _ in shapes), *slot.script_args()])
+    except Exception:  # the store is down: serve, but say so in the logs
+        logger.warning("Rate limit store unavailable; not limiting %s", ", ".join([*(limit.group for limit in limits), slot.key]))
+        return None
+    _states(limits, _usages(counts[:-1], shapes), record_on=_http_request(request))
+    return bool(counts[-1])
 
 
 def _limits_counted(limits: list[Limit], *, record_on: HttpRequest | None) -> list[RateLimitState]:

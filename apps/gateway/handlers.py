@@ -200,16 +200,16 @@ def _checked_call(user: User, api_key: Any, body: Any) -> GatewayCall:
 async def _begin(request: HttpRequest, body: Any) -> tuple[GatewayCall, concurrency_slot]:
     """Everything before the provider call, with no thread hop when the caches are warm: checks, limits, slot, credit hold.
 
-    The checks run on the loop (in a thread when a cache is cold), the limits are one Redis script
-    and the slot another on the loop's client, and the hold one statement on the loop's own
-    database connections. The slot comes before the hold, so a full set of slots holds nothing.
+    The checks run on the loop (in a thread when a cache is cold), the limits and the slot are one
+    Redis script on the loop's client, and the hold one statement on the loop's own database
+    connections. The slot comes before the hold, so a full set of slots holds nothing.
     """
     drf_request, limits, checked = await on_loop_or_thread(_check, request, body)
-    await aratelimit_hits(drf_request, limits)
     if isinstance(checked, Exception):
+        await aratelimit_hits(drf_request, limits)  # counted as any request is
         raise checked
     slot = concurrency_slot(user=checked.user, kind="chat", limit=checked.concurrent_limit)
-    await slot.__aenter__()
+    await slot.aenter_counting(drf_request, limits)  # the limits and the slot in one round trip
     try:
         checked.reservation = await acall_hold(user=checked.user, prepared=checked.prepared, origin="gateway")
     except BaseException:

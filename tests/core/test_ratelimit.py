@@ -1,4 +1,4 @@
-"""A limit counted outside a request (`ratelimit_count`) goes through the same one-round-trip count as a request's."""
+"""Rate limits: counted in one Redis round trip, inside a request or outside one (`ratelimit_count`), and with a concurrency slot."""
 from __future__ import annotations
 
 import time
@@ -36,3 +36,38 @@ def test_a_service_count_and_a_request_share_one_counter() -> None:
     for caught in (by_service.value, by_request.value):
         assert caught.status_code == 429 and 0 < caught.retry_after <= 3600
         assert caught.message.startswith("Rate limit of 4/h exceeded; retry in ")
+
+
+def test_the_limits_and_a_slot_are_one_round_trip_and_a_refused_limit_takes_no_slot() -> None:
+    """The gateway's pre-call Redis work: counters, then a slot only if every counter allows it."""
+    import asyncio
+
+    import redis
+    from django.conf import settings
+
+    from apps.core.ratelimit import Slot, alimits_then_slot
+
+    store = redis.Redis.from_url(settings.REDIS_URL)
+    group, slots = f"test-{uuid.uuid4().hex}", f"test-slots-{uuid.uuid4().hex}"
+    limits = [Limit(group, "api", "3/m"), Limit(group, "chat", "100/m")]
+
+    async def take(token: str) -> tuple[bool | None, object]:
+        request = RequestFactory().post("/")
+        try:
+            return await alimits_then_slot(request, limits, Slot(key=slots, most=2, token=token, ttl=60)), request.ratelimit_state  # type: ignore[attr-defined]
+        except RateLimited as refused:
+            return None, refused
+
+    first, state = asyncio.run(take("a"))
+    assert first is True and isinstance(state, RateLimitState) and (state.limit, state.remaining) == (3, 2)  # the tightest
+    scripts_before = int(store.info("commandstats")["cmdstat_evalsha"]["calls"])
+    assert asyncio.run(take("b"))[0] is True
+    assert int(store.info("commandstats")["cmdstat_evalsha"]["calls"]) - scripts_before == 1  # the counters and the slot: one script
+    full, state = asyncio.run(take("c"))  # counted, but both slots are held
+    assert full is False and state.remaining == 0  # type: ignore[attr-defined]
+    refused, error = asyncio.run(take("d"))  # past the 3/m limit: refused, and no slot taken for it
+    assert refused is None and isinstance(error, RateLimited)
+    store.zrem(slots, "a")
+    assert asyncio.run(take("e"))[0] is None  # still past the limit: the free slot is not taken
+    assert sorted(store.zrange(slots, 0, -1)) == [b"b"]
+    store.delete(slots)
