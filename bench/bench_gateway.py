@@ -19,7 +19,8 @@ requests/s at 50 in flight bound what any gateway on daphne and the `openai` SDK
 
 Targets (issue "LLM gateway"): p50 overhead <= 5 ms one at a time; at 50 in flight, at least 5x
 LiteLLM's requests/s and streams/s. Issue 15 adds CPU per request <= 3 ms: `server_cpu_ms_per_request`
-(psutil, the server process and its children, over the sequential non-streamed phase) for Nexus and LiteLLM.
+(psutil, the server process and its children, over the sequential non-streamed phase) for Nexus and LiteLLM,
+and the same over each 50-in-flight phase (per answer or stream), for every server the run starts.
 """
 from __future__ import annotations
 
@@ -256,9 +257,19 @@ def _measure(url: str, headers: dict[str, str], model: str, *, server_pid: int |
     return {
         "sequential": sequential,
         "sequential_stream": asyncio.run(_sequential(url, headers, model, stream=True, count=SEQUENTIAL_STREAMS)),
-        "concurrent": asyncio.run(_concurrent(url, headers, model, stream=False, inflight=INFLIGHT, seconds=SECONDS)),
-        "concurrent_stream": asyncio.run(_concurrent(url, headers, model, stream=True, inflight=INFLIGHT, seconds=SECONDS)),
+        "concurrent": _concurrent_with_cpu(url, headers, model, stream=False, server_pid=server_pid),
+        "concurrent_stream": _concurrent_with_cpu(url, headers, model, stream=True, server_pid=server_pid),
     }
+
+
+def _concurrent_with_cpu(url: str, headers: dict[str, str], model: str, *, stream: bool, server_pid: int | None) -> dict[str, Any]:
+    """`_concurrent` at INFLIGHT; with `server_pid`, that process's CPU per answer (or stream) over the phase too."""
+    before = _cpu_seconds(server_pid) if server_pid else 0.0
+    figures = asyncio.run(_concurrent(url, headers, model, stream=stream, inflight=INFLIGHT, seconds=SECONDS))
+    if server_pid:
+        answered = sum(figures["statuses"].values())
+        figures["server_cpu_ms_per_request"] = round((_cpu_seconds(server_pid) - before) / max(answered, 1) * 1000, 2)
+    return figures
 
 
 def _measure_floor(url: str, server_pid: int) -> dict[str, Any]:
@@ -268,8 +279,7 @@ def _measure_floor(url: str, server_pid: int) -> dict[str, Any]:
     sequential = asyncio.run(_sequential(url, {}, MODEL, stream=False, count=SEQUENTIAL, warm=warm, server_pid=server_pid))
     sequential["server_cpu_ms_per_request"] = round((_cpu_seconds(server_pid) - before) / (WARMUP + SEQUENTIAL) * 1000, 2)
     sequential["server_cpu_ms_per_request_warm"] = round((_cpu_seconds(server_pid) - warm[0]) / SEQUENTIAL * 1000, 2)
-    return {"sequential": sequential,
-            "concurrent": asyncio.run(_concurrent(url, {}, MODEL, stream=False, inflight=INFLIGHT, seconds=SECONDS))}
+    return {"sequential": sequential, "concurrent": _concurrent_with_cpu(url, {}, MODEL, stream=False, server_pid=server_pid)}
 
 
 def _floor(ctx: BenchContext, fake_url: str) -> dict[str, Any]:
@@ -356,8 +366,9 @@ def run(ctx: BenchContext) -> dict[str, Any]:
 
 def _table(result: dict[str, Any]) -> list[str]:
     """The figures as a Markdown table (for the notes)."""
-    rows = ["| target | seq p50 ms | seq p95 ms | seq stream TTFT p50 ms | 50 in flight req/s | p95 ms | 50 streams/s | TTFT p95 ms | bytes (json / stream) |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| target | seq p50 ms | seq p95 ms | seq stream TTFT p50 ms | 50 in flight req/s | p95 ms | 50 streams/s | TTFT p95 ms "
+            "| CPU ms per call (seq warm / 50 in flight) | bytes (json / stream) |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for name in ("direct", "nexus", "litellm"):
         r = result[name]
         if not r:
@@ -365,10 +376,16 @@ def _table(result: dict[str, Any]) -> list[str]:
         rows.append(
             f"| {name} | {r['sequential']['latency']['p50_ms']} | {r['sequential']['latency']['p95_ms']} | "
             f"{r['sequential_stream']['ttft'].get('p50_ms')} | {r['concurrent']['rps']} | {r['concurrent']['latency'].get('p95_ms')} | "
-            f"{r['concurrent_stream']['streams_per_s']} | {r['concurrent_stream']['ttft'].get('p95_ms')} | "
+            f"{r['concurrent_stream']['streams_per_s']} | {r['concurrent_stream']['ttft'].get('p95_ms')} | {_cpu_cell(r)} | "
             f"{r['sequential']['bytes_per_answer']} / {r['sequential_stream']['bytes_per_answer']} |"
         )
     for name, r in result.get("floor", {}).items():  # non-streamed only
         rows.append(f"| floor {name} | {r['sequential']['latency']['p50_ms']} | {r['sequential']['latency']['p95_ms']} | - | "
-                    f"{r['concurrent']['rps']} | {r['concurrent']['latency'].get('p95_ms')} | - | - | {r['sequential']['bytes_per_answer']} / - |")
+                    f"{r['concurrent']['rps']} | {r['concurrent']['latency'].get('p95_ms')} | - | - | {_cpu_cell(r)} | "
+                    f"{r['sequential']['bytes_per_answer']} / - |")
     return rows
+
+
+def _cpu_cell(r: dict[str, Any]) -> str:
+    warm, loaded = r["sequential"].get("server_cpu_ms_per_request_warm"), r["concurrent"].get("server_cpu_ms_per_request")
+    return "-" if warm is None else f"{warm} / {loaded}"
