@@ -246,3 +246,24 @@ def test_a_burst_of_gateway_calls_keeps_the_process_within_its_database_bound(fa
         assert len(_wait_records(calls // 2)) == calls // 2
     finally:
         stop_process(server.process)
+
+
+def test_the_gateway_answers_503_in_openai_shape_while_postgresql_is_unreachable(tmp_path: Any) -> None:
+    """The database gone (here: a port nothing listens on): both routes answer 503 with Retry-After in OpenAI's error shape, never 500."""
+    from apps.core.runtime.embedded import free_port
+    from tests.conftest import start_daphne, stop_process
+
+    server = start_daphne(tmp_path, DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/nexus", DATABASE_POOL_MAX="4",
+                          DATABASE_POOL_TIMEOUT="0.3")  # /health answers (503) within the start-up probe's second
+    try:
+        sdk = openai.OpenAI(base_url=f"{server.url}/api/v1/openai", api_key="nxk_" + "x" * 40, max_retries=0, timeout=20)
+        with pytest.raises(openai.InternalServerError) as completions:
+            sdk.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "Hi"}])
+        with pytest.raises(openai.InternalServerError) as models:
+            sdk.models.list()
+        for refused in (completions.value, models.value):
+            assert refused.status_code == 503, server.log()
+            assert refused.body["type"] == "service_unavailable_error" and refused.body["code"] == "SERVICE_UNAVAILABLE"
+            assert int(refused.response.headers["Retry-After"]) >= 1
+    finally:
+        stop_process(server.process)
