@@ -109,6 +109,24 @@ def endless_stream_view(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(ticks(), content_type="text/event-stream")
 
 
+# What `waiting_async_view` did: "started", then "finished", or "cancelled" when it was stopped.
+ASYNC_VIEW_EVENTS: list[str] = []
+
+
+async def waiting_async_view(request: HttpRequest) -> JsonResponse:
+    """An async view that waits `?ms=` milliseconds before it answers."""
+    import asyncio
+
+    ASYNC_VIEW_EVENTS.append("started")
+    try:
+        await asyncio.sleep(int(request.GET.get("ms", "0")) / 1000)
+    except asyncio.CancelledError:
+        ASYNC_VIEW_EVENTS.append("cancelled")
+        raise
+    ASYNC_VIEW_EVENTS.append("finished")
+    return JsonResponse({"ok": True})
+
+
 class GatedViews:
     """Sync views that wait at a gate, counting how many run at once."""
 
@@ -141,6 +159,7 @@ test_routes = [
     path("limited", LimitedApi.as_view()),
     path("stream/<str:key>", stream_view),
     path("endless", endless_stream_view),
+    path("waiting", waiting_async_view),
     path("gated", lambda request: GATED.view(request)),
     path("pid", lambda request: JsonResponse({"pid": os.getpid()})),
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from asgiref.testing import ApplicationCommunicator
@@ -281,3 +282,145 @@ async def test_a_sync_view_past_the_grace_period_gives_its_place_back(settings) 
     await _until(lambda: gated.running >= 5)  # each slow view gives its place back after 50 ms: all five wait at once
     gated.gate.set()
     assert await asyncio.gather(*waiting, *more) == [200] * 5
+
+
+def _waiting_scope(ms: int) -> dict[str, Any]:
+    return {"type": "http", "method": "GET", "path": "/api/v1/_test/waiting", "query_string": f"ms={ms}".encode(),
+            "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 1), "server": ("localhost", 80),
+            "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
+
+
+async def test_an_async_view_answers_and_leaves_no_task_behind(settings) -> None:  # type: ignore[no-untyped-def]
+    """The view runs in the request's own task; the disconnect listener is gone once the answer is sent."""
+    from tests import urls
+
+    settings.ROOT_URLCONF = "tests.urls"
+    urls.ASYNC_VIEW_EVENTS.clear()
+    before = asyncio.all_tasks()
+    communicator = ApplicationCommunicator(PooledThreadASGIHandler(), _waiting_scope(0))
+    await communicator.send_input({"type": "http.request", "body": b""})
+    assert (await communicator.receive_output(10))["status"] == 200
+    assert (await communicator.receive_output(10))["body"] == b'{"ok": true}'
+    await communicator.wait(10)
+    await asyncio.sleep(0)  # the cancelled listener ends on the loop's next turn
+    assert urls.ASYNC_VIEW_EVENTS == ["started", "finished"]
+    assert asyncio.all_tasks() - before == set()
+
+
+async def test_a_client_that_leaves_cancels_the_async_view(settings) -> None:  # type: ignore[no-untyped-def]
+    """The client disconnects while the view waits: the view is cancelled, and the request ends without an error."""
+    from django.core.signals import request_finished
+
+    from tests import urls
+
+    settings.ROOT_URLCONF = "tests.urls"
+    urls.ASYNC_VIEW_EVENTS.clear()
+    finished: list[bool] = []
+
+    def on_finished(**kwargs):  # type: ignore[no-untyped-def]
+        finished.append(True)
+
+    communicator = ApplicationCommunicator(PooledThreadASGIHandler(), _waiting_scope(30_000))
+    await communicator.send_input({"type": "http.request", "body": b""})
+    await _until(lambda: urls.ASYNC_VIEW_EVENTS == ["started"])
+    request_finished.connect(on_finished)
+    try:
+        await communicator.send_input({"type": "http.disconnect"})
+        await communicator.wait(10)  # returns, does not raise: the client's leaving is not the server's error
+    finally:
+        request_finished.disconnect(on_finished)
+    assert urls.ASYNC_VIEW_EVENTS == ["started", "cancelled"]
+    assert finished == [True]  # request_finished still ran: the request's database connections are handed back
+    assert await communicator.receive_nothing()  # no answer was started for a client that has gone
+
+
+async def test_a_stopping_server_cancels_the_async_view_and_waits_for_its_cleanup(settings) -> None:  # type: ignore[no-untyped-def]
+    """daphne cancels the requests in flight when it stops: the view sees the cancel and the request's task ends cancelled."""
+    from tests import urls
+
+    settings.ROOT_URLCONF = "tests.urls"
+    urls.ASYNC_VIEW_EVENTS.clear()
+    communicator = ApplicationCommunicator(PooledThreadASGIHandler(), _waiting_scope(30_000))
+    await communicator.send_input({"type": "http.request", "body": b""})
+    await _until(lambda: urls.ASYNC_VIEW_EVENTS == ["started"])
+    communicator.future.cancel()
+    try:
+        await communicator.future
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the request's task must end cancelled")
+    assert urls.ASYNC_VIEW_EVENTS == ["started", "cancelled"]
+
+
+async def _answer(app: PooledThreadASGIHandler, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+    scope = {"type": "http", "method": method, "path": path, "query_string": b"",
+             "headers": [(b"host", b"localhost"), (b"content-type", b"application/json"), *headers],
+             "client": ("127.0.0.1", 1), "server": ("localhost", 80), "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
+    communicator = ApplicationCommunicator(app, scope)
+    await communicator.send_input({"type": "http.request", "body": body})
+    start = await communicator.receive_output(10)
+    content = b""
+    more = True
+    while more:
+        message = await communicator.receive_output(10)
+        content += message.get("body", b"")
+        more = message.get("more_body", False)
+    await communicator.wait(10)
+    return int(start["status"]), {name.decode().lower(): value.decode() for name, value in start["headers"]}, content
+
+
+async def test_a_gateway_call_without_cookies_skips_the_session_middleware_only(settings, transactional_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An `nxk_` key and no cookie: the session, auth, CSRF and messages middleware do not run; every other one does."""
+    from asgiref.sync import sync_to_async
+
+    from apps.accounts.seeds import seed
+    from apps.accounts.services import api_key_create
+    from apps.core import loop_middleware
+    from tests.factories import UserFactory
+
+    await sync_to_async(seed)()
+    user = await sync_to_async(UserFactory)()
+    _key, raw = await sync_to_async(api_key_create)(user=user, name="lean", scopes=["*"])
+    sessions: list[str] = []
+    original = loop_middleware.SessionMiddleware.process_request
+
+    def counted(self, request):  # type: ignore[no-untyped-def]
+        sessions.append(request.path)
+        return original(self, request)
+
+    monkeypatch.setattr(loop_middleware.SessionMiddleware, "process_request", counted)
+    app = PooledThreadASGIHandler()
+    status, headers, _body = await _answer(app, "GET", "/api/v1/openai/models", [(b"authorization", f"Bearer {raw}".encode()), (b"x-request-id", b"lean-call-1")])
+    assert status == 200
+    assert sessions == []
+    assert headers["x-request-id"] == "lean-call-1"  # RequestIdMiddleware
+    assert headers["x-content-type-options"] == "nosniff"  # SecurityMiddleware
+    assert headers["x-frame-options"] == "DENY"  # XFrameOptionsMiddleware
+    assert "x-ratelimit-limit" in headers  # RateLimitHeadersMiddleware
+    # The same call with a cookie (a browser that has one for this host) takes the whole chain.
+    status, headers, _body = await _answer(app, "GET", "/api/v1/openai/models", [(b"authorization", f"Bearer {raw}".encode()), (b"cookie", b"theme=dark")])
+    assert status == 200 and sessions == ["/api/v1/openai/models"]
+
+
+async def test_the_gateway_still_takes_a_session_cookie_with_its_csrf_check(settings, transactional_db) -> None:  # type: ignore[no-untyped-def]
+    """The dashboard's session works on the gateway as on every route: reads pass, an unsafe call without the CSRF token is refused."""
+    from asgiref.sync import sync_to_async
+    from django.test import Client
+
+    from apps.accounts.seeds import seed
+    from tests.factories import UserFactory
+
+    await sync_to_async(seed)()
+    user = await sync_to_async(UserFactory)()
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    app = PooledThreadASGIHandler()
+    status, _headers, body = await _answer(app, "GET", "/api/v1/openai/models", [(b"cookie", cookie)])
+    assert status == 200 and json.loads(body)["object"] == "list"
+    status, _headers, body = await _answer(app, "POST", "/api/v1/openai/chat/completions", [(b"cookie", cookie)],
+                                           b'{"model": "x", "messages": [{"role": "user", "content": "hi"}]}')
+    assert status == 403 and "CSRF" in json.loads(body)["error"]["message"]  # a session's unsafe call needs the token
+    status, _headers, _body = await _answer(app, "GET", "/api/v1/openai/models", [])
+    assert status == 401  # and no cookie, no key: not authenticated
