@@ -241,7 +241,13 @@ def credit_reserve(*, user: User, model: Any, prompt_tokens_estimate: int, max_t
     if fast is not None:
         fast.max_tokens, fast.capped = requested, False
         return fast
-    # A new account, a hold the balance cannot cover whole (capped or 402), or a repeated key.
+    return _reserve_in_python(user=user, model=model, prompt_tokens=prompt_tokens, requested=requested, reference=reference, key=key,
+                              account=account)
+
+
+def _reserve_in_python(*, user: User, model: Any, prompt_tokens: int, requested: int, reference: str, key: str,
+                       account: CreditAccount | None = None) -> CreditReservation:
+    """The hold the one statement leaves to Python: a new account, one the balance cannot cover whole (capped or 402), a repeated key."""
     holder = account or _account_of(user)
     return _hold_model_call(account=holder, model=model, prompt_tokens=prompt_tokens, requested=requested, reference=reference, key=key)
 
@@ -280,9 +286,9 @@ async def acredit_reserve(*, user: User, model: Any, prompt_tokens_estimate: int
                           idempotency_key: str | None = None) -> CreditReservation:
     """`credit_reserve` from async code: the common hold as one statement on the loop's own connections, no thread.
 
-    Where the loop has no database pool (`core.db.db_async_pool`), or the hold needs the Python
-    path (a new account, a capped or refused hold, a repeated key), `credit_reserve` runs in a
-    thread, as before: it tries the same statement first, which changed nothing the first time.
+    Where the loop has no database pool (`core.db.db_async_pool`), `credit_reserve` runs in a
+    thread. Where the statement leaves the hold to Python (a new account, a capped or refused hold,
+    a repeated key), only that Python path runs in a thread.
     """
     pool = await db_async_pool()
     if pool is not None:
@@ -297,7 +303,8 @@ async def acredit_reserve(*, user: User, model: Any, prompt_tokens_estimate: int
         if held is not None:
             held.max_tokens, held.capped = requested, False
             return held
-        idempotency_key = key
+        return await _areserve_in_python(user=user, model=model, prompt_tokens=int(prompt_tokens_estimate), requested=requested,
+                                         reference=reference, key=key)
     return await _acredit_reserve_in_thread(user=user, model=model, prompt_tokens_estimate=prompt_tokens_estimate, max_tokens=max_tokens,
                                             reference=reference, idempotency_key=idempotency_key)
 
@@ -447,6 +454,7 @@ def credit_reservations_expire(*, older_than: timedelta) -> int:
 
 # Async views (chat, the gateway) call these; each runs in a worker thread with its own connection.
 _acredit_reserve_in_thread = db_sync_to_async(credit_reserve)
+_areserve_in_python = db_sync_to_async(_reserve_in_python)
 acredit_settle = db_sync_to_async(credit_settle)
 acredit_release = db_sync_to_async(credit_release)
 

@@ -156,14 +156,15 @@ def pool_check_tune() -> None:
 # that loop gets an async pool: tests and Celery tasks run short-lived loops (`async_to_sync`), and
 # a pool left on a loop that ended would keep its connections open with nothing to close them.
 _serving_loop: weakref.ReferenceType[asyncio.AbstractEventLoop] | None = None
-_apools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Any]] = weakref.WeakKeyDictionary()
+_apool: asyncio.Future[Any] | None = None  # that loop's pool, opening or open
 
 
 def db_serving_loop_mark() -> None:
     """Mark the running loop as the one serving this process's requests (the first that asks; later ones are not)."""
-    global _serving_loop
+    global _serving_loop, _apool
     if _serving_loop is None or _serving_loop() is None:
         _serving_loop = weakref.ref(asyncio.get_running_loop())
+        _apool = None  # a pool opened on a loop that has ended went with it
 
 
 async def _acheck_if_quiet(conn: Any) -> None:
@@ -196,23 +197,30 @@ async def db_async_pool() -> Any | None:
     these (config/settings/database.py). For one-statement calls on the hot path only (the
     gateway's credit hold): anything needing Django's ORM or a transaction stays in a thread.
     """
+    global _apool
     size = settings.DATABASE_ASYNC_POOL_MAX
-    if size <= 0 or _serving_loop is None or _serving_loop() is not asyncio.get_running_loop():
+    if size <= 0 or not _on_serving_loop():
         return None
-    loop = asyncio.get_running_loop()
-    opening = _apools.get(loop)
-    if opening is None:
-        opening = _apools[loop] = asyncio.ensure_future(_apool_open(size))
+    if _apool is None:
+        _apool = asyncio.ensure_future(_apool_open(size))
+    opening = _apool
     try:
         return await asyncio.shield(opening)
     except Exception:
-        if _apools.get(loop) is opening:  # PostgreSQL was down at the first call: try again next time
-            del _apools[loop]
+        if _apool is opening:  # PostgreSQL was down at the first call: try again next time
+            _apool = None
         raise
 
 
 async def db_async_pool_close() -> None:
     """Close the serving loop's async pool, if it has one (server stop)."""
-    opening = _apools.pop(asyncio.get_running_loop(), None)
+    global _apool
+    if not _on_serving_loop():
+        return
+    opening, _apool = _apool, None
     if opening is not None and opening.done() and opening.exception() is None:
         await opening.result().close()
+
+
+def _on_serving_loop() -> bool:
+    return _serving_loop is not None and _serving_loop() is asyncio.get_running_loop()

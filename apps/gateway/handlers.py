@@ -86,7 +86,7 @@ def openai_error(*, status: int, message: str, code: str | None = None, param: s
 
 
 def error_response(exc: Exception) -> JsonResponse:
-    """OpenAI-shaped answer for a Nexus or DRF error."""
+    """OpenAI-shaped answer for a Nexus or DRF error, or an outage of PostgreSQL or Redis; any other exception is raised again."""
     wait = retry_after(exc)
     headers = {"Retry-After": wait} if wait is not None else None
     if isinstance(exc, ApplicationError):
@@ -302,9 +302,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
         body = json_loads_bounded(request.body or b"null")
         call, slot = await _begin(request, body)
     except Exception as exc:
-        if not isinstance(exc, (ApplicationError, APIException)) and outage_of(exc) is None:
-            raise
-        return error_response(exc)
+        return error_response(exc)  # ours, DRF's or an outage; anything else is raised again
     headers = {"X-Nexus-Dropped-Params": ",".join(call.dropped)} if call.dropped else {}
     if getattr(call.reservation, "capped", False):  # the balance lowered max_tokens (API.md, Conventions)
         headers["X-Nexus-Max-Tokens"] = str(call.reservation.max_tokens)
@@ -346,9 +344,7 @@ async def models(request: HttpRequest) -> HttpResponseBase:
         user, _key = await _aauthorize(request)
         entries = await on_loop_or_thread(model_list_for_user, user=user)
     except Exception as exc:
-        if not isinstance(exc, (ApplicationError, APIException)) and outage_of(exc) is None:
-            raise
-        return error_response(exc)
+        return error_response(exc)  # ours, DRF's or an outage; anything else is raised again
     data = [{"id": entry.name, "object": "model", "created": 0, "owned_by": entry.provider_name} for entry in entries]
     return JsonResponse({"object": "list", "data": data})
 

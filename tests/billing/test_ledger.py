@@ -326,13 +326,22 @@ def test_a_standalone_hold_does_not_wait_for_the_disk_but_its_settlement_does() 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_async_hold_on_the_serving_loops_connections_follows_the_same_rules(settings: Any) -> None:
+def test_the_async_hold_on_the_serving_loops_connections_follows_the_same_rules(settings: Any, monkeypatch: Any) -> None:
     """The gateway's hold, one statement on the loop's own connections: held as credit_reserve holds; capped, refused and repeated keys as well."""
     import asyncio
 
     from apps.accounts.seeds import seed
     from apps.core import db
 
+    thread_statements: list[str] = []
+    fast_hold = services._fast_hold
+
+    def counted(**kwargs: Any) -> Any:
+        thread_statements.append(kwargs["key"])
+        return fast_hold(**kwargs)
+
+    # The statement already ran on the loop's pool: the thread's Python path must not run it again.
+    monkeypatch.setattr(services, "_fast_hold", counted)
     seed()
     settings.DATABASE_ASYNC_POOL_MAX = 1
     user = UserFactory()
@@ -367,6 +376,7 @@ def test_the_async_hold_on_the_serving_loops_connections_follows_the_same_rules(
 
     first, again, capped, used = asyncio.run(run())
     assert used >= 1  # the first hold went through the loop's pool
+    assert thread_statements == []  # the repeated key, the capped and the refused hold: each statement ran once, on the loop
     assert first.amount == D(2) and first.max_tokens == 500 and not first.capped
     assert again.pk == first.pk and CreditReservation.objects.filter(idempotency_key="async-1").count() == 1
     assert capped.capped and capped.max_tokens == 197 and capped.amount == D(198)
