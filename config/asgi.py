@@ -12,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 # in front can cache /static/.
 django.setup(set_prefix=False)
 
-from apps.core.asgi import PooledThreadASGIHandler, flush_on_server_stop, gc_settle  # noqa: E402
+from apps.core.asgi import PooledThreadASGIHandler, daphne_without_form_parsing, flush_on_server_stop, gc_settle  # noqa: E402
 
 django_asgi_app = ASGIStaticFilesHandler(PooledThreadASGIHandler())
 
@@ -41,4 +41,5 @@ application = ProtocolTypeRouter(
 # Usage records and settlements of the calls cut when daphne is stopped are written before it exits;
 # then the loop's own database connections are closed.
 flush_on_server_stop(usage_flush, settlements_flush, db_async_pool_close)
+daphne_without_form_parsing()
 gc_settle()  # last: everything loaded above is frozen out of the collector's work

@@ -424,3 +424,41 @@ async def test_the_gateway_still_takes_a_session_cookie_with_its_csrf_check(sett
     assert status == 403 and "CSRF" in json.loads(body)["error"]["message"]  # a session's unsafe call needs the token
     status, _headers, _body = await _answer(app, "GET", "/api/v1/openai/models", [])
     assert status == 401  # and no cookie, no key: not authenticated
+
+
+def _twisted_request(request_class: Any, body: bytes, content_type: bytes) -> Any:
+    """A POST as daphne's Twisted side receives it, up to the point where daphne would hand it to the application."""
+    from types import SimpleNamespace
+
+    from twisted.web.test.requesthelper import DummyChannel
+
+    channel = DummyChannel()
+    channel.factory = SimpleNamespace(server=SimpleNamespace(protocol_connected=lambda request: None))  # daphne's server, as seen by its request
+    request = request_class(channel)
+    request.gotLength(len(body))
+    request.handleContentChunk(body)
+    request.requestHeaders.setRawHeaders(b"content-type", [content_type])
+    request.process = lambda: None  # daphne's: would start the ASGI application
+    request.requestReceived(b"POST", b"/api/v1/documents", b"HTTP/1.1")
+    return request
+
+
+def test_under_daphne_twisted_hands_over_bodies_without_parsing_forms_out_of_them(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Twisted parsed every form and multipart upload into `args`, which daphne never reads: a second copy of each upload."""
+    import daphne.http_protocol
+
+    from apps.core.asgi import daphne_without_form_parsing
+
+    original = daphne.http_protocol.WebRequest
+    while getattr(original, "parses_forms", True) is False:  # loading config.asgi in this process already gave it the switch
+        original = original.__bases__[0]
+    monkeypatch.setattr(daphne.http_protocol, "WebRequest", original)  # daphne's own class, put back as it was after the test
+    form = b"name=report&size=12"
+    assert _twisted_request(original, form, b"application/x-www-form-urlencoded").args == {b"name": [b"report"], b"size": [b"12"]}
+    daphne_without_form_parsing()
+    daphne_without_form_parsing()  # once is enough: a second call changes nothing
+    assert daphne.http_protocol.WebRequest.__bases__ == (original,)
+    upload = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n' + b"x" * 100_000 + b"\r\n--b--\r\n"
+    request = _twisted_request(daphne.http_protocol.WebRequest, upload, b"multipart/form-data; boundary=b")
+    assert request.args == {}
+    assert request.content.read() == upload  # the body daphne gives the application, whole
