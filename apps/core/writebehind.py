@@ -3,11 +3,10 @@
 The gateway answers before its usage record and its credit settlement are written (the client does
 not wait for the ledger). Written one by one, each was a thread hand-off, a round trip and a commit
 (an fsync on a durable database) per call. `write_behind(job)` queues a sync job for the event
-loop's writer instead; the writer waits `WRITE_BEHIND_LINGER_MS` after a first job, then takes
+loop's writer instead; the writer waits `WRITE_BEHIND_LINGER_MS` before each batch, then takes
 everything queued so far and runs it in one hop to a thread, in one transaction, in the order it was
 queued. Without the wait, calls made one after another each had a batch of their own, whose thread
-ran beside the next call's checks; with it, the calls of those milliseconds share one batch. With
-50 calls in flight, a commit carries the jobs of many of them anyway.
+ran beside the next call's checks; with it, the calls of those milliseconds share one batch.
 Jobs that lock a shared row (`locks=True`: a settlement locks its credit account, which every new
 hold of that account also updates) run after the batch's other jobs, still in their own order, so
 the lock is held for those statements and the commit, not for the whole batch.
@@ -118,9 +117,12 @@ class _Writer:
             self.task = asyncio.get_running_loop().create_task(self._run(), name="write-behind", context=contextvars.Context())
 
     async def _run(self) -> None:
-        if settings.WRITE_BEHIND_LINGER_MS > 0:
-            await asyncio.sleep(settings.WRITE_BEHIND_LINGER_MS / 1000)
+        linger = settings.WRITE_BEHIND_LINGER_MS / 1000
         while self.jobs or self.locking:
+            # Before every batch, not only the first: jobs queued while a batch ran were otherwise
+            # written at once, and calls one after another settled into batches of one call each.
+            if linger > 0:
+                await asyncio.sleep(linger)
             batch, self.jobs, self.locking = self.jobs + self.locking, [], []
             await _arun_batch(batch)
 

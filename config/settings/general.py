@@ -113,11 +113,10 @@ ASGI_SYNC_VIEWS_GRACE_MS = env.int("ASGI_SYNC_VIEWS_GRACE_MS", default=100)
 # objects of the loaded app stalled every stream of a process for 200-400 ms (bench `chat`).
 GC_FREEZE_AT_START = env.bool("GC_FREEZE_AT_START", default=True)
 GC_THRESHOLD_YOUNG = env.int("GC_THRESHOLD_YOUNG", default=10_000)
-# How long the loop's write-behind writer (apps.core.writebehind) waits after a first job before it
-# writes, so that one hop and one commit carry the bookkeeping of the calls that end meanwhile.
-# 100 ms rather than 20: sequential gateway calls then share a batch by the dozen, not by three,
-# and a call costs 8 % less CPU (fewer thread hops and commits, fewer context switches); usage
-# records and balances show a call at most a tenth of a second after its answer.
+# How long the loop's write-behind writer (apps.core.writebehind) waits before each batch, so that
+# one hop and one commit carry the bookkeeping of the calls that end meanwhile: sequential gateway
+# calls share a batch by the score (fewer thread hops, commits and context switches); usage records
+# and balances show a call a tenth of a second after its answer, plus the time the batch takes.
 WRITE_BEHIND_LINGER_MS = env.int("WRITE_BEHIND_LINGER_MS", default=100)
 WSGI_APPLICATION = None
 

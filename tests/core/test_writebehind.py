@@ -90,6 +90,31 @@ async def test_jobs_queued_within_the_linger_share_one_batch(transactional_db, s
     assert [name for name, _ in seen] == ["first", "second"] and seen[0][1] == seen[1][1]
 
 
+async def test_jobs_queued_while_a_batch_runs_still_wait_the_linger_for_more(transactional_db, settings) -> None:  # type: ignore[no-untyped-def]
+    # The linger comes before every batch, not only the first: written at once, the jobs queued
+    # while a batch ran made batches of one call each for calls made one after another.
+    import threading
+
+    settings.WRITE_BEHIND_LINGER_MS = 200
+    seen: list[tuple[Any, int]] = []
+    started = asyncio.Event()
+    release = threading.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow() -> None:
+        loop.call_soon_threadsafe(started.set)
+        release.wait(10)
+
+    write_behind(slow)
+    await started.wait()
+    write_behind(_recorded(seen, "during"))
+    release.set()  # the first batch ends now
+    await asyncio.sleep(0.05)
+    write_behind(_recorded(seen, "after"))
+    await write_behind_flush()
+    assert [name for name, _ in seen] == ["during", "after"] and seen[0][1] == seen[1][1]
+
+
 async def test_rows_of_one_writer_queued_in_a_row_are_written_by_one_call(transactional_db) -> None:  # type: ignore[no-untyped-def]
     # A dozen gateway calls' usage records: one INSERT, not a dozen round trips; a job between two
     # runs of rows keeps its place.
