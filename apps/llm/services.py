@@ -171,63 +171,65 @@ def usage_record_create(*, record_id: uuid.UUID | None = None, user_id: Any, api
                         streamed: bool, origin: str, request_id: str, error_code: str = "", error_message: str = "") -> UsageRecord:
     """Write the one usage record of a call (a single INSERT, so no transaction is needed).
 
-    Written with one fixed INSERT of the model's columns rather than `objects.create`: one record
-    per model call, and the ORM's compile of it was an eighth of a gateway call's CPU. Its values
-    are bound server-side (`server_bound_cursor`), not quoted into the SQL in Python.
+    Written with the fixed INSERT of `_usage_insert_many` rather than `objects.create`: one record
+    per model call, and the ORM's compile of it was an eighth of a gateway call's CPU.
     """
-    record = _usage_record(
+    values = _usage_values(
         record_id=record_id, user_id=user_id, api_key_id=api_key_id, workspace_id=workspace_id, model_id=model_id, model_name=model_name,
         provider_name=provider_name, usage=usage, status=status, latency_ms=latency_ms, ttft_ms=ttft_ms, streamed=streamed, origin=origin,
         request_id=request_id, error_code=error_code, error_message=error_message,
     )
-    _usage_insert_many([record])
+    _usage_insert_many([values])
+    record = UsageRecord(**values)
+    record._state.adding, record._state.db = False, connection.alias
     return record
 
 
 def usage_records_create(rows: list[dict[str, Any]]) -> None:
-    """Write many calls' usage records (each the keyword arguments of `usage_record_create`) in one INSERT per USAGE_INSERT_ROWS.
+    """Write many calls' usage records (each the keyword arguments of `usage_record_create`) in one INSERT.
 
-    The gateway's records are queued behind its answers (`core.writebehind.Row`): the dozen calls
-    of one batch cost one round trip and one statement instead of a dozen.
+    The gateway's records are queued behind its answers (`core.writebehind.Row`): the dozens of
+    calls of one batch cost one round trip and one statement instead of one each.
     """
-    _usage_insert_many([_usage_record(**row) for row in rows])
+    _usage_insert_many([_usage_values(**row) for row in rows])
 
 
-# Rows per INSERT: 1 000 rows of the record's columns stay well under PostgreSQL's 65 535 parameters.
-USAGE_INSERT_ROWS = 1000
-
-
-def _usage_record(*, record_id: uuid.UUID | None = None, user_id: Any, api_key_id: Any, workspace_id: Any, model_id: Any,
+def _usage_values(*, record_id: uuid.UUID | None = None, user_id: Any, api_key_id: Any, workspace_id: Any, model_id: Any,
                   model_name: str, provider_name: str, usage: Usage, status: str, latency_ms: int, ttft_ms: int | None,
-                  streamed: bool, origin: str, request_id: str, error_code: str = "", error_message: str = "") -> UsageRecord:
-    return UsageRecord(
-        id=record_id or uuid.uuid4(), user_id=user_id, api_key_id=api_key_id, workspace_id=workspace_id, model_id=model_id,
-        model_name=model_name, provider_name=provider_name, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-        reasoning_tokens=usage.reasoning_tokens, total_tokens=usage.total_tokens, cost=usage.cost or Decimal(0),
-        usage_source=usage.source, status=status, latency_ms=max(0, latency_ms), ttft_ms=ttft_ms, streamed=streamed,
-        origin=origin[:32], request_id=(request_id or "")[:128], error_code=error_code[:32], error_message=error_message[:500],
-        created_at=timezone.now(),
-    )
+                  streamed: bool, origin: str, request_id: str, error_code: str = "", error_message: str = "") -> dict[str, Any]:
+    """A usage record's column values by attribute name, clamped and cut to the columns' sizes."""
+    return {
+        "id": record_id or uuid.uuid4(), "user_id": user_id, "api_key_id": api_key_id, "workspace_id": workspace_id, "model_id": model_id,
+        "model_name": model_name[:100], "provider_name": provider_name[:64], "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens, "reasoning_tokens": usage.reasoning_tokens, "total_tokens": usage.total_tokens,
+        "cost": usage.cost or Decimal(0), "usage_source": usage.source, "status": status, "latency_ms": max(0, latency_ms),
+        "ttft_ms": ttft_ms, "streamed": streamed, "origin": origin[:32], "request_id": (request_id or "")[:128],
+        "error_code": error_code[:32], "error_message": error_message[:500], "created_at": timezone.now(),
+    }
 
 
-def _usage_insert_many(records: list[UsageRecord]) -> None:
-    fields, head, row = _usage_insert()
+def _usage_insert_many(records: list[dict[str, Any]]) -> None:
+    """One INSERT of every record, its columns passed as one array each (`unnest`).
+
+    The statement's text is the same for any number of rows: psycopg parses it once per process
+    (a multi-row VALUES list was a new text each batch, scanned for its placeholders each time),
+    and 22 parameters never come near PostgreSQL's limit of 65 535, so no batch is cut in pieces.
+    """
+    attnames, sql = _usage_insert()
+    # Every array goes as text and is cast by PostgreSQL: ids may come as UUIDs or as their text.
+    columns = [[None if record[name] is None else str(record[name]) for record in records] for name in attnames]
     with server_bound_cursor() as cursor:
-        for start in range(0, len(records), USAGE_INSERT_ROWS):
-            chunk = records[start:start + USAGE_INSERT_ROWS]
-            cursor.execute(head + ", ".join([row] * len(chunk)),
-                           [field.get_db_prep_save(getattr(record, field.attname), connection) for record in chunk for field in fields])
-    for record in records:
-        record._state.adding, record._state.db = False, connection.alias
+        cursor.execute(sql, columns)
 
 
 @functools.cache
-def _usage_insert() -> tuple[list[Any], str, str]:
-    """The usage record's concrete fields, its INSERT up to VALUES, and one row's placeholders (built once per process)."""
-    fields = [field for field in UsageRecord._meta.concrete_fields]
+def _usage_insert() -> tuple[list[str], str]:
+    """The usage record's column attribute names and its INSERT from one array per column (built once per process)."""
+    fields = list(UsageRecord._meta.concrete_fields)
     columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
+    arrays = ", ".join(f"%s::text[]::{field.db_type(connection)}[]" for field in fields)
     table = connection.ops.quote_name(UsageRecord._meta.db_table)
-    return fields, f"INSERT INTO {table} ({columns}) VALUES ", f"({', '.join(['%s'] * len(fields))})"
+    return [str(field.attname) for field in fields], f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})"
 
 
 ENV_PROVIDERS = (

@@ -211,6 +211,44 @@ def test_usage_records_of_many_calls_are_one_insert(db: Any) -> None:
         (f"m{n}", n, 2 * n, 3 * n, Decimal(n) / 100, n) for n in range(1, 4)]
 
 
+def test_usage_records_are_one_statement_whatever_their_number_and_keep_every_value(db: Any) -> None:
+    """The INSERT's text is the same for one record and for three (psycopg parses it once); ids as UUIDs or as text, NULLs, flags."""
+    import uuid
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.accounts.models import User
+    from apps.llm.models import UsageRecord
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    key_id = uuid.uuid4()
+    defaults = {"user_id": None, "api_key_id": None, "workspace_id": None, "model_id": None, "provider_name": "p", "origin": "gateway",
+                "status": "completed", "latency_ms": 7}
+    three = [
+        {**defaults, "model_name": "x" * 130, "request_id": "many-1", "user_id": user.pk, "api_key_id": key_id, "streamed": True, "ttft_ms": 3,
+         "usage": Usage(prompt_tokens=5, completion_tokens=6, reasoning_tokens=1, cost=Decimal("0.000123"))},
+        {**defaults, "model_name": "m", "request_id": "many-2", "user_id": str(user.pk), "api_key_id": str(key_id), "streamed": False,
+         "ttft_ms": None, "usage": Usage()},
+        {**defaults, "model_name": "m", "request_id": "many-3", "streamed": False, "ttft_ms": None, "latency_ms": -4, "status": "failed",
+         "error_code": "PROVIDER_TIMEOUT", "error_message": "e" * 600, "usage": Usage()},
+    ]
+    with CaptureQueriesContext(connection) as many:
+        services.usage_records_create(three)
+    with CaptureQueriesContext(connection) as one:
+        services.usage_records_create([{**three[1], "request_id": "many-4"}])
+    assert len(many.captured_queries) == len(one.captured_queries) == 1
+    assert many.captured_queries[0]["sql"].split(" SELECT ")[0] == one.captured_queries[0]["sql"].split(" SELECT ")[0]
+    stored = {record.request_id: record for record in UsageRecord.objects.filter(request_id__startswith="many-")}
+    first, second, third = stored["many-1"], stored["many-2"], stored["many-3"]
+    assert first.model_name == "x" * 100 and first.user_id == user.pk and first.api_key_id == key_id and first.streamed and first.ttft_ms == 3
+    assert (first.prompt_tokens, first.completion_tokens, first.reasoning_tokens, first.total_tokens, first.cost) == (5, 6, 1, 11, Decimal("0.000123"))
+    assert second.user_id == user.pk and second.api_key_id == key_id and second.ttft_ms is None and not second.streamed
+    assert third.user_id is None and third.latency_ms == 0 and third.error_code == "PROVIDER_TIMEOUT" and len(third.error_message) == 500
+    assert stored["many-4"].created_at is not None and User.objects.get(pk=user.pk).llm_usage.count() == 3
+
+
 def test_health_reports_providers_without_calling_them(db: Any, fake_llm: Any) -> None:
     seeds.seed_catalogue()
     make_fake_models(fake_llm)
