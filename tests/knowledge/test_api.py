@@ -336,9 +336,11 @@ def test_a_multipart_upload_through_daphne_arrives_whole(tmp_path: Path) -> None
     """A real daphne, whose Twisted side no longer parses uploads into a copy of their own: the file is stored byte for byte."""
     import httpx
 
+    from apps.accounts.seeds import seed
     from apps.accounts.services import api_key_create
     from tests.conftest import start_daphne, stop_process
 
+    seed()  # an earlier transactional test may have flushed the seeded tiers
     root = tmp_path / "media"
     root.mkdir()
     user = UserFactory()
