@@ -21,17 +21,14 @@ def test_threads_are_reused_and_the_idle_ones_bounded() -> None:
     assert threads.created == 3
 
 
+def _scope(path: str, *, method: str = "GET", query: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+    """An HTTP request's ASGI scope, as daphne builds it."""
+    return {"type": "http", "method": method, "path": path, "query_string": query, "headers": [(b"host", b"localhost"), *(headers or [])],
+            "client": ("127.0.0.1", 1), "server": ("localhost", 80), "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
+
+
 async def _get(app: PooledThreadASGIHandler, path: str, headers: list[tuple[bytes, bytes]] | None = None) -> int:
-    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": [(b"host", b"localhost"), *(headers or [])],
-             "client": ("127.0.0.1", 1), "server": ("localhost", 80), "scheme": "http", "http_version": "1.1",
-             "asgi": {"version": "3.0"}}
-    communicator = ApplicationCommunicator(app, scope)
-    await communicator.send_input({"type": "http.request", "body": b""})
-    start = await communicator.receive_output(10)
-    while (await communicator.receive_output(10)).get("more_body"):
-        pass
-    await communicator.wait(10)  # the request's close (request_finished) has run
-    return int(start["status"])
+    return (await _answer(app, "GET", path, headers or []))[0]
 
 
 async def test_sequential_requests_run_their_sync_code_in_one_pooled_thread(settings, transactional_db) -> None:  # type: ignore[no-untyped-def]
@@ -184,9 +181,7 @@ async def test_a_sync_view_s_stream_stops_when_the_client_goes_away(settings) ->
 
     settings.ROOT_URLCONF = "tests.urls"
     urls.ENDLESS_STREAM_EVENTS.clear()
-    scope = {"type": "http", "method": "GET", "path": "/api/v1/_test/endless", "query_string": b"",
-             "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 1), "server": ("localhost", 80),
-             "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
+    scope = _scope("/api/v1/_test/endless")
     communicator = ApplicationCommunicator(PooledThreadASGIHandler(), scope)
     await communicator.send_input({"type": "http.request", "body": b""})
     assert (await communicator.receive_output(10))["status"] == 200
@@ -210,9 +205,7 @@ async def test_open_streams_of_a_sync_view_hold_no_thread(settings, transactiona
     settings.ROOT_URLCONF = "tests.urls"
     urls.ENDLESS_STREAM_EVENTS.clear()
     app = PooledThreadASGIHandler()
-    scope = {"type": "http", "method": "GET", "path": "/api/v1/_test/endless", "query_string": b"",
-             "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 1), "server": ("localhost", 80),
-             "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
+    scope = _scope("/api/v1/_test/endless")
     streams = []
     for _ in range(20):
         communicator = ApplicationCommunicator(app, scope)
@@ -285,9 +278,7 @@ async def test_a_sync_view_past_the_grace_period_gives_its_place_back(settings) 
 
 
 def _waiting_scope(ms: int) -> dict[str, Any]:
-    return {"type": "http", "method": "GET", "path": "/api/v1/_test/waiting", "query_string": f"ms={ms}".encode(),
-            "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 1), "server": ("localhost", 80),
-            "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
+    return _scope("/api/v1/_test/waiting", query=f"ms={ms}".encode())
 
 
 async def test_an_async_view_answers_and_leaves_no_task_behind(settings) -> None:  # type: ignore[no-untyped-def]
@@ -354,10 +345,7 @@ async def test_a_stopping_server_cancels_the_async_view_and_waits_for_its_cleanu
 
 
 async def _answer(app: PooledThreadASGIHandler, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
-    scope = {"type": "http", "method": method, "path": path, "query_string": b"",
-             "headers": [(b"host", b"localhost"), (b"content-type", b"application/json"), *headers],
-             "client": ("127.0.0.1", 1), "server": ("localhost", 80), "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
-    communicator = ApplicationCommunicator(app, scope)
+    communicator = ApplicationCommunicator(app, _scope(path, method=method, headers=[(b"content-type", b"application/json"), *headers]))
     await communicator.send_input({"type": "http.request", "body": body})
     start = await communicator.receive_output(10)
     content = b""
@@ -366,7 +354,7 @@ async def _answer(app: PooledThreadASGIHandler, method: str, path: str, headers:
         message = await communicator.receive_output(10)
         content += message.get("body", b"")
         more = message.get("more_body", False)
-    await communicator.wait(10)
+    await communicator.wait(10)  # the request's close (request_finished) has run
     return int(start["status"]), {name.decode().lower(): value.decode() for name, value in start["headers"]}, content
 
 
