@@ -3,7 +3,7 @@
 `bench gateway` serves these beside Nexus and LiteLLM (`floor` in its results). `asgi_app` is a bare
 ASGI app; `django_app` is a Django project with no middleware and one async view, on Django's own
 ASGI handler. Both forward the request body to the fake provider through one shared
-`openai.AsyncOpenAI` client (`client.post(..., cast_to=object)`, as Nexus's adapter calls it) and
+`openai.AsyncOpenAI` client on the SDK's aiohttp transport (`client.post(..., cast_to=object)`, as Nexus's adapter calls it) and
 return its JSON: no auth, no limits, no credits, no usage record. Their CPU per call and requests/s
 bound what a gateway built on daphne and the SDK can reach on this machine.
 
@@ -23,7 +23,9 @@ _clients: list[openai.AsyncOpenAI] = []
 def _client() -> openai.AsyncOpenAI:
     """One client per process (built on first use: the event loop must exist), as Nexus keeps one per connection."""
     if not _clients:
-        _clients.append(openai.AsyncOpenAI(base_url=os.environ["FLOOR_URL"], api_key=os.environ["FLOOR_KEY"], max_retries=0))
+        # The HTTP transport Nexus's adapter gives the SDK (aiohttp), so the floor stays the floor.
+        _clients.append(openai.AsyncOpenAI(base_url=os.environ["FLOOR_URL"], api_key=os.environ["FLOOR_KEY"], max_retries=0,
+                                           http_client=openai.DefaultAioHttpClient()))
     return _clients[0]
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -39,3 +39,31 @@ class LoopLocal(Generic[T]):
 
     def __getitem__(self, loop: asyncio.AbstractEventLoop) -> T:
         return self._by_loop[loop]
+
+
+async def _closer(close: Callable[[], Awaitable[Any]]) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await close()
+
+
+_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[AsyncIterator[None]]] = weakref.WeakKeyDictionary()
+
+
+def at_loop_end(close: Callable[[], Awaitable[Any]]) -> None:
+    """Await `close()` on the running loop as it shuts down, so what it opened is closed by it.
+
+    asyncio has no hook for a loop's end, but `asyncio.run` (and so asgiref's `async_to_sync` in a
+    Celery task or a sync view, and pytest's loops) closes the loop's open async generators first
+    (`shutdown_asyncgens`). So this starts one that waits at its `yield` and runs `close()` when it
+    is closed. A loop closed without that step (a bare `loop.close()`) never runs it.
+    """
+    loop = asyncio.get_running_loop()
+    closer = _closer(close)
+    _closers.setdefault(loop, []).append(closer)  # the loop's own set of async generators is weak
+    step = closer.__anext__()  # on this loop's thread, so asyncio's first-iteration hook registers it
+    try:
+        step.send(None)  # type: ignore[attr-defined]  # runs it up to its yield
+    except StopIteration:
+        pass

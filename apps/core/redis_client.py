@@ -7,7 +7,8 @@ connection pool per side instead of one client (and socket) per call site or per
   fork-safe (the pool notices a new pid and starts over), so Celery's prefork children and the
   web process's executor threads share one object. Its pool is bounded by `REDIS_MAX_CONNECTIONS` too.
 - An asyncio connection belongs to the loop that opened it, so there is one async client per
-  event loop (in practice one: daphne's; `async_to_sync` in a Celery task makes a short-lived one).
+  event loop (in practice one: daphne's; `async_to_sync` in a Celery task makes a short-lived one,
+  whose connections are closed as it ends).
   Its pool is a blocking pool sized by `REDIS_MAX_CONNECTIONS`: the process's stream reader keeps
   one connection in a blocking `XREAD`, and a burst beyond the pool waits its turn instead of
   failing with "Too many connections".
@@ -28,6 +29,8 @@ from django.conf import settings
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+
+from .loops import at_loop_end
 
 # A pooled connection idle this long is PINGed before use, and a command that finds its connection
 # closed is retried on a new one (twice, 20-200 ms apart): connections left from before a Redis
@@ -78,6 +81,7 @@ def redis_async() -> aioredis.Redis:
         )
         client = aioredis.Redis(connection_pool=pool)
         _async[loop] = client
+        at_loop_end(pool.disconnect)  # a short-lived loop's sockets close with it, not whenever the collector runs
     return client
 
 

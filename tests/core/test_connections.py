@@ -33,12 +33,15 @@ def _server_db_connections(pid: int) -> int:
         return cursor.fetchone()[0]
 
 
-def _server_redis_connections(pid: int) -> int:
-    """TCP connections of the server process to Redis."""
+def _redis_port() -> int:
     from django.conf import settings
 
-    redis_port = int(settings.REDIS_URL.rsplit(":", 1)[1].split("/", 1)[0])
-    return sum(1 for c in psutil.Process(pid).net_connections(kind="tcp") if c.raddr and c.raddr.port == redis_port)
+    return int(settings.REDIS_URL.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+def _server_redis_connections(pid: int) -> int:
+    """TCP connections of the server process to Redis."""
+    return sum(1 for c in psutil.Process(pid).net_connections(kind="tcp") if c.raddr and c.raddr.port == _redis_port())
 
 
 async def _burst(urls: list[str], headers: dict[str, str]) -> dict[int, int]:
@@ -85,3 +88,21 @@ def test_burst_of_concurrent_requests_leaves_connections_bounded_by_the_pool(tmp
         assert _server_db_connections(server.process.pid) <= POOL_MAX
     finally:
         stop_process(server.process)
+
+
+def test_a_short_lived_loop_closes_its_redis_connections() -> None:
+    """`async_to_sync` in a Celery task runs a loop of its own: its async Redis client is closed with it, not left to the collector."""
+    from asgiref.sync import async_to_sync
+
+    from apps.core.redis_client import redis_async
+
+    def mine() -> set[tuple[object, ...]]:
+        return {tuple(c.laddr) for c in psutil.Process().net_connections(kind="tcp")
+                if c.raddr and c.raddr.port == _redis_port() and c.status == psutil.CONN_ESTABLISHED}
+
+    async def use() -> bool:
+        return bool(await redis_async().ping())
+
+    before = mine()
+    assert async_to_sync(use)()
+    assert not mine() - before

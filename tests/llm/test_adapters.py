@@ -5,6 +5,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import psutil
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -178,6 +179,7 @@ async def test_stream_broken_midway_fails_and_meters_partial_output(kind: str, d
             if event.type == "text-delta":
                 received.append(event.content)
     assert caught.value.status_code == 503 and caught.value.code == "MODEL_UNAVAILABLE"
+    assert "timed out" not in caught.value.message  # a dropped connection is not a timeout
     assert len(received) == 3
     record = (await sync_to_async(_records)())[0]
     assert (record.status, record.error_code) == ("failed", "MODEL_UNAVAILABLE")
@@ -253,6 +255,42 @@ async def test_local_offline_responder_streams_and_meters(committed_db: None) ->
     assert (record.status, record.provider_name) == ("completed", "local")
 
 
+def _connections_to(server: Any) -> set[tuple[Any, ...]]:
+    """This process's open TCP connections to the fake provider."""
+    return {tuple(c.laddr) for c in psutil.Process().net_connections(kind="tcp")
+            if c.raddr and c.raddr.port == server.port and c.status == psutil.CONN_ESTABLISHED}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_short_lived_loop_closes_its_provider_connections(kind: str, fake_models: FakeModels, fake_llm: Any) -> None:
+    """A Celery task's call (`async_to_sync`: a loop of its own) leaves no socket open once its loop has ended."""
+    before = _connections_to(fake_llm)
+    result = client.complete_chat_sync(user=UserFactory(), model=f"fake-{kind}", messages=[{"role": "user", "content": "Hi"}])
+    assert result.text == DEFAULT_REPLY
+    assert not _connections_to(fake_llm) - before
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_unreachable_provider_is_named_so(kind: str, fake_models: FakeModels) -> None:
+    """A refused connection is 'could not be reached', not a timeout (aiohttp's transport calls both ConnectTimeout)."""
+    from apps.core.runtime.embedded import free_port
+    from apps.llm import services
+    from apps.llm.selectors import registry
+
+    port = free_port()  # nothing listens there
+    base_url = f"http://127.0.0.1:{port}" + ("/v1" if kind == "openai" else "")
+    await sync_to_async(services.provider_update)(provider=fake_models.providers[kind], base_url=base_url)
+    registry.forget()
+    user = await sync_to_async(UserFactory)()
+    for stream in (True, False):
+        with pytest.raises(ProviderUnavailable) as caught:
+            if stream:
+                await _collect(user, f"fake-{kind}", "Hello")
+            else:
+                await client.complete_chat(user=user, model=f"fake-{kind}", messages=[{"role": "user", "content": "Hello"}])
+        assert caught.value.message == f"The provider 'fake-{kind}' could not be reached; try again shortly."
+
+
 def test_sync_variant_for_workers(fake_models: FakeModels, fake_llm: Any) -> None:
     user = UserFactory()
     result = client.complete_chat_sync(user=user, model="fake-openai", messages=[{"role": "user", "content": "From a Celery task"}])
@@ -266,10 +304,16 @@ def test_provider_clients_are_built_once_per_loop_and_taken_in_turn() -> None:
     from apps.llm.providers.base import CLIENTS_PER_PROVIDER, client_for_loop
 
     built: list[object] = []
+    closed: list[object] = []
 
-    def factory() -> object:
-        built.append(object())
-        return built[-1]
+    def factory() -> tuple[object, Any]:
+        client = object()
+        built.append(client)
+
+        async def close() -> None:
+            closed.append(client)
+
+        return client, close
 
     async def calls(key: tuple[str, ...], n: int) -> list[object]:
         return [client_for_loop(key, factory) for _ in range(n)]
@@ -281,5 +325,6 @@ def test_provider_clients_are_built_once_per_loop_and_taken_in_turn() -> None:
     assert len(set(map(id, first))) == CLIENTS_PER_PROVIDER  # 40 calls, 8 clients, each used in turn
     assert first[:CLIENTS_PER_PROVIDER] == first[CLIENTS_PER_PROVIDER:2 * CLIENTS_PER_PROVIDER]
     assert not set(map(id, other)) & set(map(id, first))  # other settings, other clients
+    assert sorted(map(id, closed)) == sorted(map(id, built))  # the loop's end closed each of its clients
     again = asyncio.run(calls(("openai", "a"), 1))  # another event loop never shares a loop's clients
     assert id(again[0]) not in set(map(id, first))

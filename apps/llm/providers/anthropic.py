@@ -6,11 +6,10 @@ Streams are read as raw server events: `message_start` carries the input tokens,
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anthropic
-import httpx2
 
 from ..tokens import estimate_tokens, message_text
 from .base import (
@@ -22,6 +21,8 @@ from .base import (
     client_for_loop,
     finish,
     reasoning_delta,
+    sdk_http_client,
+    sdk_timeout,
     text_delta,
     tool_call,
 )
@@ -90,15 +91,18 @@ class AnthropicProvider:
 
     def _client(self) -> anthropic.AsyncAnthropic:
         s = self.settings
-        return client_for_loop(
-            ("anthropic", s.name, s.base_url, s.api_key, s.timeout),
-            lambda: anthropic.AsyncAnthropic(
+
+        def make() -> tuple[anthropic.AsyncAnthropic, Callable[[], Awaitable[None]]]:
+            client = anthropic.AsyncAnthropic(
                 api_key=s.api_key or "missing",
                 base_url=s.base_url or None,
-                timeout=httpx2.Timeout(s.timeout, connect=min(s.timeout, 10.0)),
+                timeout=sdk_timeout(s.timeout),
                 max_retries=0,
-            ),
-        )
+                http_client=sdk_http_client(anthropic, s.timeout),
+            )
+            return client, client.close
+
+        return client_for_loop(("anthropic", s.name, s.base_url, s.api_key, s.timeout), make)
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         system, messages = to_anthropic_messages(request.messages, request.system_prompt)

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 
+import aiohttp
 import anthropic
 import httpx
 import httpx2
@@ -33,6 +34,7 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
     TimeoutError,
     ConnectionError,
+    aiohttp.ClientError,  # the SDKs' HTTP transport (providers.base.sdk_http_client), and google-genai's when installed
 )
 # The provider answered, but with something that is not its wire format (a broken chunk).
 _MALFORMED: tuple[type[BaseException], ...] = (
@@ -42,12 +44,6 @@ _MALFORMED: tuple[type[BaseException], ...] = (
     anthropic.APIResponseValidationError,
 )
 
-try:  # google-genai may talk over aiohttp when it is installed
-    import aiohttp
-
-    _CONNECTION_ERRORS = (*_CONNECTION_ERRORS, aiohttp.ClientError)
-except ImportError:  # pragma: no cover - aiohttp is optional at run time
-    pass
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -74,6 +70,24 @@ def retry_after_of(exc: BaseException) -> float | None:
         return None
 
 
+_TIMEOUTS = (openai.APITimeoutError, anthropic.APITimeoutError, httpx.TimeoutException, httpx2.TimeoutException, TimeoutError)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether the call failed by waiting too long.
+
+    The SDKs' aiohttp transport reports every lost connection (refused, or dropped mid-answer) as
+    httpx's ConnectTimeout; aiohttp's own error, kept as its cause, says which it was: aiohttp's
+    timeouts are TimeoutErrors, its other errors are not.
+    """
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientError):
+            return isinstance(cause, TimeoutError)
+        cause = cause.__cause__
+    return isinstance(exc, _TIMEOUTS)
+
+
 def map_provider_error(exc: BaseException, *, provider: str) -> ApplicationError:
     """The Nexus error for an exception raised while talking to `provider`."""
     if isinstance(exc, ApplicationError):
@@ -83,8 +97,7 @@ def map_provider_error(exc: BaseException, *, provider: str) -> ApplicationError
         if isinstance(exc, _MALFORMED):
             return ProviderUnavailable(f"The provider '{provider}' sent a malformed response; try again shortly.")
         if isinstance(exc, _CONNECTION_ERRORS) or isinstance(exc, (openai.APIError, anthropic.APIError)):
-            kind = "timed out" if isinstance(exc, (openai.APITimeoutError, anthropic.APITimeoutError, httpx.TimeoutException, httpx2.TimeoutException,
-                                                   asyncio.TimeoutError, TimeoutError)) else "could not be reached"
+            kind = "timed out" if _timed_out(exc) else "could not be reached"
             return ProviderUnavailable(f"The provider '{provider}' {kind}; try again shortly.")
         logger.exception("Unexpected error from provider %s", provider, exc_info=exc)
         return ProviderUnavailable(f"The provider '{provider}' failed unexpectedly.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -105,11 +105,11 @@ class GeminiProvider:
             retry_options=types.HttpRetryOptions(attempts=1),  # 429s are retried by open_with_retry
         )
 
-        def make() -> genai.Client:
-            # Our own httpx client, so behaviour does not depend on whether aiohttp happens to be installed.
-            options.httpx_async_client = httpx.AsyncClient(timeout=httpx.Timeout(s.timeout, connect=min(s.timeout, 10.0)),
-                                                           event_hooks={"response": [_track_response]})
-            return genai.Client(api_key=s.api_key or "missing", http_options=options)
+        def make() -> tuple[genai.Client, Callable[[], Awaitable[None]]]:
+            # Our own httpx client (the SDK would take aiohttp, installed for the other SDKs), closed by us: the SDK leaves a given client open.
+            http = options.httpx_async_client = httpx.AsyncClient(timeout=httpx.Timeout(s.timeout, connect=min(s.timeout, 10.0)),
+                                                                  event_hooks={"response": [_track_response]})
+            return genai.Client(api_key=s.api_key or "missing", http_options=options), http.aclose
 
         return client_for_loop(("gemini", s.name, s.base_url, s.api_key, s.timeout), make)
 

@@ -7,10 +7,9 @@ Reasoning arrives in `delta.reasoning_content` (DeepSeek, vLLM, llama.cpp) or `d
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import httpx2
 import openai
 
 from .base import (
@@ -25,6 +24,8 @@ from .base import (
     client_for_loop,
     finish,
     reasoning_delta,
+    sdk_http_client,
+    sdk_timeout,
     text_delta,
     tool_call,
 )
@@ -136,15 +137,18 @@ class OpenAIProvider:
 
     def _client(self) -> openai.AsyncOpenAI:
         s = self.settings
-        return client_for_loop(
-            ("openai", s.name, s.base_url, s.api_key, s.timeout),
-            lambda: openai.AsyncOpenAI(
+
+        def make() -> tuple[openai.AsyncOpenAI, Callable[[], Awaitable[None]]]:
+            client = openai.AsyncOpenAI(
                 api_key=s.api_key or "not-needed",
                 base_url=s.base_url or OPENAI_DEFAULT_BASE_URL,
-                timeout=httpx2.Timeout(s.timeout, connect=min(s.timeout, 10.0)),
+                timeout=sdk_timeout(s.timeout),
                 max_retries=0,  # 429s are retried by open_with_retry, everything else fails fast
-            ),
-        )
+                http_client=sdk_http_client(openai, s.timeout),
+            )
+            return client, client.close
+
+        return client_for_loop(("openai", s.name, s.base_url, s.api_key, s.timeout), make)
 
     def _params(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         messages = list(request.messages)
