@@ -45,7 +45,6 @@ _MALFORMED: tuple[type[BaseException], ...] = (
 )
 
 
-
 def status_of(exc: BaseException) -> int | None:
     """The upstream HTTP status carried by an SDK exception, if any."""
     if isinstance(exc, (openai.APIStatusError, anthropic.APIStatusError)):
@@ -81,7 +80,9 @@ def _timed_out(exc: BaseException) -> bool:
     timeouts are TimeoutErrors, its other errors are not.
     """
     cause: BaseException | None = exc
-    while cause is not None:
+    for _ in range(8):  # a chain is a few links long; never follow a looped one for good
+        if cause is None:
+            break
         if isinstance(cause, aiohttp.ClientError):
             return isinstance(cause, TimeoutError)
         cause = cause.__cause__
