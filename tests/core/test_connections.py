@@ -5,13 +5,13 @@ import asyncio
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from django.db import connection
 
 from apps.accounts import services as account_services
 from tests.conftest import start_daphne, stop_process
 from tests.factories import UserFactory
+from tests.sockets import connections_to
 
 pytestmark = pytest.mark.live
 
@@ -24,8 +24,7 @@ CONCURRENCY = 64
 def _server_db_connections(pid: int) -> int:
     """PostgreSQL sessions whose client is one of the server process's sockets (pg_stat_activity)."""
     db_port = int(connection.settings_dict["PORT"])
-    ports = [c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
-             if c.raddr and c.raddr.port == db_port]
+    ports = [port for _ip, port in connections_to(db_port, pid=pid, established_only=False)]
     if not ports:
         return 0
     with connection.cursor() as cursor:
@@ -40,8 +39,8 @@ def _redis_port() -> int:
 
 
 def _server_redis_connections(pid: int) -> int:
-    """TCP connections of the server process to Redis."""
-    return sum(1 for c in psutil.Process(pid).net_connections(kind="tcp") if c.raddr and c.raddr.port == _redis_port())
+    """TCP connections of the server process to Redis (open or closing)."""
+    return len(connections_to(_redis_port(), pid=pid, established_only=False))
 
 
 async def _burst(urls: list[str], headers: dict[str, str]) -> dict[int, int]:
@@ -96,13 +95,10 @@ def test_a_short_lived_loop_closes_its_redis_connections() -> None:
 
     from apps.core.redis_client import redis_async
 
-    def mine() -> set[tuple[object, ...]]:
-        return {tuple(c.laddr) for c in psutil.Process().net_connections(kind="tcp")
-                if c.raddr and c.raddr.port == _redis_port() and c.status == psutil.CONN_ESTABLISHED}
-
+    port = _redis_port()
     async def use() -> bool:
         return bool(await redis_async().ping())
 
-    before = mine()
+    before = connections_to(port)
     assert async_to_sync(use)()
-    assert not mine() - before
+    assert not connections_to(port) - before

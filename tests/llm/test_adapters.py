@@ -5,7 +5,6 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-import psutil
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -16,6 +15,7 @@ from apps.llm.providers.base import LlmEvent
 from apps.llm.tokens import estimate_tokens
 from tests.factories import UserFactory
 from tests.fakes.llm_server import DEFAULT_REPLY, REASONING
+from tests.sockets import connections_to
 
 from .conftest import KINDS, FakeModels
 
@@ -255,19 +255,13 @@ async def test_local_offline_responder_streams_and_meters(committed_db: None) ->
     assert (record.status, record.provider_name) == ("completed", "local")
 
 
-def _connections_to(server: Any) -> set[tuple[Any, ...]]:
-    """This process's open TCP connections to the fake provider."""
-    return {tuple(c.laddr) for c in psutil.Process().net_connections(kind="tcp")
-            if c.raddr and c.raddr.port == server.port and c.status == psutil.CONN_ESTABLISHED}
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_short_lived_loop_closes_its_provider_connections(kind: str, fake_models: FakeModels, fake_llm: Any) -> None:
     """A Celery task's call (`async_to_sync`: a loop of its own) leaves no socket open once its loop has ended."""
-    before = _connections_to(fake_llm)
+    before = connections_to(fake_llm.port)
     result = client.complete_chat_sync(user=UserFactory(), model=f"fake-{kind}", messages=[{"role": "user", "content": "Hi"}])
     assert result.text == DEFAULT_REPLY
-    assert not _connections_to(fake_llm) - before
+    assert not connections_to(fake_llm.port) - before
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -98,7 +98,7 @@ class AnthropicProvider:
                 base_url=s.base_url or None,
                 timeout=sdk_timeout(s.timeout),
                 max_retries=0,
-                http_client=sdk_http_client(anthropic, s.timeout),
+                http_client=sdk_http_client(anthropic),
             )
             return client, client.close
 

@@ -14,8 +14,6 @@ usage report, so a price per output token applies to both.
 from __future__ import annotations
 
 import asyncio
-import functools
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,7 +21,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx2
 
-from apps.core.loops import at_loop_end
+from apps.core.loops import LoopLocal, at_loop_end
 
 EventType = Literal["text-delta", "reasoning-delta", "tool-call", "finish"]
 
@@ -212,15 +210,29 @@ async def complete_from_stream(events: AsyncIterator[LlmEvent]) -> Completion:
     return result
 
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
-
-
 # SDK clients per loop and settings, taken in turn. httpx's pool walks all its connections each time
 # a request starts or ends; with 500 replies streaming from one provider that walk grew with the
 # square of the streams. Each client's pool holds a share of them. On aiohttp (sdk_http_client) eight
 # still cut the 500-stream gap's p99 from 54 to 21 ms (docs/architecture.md).
 CLIENTS_PER_PROVIDER = 8
-_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
+
+
+class _LoopClients:
+    """One event loop's SDK clients (each with what closes it), and whose turn is next; all closed when the loop ends."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[Any, ...], tuple[Any, Callable[[], Awaitable[Any]]]] = {}
+        self.turn = 0
+        at_loop_end(self.close)
+
+    async def close(self) -> None:
+        entries = list(self.entries.values())
+        self.entries.clear()
+        # Each is closed even if another fails: the loop is ending, so there is no caller left to tell.
+        await asyncio.gather(*(close() for _client, close in entries), return_exceptions=True)
+
+
+_loop_clients: LoopLocal[_LoopClients] = LoopLocal(_LoopClients)
 
 
 def client_for_loop(key: tuple[Any, ...], factory: Callable[[], tuple[Any, Callable[[], Awaitable[Any]]]]) -> Any:
@@ -229,34 +241,24 @@ def client_for_loop(key: tuple[Any, ...], factory: Callable[[], tuple[Any, Calla
     `factory()` gives the client and what closes its connections; a short-lived loop (`async_to_sync`
     in a Celery task) closes them as it ends (`at_loop_end`), so no socket outlives its loop.
     """
-    loop = asyncio.get_running_loop()
-    turn = _turns[loop] = (_turns.get(loop, 0) + 1) % CLIENTS_PER_PROVIDER
-    per_loop = _clients.get(loop)
-    if per_loop is None:
-        per_loop = _clients[loop] = {}
-        at_loop_end(functools.partial(_close_clients, per_loop))
-    entry = per_loop.get((*key, turn))
+    clients = _loop_clients.get()
+    clients.turn = (clients.turn + 1) % CLIENTS_PER_PROVIDER
+    entry = clients.entries.get((*key, clients.turn))
     if entry is None:
-        entry = per_loop[(*key, turn)] = factory()
+        entry = clients.entries[(*key, clients.turn)] = factory()
     return entry[0]
 
 
-async def _close_clients(per_loop: dict[tuple[Any, ...], tuple[Any, Callable[[], Awaitable[Any]]]]) -> None:
-    entries = list(per_loop.values())
-    per_loop.clear()
-    # Each is closed even if another fails: the loop is ending, so there is no caller left to tell.
-    await asyncio.gather(*(close() for _client, close in entries), return_exceptions=True)
-
-
-def sdk_http_client(sdk: Any, timeout: float) -> Any:
+def sdk_http_client(sdk: Any) -> Any:
     """The HTTP client an `openai` or `anthropic` client sends through: the SDK's own aiohttp transport.
 
     The SDKs' default (httpx2 on httpcore, h11 and anyio) cost the web process a tenth more CPU per
     gateway call (2.75 against 2.50 ms at 50 in flight) and a fifth more per stream (3.6 against
     3.06 ms; see docs/architecture.md). aiohttp parses HTTP in C. The SDK still does the call (auth, URL,
-    timeouts, errors); aiohttp's errors reach `errors.map_provider_error` as the SDK's.
+    timeouts, errors); aiohttp's errors reach `errors.map_provider_error` as the SDK's. The SDK client's
+    own timeout (`sdk_timeout`) goes with each request, so this one needs none.
     """
-    return sdk.DefaultAioHttpClient(timeout=sdk_timeout(timeout))
+    return sdk.DefaultAioHttpClient()
 
 
 def sdk_timeout(seconds: float) -> httpx2.Timeout:

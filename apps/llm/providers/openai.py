@@ -144,7 +144,7 @@ class OpenAIProvider:
                 base_url=s.base_url or OPENAI_DEFAULT_BASE_URL,
                 timeout=sdk_timeout(s.timeout),
                 max_retries=0,  # 429s are retried by open_with_retry, everything else fails fast
-                http_client=sdk_http_client(openai, s.timeout),
+                http_client=sdk_http_client(openai),
             )
             return client, client.close
 
