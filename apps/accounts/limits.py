@@ -28,7 +28,7 @@ from rest_framework.request import Request
 
 from apps.core.errors import RateLimited, ServiceUnavailable, outage_of
 from apps.core.ratelimit import LIMITS_THEN_SLOT_LUA, Limit, RateLimitState, Slot, alimits_then_slot, ratelimit_hits
-from apps.core.redis_client import redis_async, redis_script, redis_sync
+from apps.core.redis_client import redis_async, redis_script, redis_script_together, redis_sync, redis_together
 
 from .policy import tier_policy
 
@@ -102,7 +102,7 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
     # async
     async def __aenter__(self) -> concurrency_slot:
         try:
-            acquired = (await redis_script(redis_async(), LIMITS_THEN_SLOT_LUA)(keys=[self.key], args=self._slot().script_args()))[-1]
+            acquired = (await redis_script_together(LIMITS_THEN_SLOT_LUA, keys=[self.key], args=self._slot().script_args()))[-1]
         except redis.RedisError:
             logger.warning("Slot store unavailable; not limiting %s", self.kind)
             return self
@@ -125,7 +125,7 @@ class concurrency_slot:  # noqa: N801 - used like a function: `with concurrency_
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self.held:
             try:
-                await redis_async().zrem(self.key, self.token)
+                await redis_together("ZREM", self.key, self.token)
             except redis.RedisError:
                 logger.warning("Could not release a %s slot; it expires by itself", self.kind)
             self.held = False

@@ -22,7 +22,7 @@ from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key
 from rest_framework.request import Request
 
 from .errors import RateLimited
-from .redis_client import redis_async, redis_script, redis_sync
+from .redis_client import redis_script, redis_script_together, redis_sync
 
 logger = logging.getLogger("nexus.ratelimit")
 
@@ -157,7 +157,7 @@ def _counts(limits: list[Limit]) -> list[dict[str, int]]:
 async def _acounts(limits: list[Limit]) -> list[dict[str, int]]:
     """`_counts` on the running loop's Redis client."""
     keys, ttls, shapes = _count_keys(limits)
-    return _usages(await redis_script(redis_async(), _INCR_LUA)(keys=keys, args=ttls), shapes)
+    return _usages(await redis_script_together(_INCR_LUA, keys=keys, args=ttls), shapes)
 
 
 def _http_request(request: HttpRequest | Request) -> HttpRequest:
@@ -215,8 +215,8 @@ async def alimits_then_slot(request: HttpRequest | Request, limits: list[Limit],
     """
     keys, ttls, shapes = _count_keys(limits)
     try:
-        counts = await redis_script(redis_async(), LIMITS_THEN_SLOT_LUA)(
-            keys=[*keys, slot.key], args=[*ttls, *(allowed for allowed, _ in shapes), *slot.script_args()])
+        counts = await redis_script_together(LIMITS_THEN_SLOT_LUA, keys=[*keys, slot.key],
+                                             args=[*ttls, *(allowed for allowed, _ in shapes), *slot.script_args()])
     except Exception:  # the store is down: serve, but say so in the logs
         logger.warning("Rate limit store unavailable; not limiting %s", ", ".join([*(limit.group for limit in limits), slot.key]))
         return None
