@@ -32,7 +32,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from .loops import at_loop_end
+from .loops import LoopLocal, at_loop_end
 
 # A pooled connection idle this long is PINGed before use, and a command that finds its connection
 # closed is retried on a new one (twice, 20-200 ms apart): connections left from before a Redis
@@ -172,25 +172,17 @@ class _Coalescer:
 
 
 _flushes: set[asyncio.Task[None]] = set()  # held until done: the loop keeps only weak references to tasks
-_coalescers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Coalescer] = weakref.WeakKeyDictionary()
-
-
-def _coalescer() -> _Coalescer:
-    loop = asyncio.get_running_loop()
-    coalescer = _coalescers.get(loop)
-    if coalescer is None:
-        coalescer = _coalescers[loop] = _Coalescer()
-    return coalescer
+_coalescers: LoopLocal[_Coalescer] = LoopLocal(_Coalescer)
 
 
 async def redis_together(*args: Any) -> Any:
     """One Redis command on the running loop's client, sent with the others of this loop turn (`_Coalescer`)."""
-    return await _coalescer().send(args, None)
+    return await _coalescers.get().send(args, None)
 
 
 async def redis_script_together(lua: str, *, keys: list[str], args: list[Any]) -> Any:
     """A Lua script run (EVALSHA) as `redis_together` sends commands; loaded again if Redis lost it."""
-    return await _coalescer().send(("EVALSHA", _sha(lua), len(keys), *keys, *args), lua)
+    return await _coalescers.get().send(("EVALSHA", _sha(lua), len(keys), *keys, *args), lua)
 
 
 @functools.cache
