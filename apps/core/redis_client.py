@@ -117,7 +117,8 @@ class _Coalescer:
     pool, went through redis-py's retry wrapper and waited for its own answer: about 0.14 ms of a
     gateway call's CPU apiece. Gathered until the loop's next turn (`call_soon`: after every
     callback already due), they share one. Each caller still awaits its own answer, so nothing
-    changes for it but the cost; an error reaches every caller of that batch.
+    changes for it but the cost: a command's error reaches its own caller, and only a lost store
+    (the whole pipeline failing) reaches every caller of the batch.
     """
 
     def __init__(self) -> None:
