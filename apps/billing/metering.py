@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from apps.core.db import db_sync_to_async
+from apps.core.loops import Detached
 from apps.core.writebehind import Row, write_behind, write_behind_flush
 from apps.llm.selectors import usage_record_for_request
 
@@ -46,8 +47,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("nexus.billing")
 
-# Settlements running behind a finished answer; kept so that none is garbage collected half-way.
-_pending: set[asyncio.Task[Any]] = set()
+_pending = Detached()  # settlements running behind a finished answer
 
 
 def _keys(origin: str, ref: Any, request_id: str) -> tuple[str, str]:
@@ -165,17 +165,14 @@ async def call_settle(*, reservation: CreditReservation | None, prepared: Any, f
         write_behind(Row(credit_settle_many, (reservation.pk, reservation.account_id, usage.cost, getattr(finish, "usage_record_id", None))),
                      locks=True)
         return
-    task = asyncio.ensure_future(_settle(reservation=reservation, prepared=prepared, finish=finish))
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
+    task = _pending.start(_settle(reservation=reservation, prepared=prepared, finish=finish))
     if wait:
         await asyncio.shield(task)
 
 
 async def settlements_flush() -> None:
     """Wait for settlements still running behind cancelled streams or queued behind answers (tests, shutdown)."""
-    while _pending:
-        await asyncio.gather(*list(_pending), return_exceptions=True)
+    await _pending.drain()
     await write_behind_flush()
 
 

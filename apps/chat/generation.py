@@ -28,7 +28,7 @@ from apps.accounts.limits import hourly_quota_add
 from apps.billing.metering import acall_hold, call_settle, hold_settle
 from apps.core.db import db_sync_to_async
 from apps.core.errors import ApplicationError
-from apps.core.loops import LoopLocal
+from apps.core.loops import Detached, LoopLocal
 from apps.core.registry import platform_tools
 from apps.core.runs import cancel_key, run_watch, worker_id
 from apps.core.streams import apublish, local_producer
@@ -50,16 +50,12 @@ def _beat_every() -> float:
     # taken for one whose process died (every 5 s with the default 30).
     return max(0.5, min(SAVE_INTERVAL * 5, settings.CHAT_ORPHAN_SECONDS / 3))
 
-# Strong references: a task nobody awaits must not be garbage-collected mid-reply.
-_running: set[asyncio.Task[None]] = set()
+_running = Detached()  # a reply nobody awaits must not be garbage collected half-way
 
 
 def reply_spawn(start: ChatStart) -> asyncio.Task[None]:
     """Start generating a reply on the running loop, detached from the caller."""
-    task = asyncio.get_running_loop().create_task(reply_generate(start), name=f"chat-reply:{start.reply.id}")
-    _running.add(task)
-    task.add_done_callback(_running.discard)
-    return task
+    return _running.start(reply_generate(start), name=f"chat-reply:{start.reply.id}")
 
 
 # One statement for all of them: the rows' new values travel as arrays. (The ORM's bulk_update

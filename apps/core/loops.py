@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -39,6 +39,33 @@ class LoopLocal(Generic[T]):
 
     def __getitem__(self, loop: asyncio.AbstractEventLoop) -> T:
         return self._by_loop[loop]
+
+
+class Detached:
+    """Tasks nobody awaits, held until they end: the loop keeps only weak references to its tasks.
+
+    A task started and left to run (a chat reply, a settlement behind an answer, a batch of Redis
+    commands) would otherwise be garbage collected half-way. `drain()` waits for those still running
+    (tests, a stopping server).
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
+        """Run `coro` as a task of the running loop, held until it ends."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait until every held task has ended, also those started meanwhile (their errors are theirs to log)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
 async def _closer(close: Callable[[], Awaitable[Any]]) -> AsyncIterator[None]:

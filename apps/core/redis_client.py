@@ -32,7 +32,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from .loops import LoopLocal, at_loop_end
+from .loops import Detached, LoopLocal, at_loop_end
 
 # A pooled connection idle this long is PINGed before use, and a command that finds its connection
 # closed is retried on a new one (twice, 20-200 ms apart): connections left from before a Redis
@@ -134,9 +134,7 @@ class _Coalescer:
 
     def _start(self) -> None:
         batch, self.pending = self.pending, []
-        task = asyncio.ensure_future(self._flush(batch))
-        _flushes.add(task)
-        task.add_done_callback(_flushes.discard)
+        _flushes.start(self._flush(batch))
 
     async def _flush(self, batch: list[tuple[tuple[Any, ...], str | None, asyncio.Future[Any]]]) -> None:
         client = redis_async()
@@ -172,7 +170,7 @@ class _Coalescer:
             return list(await pipe.execute(raise_on_error=False))
 
 
-_flushes: set[asyncio.Task[None]] = set()  # held until done: the loop keeps only weak references to tasks
+_flushes = Detached()  # the batches being sent
 _coalescers: LoopLocal[_Coalescer] = LoopLocal(_Coalescer)
 
 

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 
-from .loops import LoopLocal
+from .loops import Detached, LoopLocal
 from .redis_client import redis_async, redis_sync
 
 logger = logging.getLogger("nexus.runs")
@@ -44,8 +44,7 @@ CANCELLED = "cancelled"
 FLAG_READ_TIMEOUT_SECONDS = 2.0
 LOST = "lost"
 
-# Strong references to the tasks that re-deliver cancels (a task nobody references may be collected).
-_redelivering: set[asyncio.Task[None]] = set()
+_redelivering = Detached()  # the tasks that re-deliver cancels
 
 
 def worker_id() -> str:
@@ -68,9 +67,7 @@ def run_cancel(target: asyncio.Future[Any], reason: str) -> None:
     target.cancel()
     if target.done():
         return
-    task = asyncio.ensure_future(_redeliver(target, reason))
-    _redelivering.add(task)
-    task.add_done_callback(_redelivering.discard)
+    _redelivering.start(_redeliver(target, reason))
 
 
 async def _redeliver(target: asyncio.Future[Any], reason: str) -> None:
